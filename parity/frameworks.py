@@ -1,0 +1,51 @@
+"""Which frameworks are importable, and small helpers each side needs.
+
+Everything that imports MXNet or PyTorch does so inside a function, so the rest
+of ``parity`` loads where only one framework is installed.
+"""
+from __future__ import annotations
+
+import importlib.util
+
+FRAMEWORKS = ("gluon", "torch")
+_MODULE = {"gluon": "mxnet", "torch": "torch"}
+
+
+def importable(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def available(framework: str) -> bool:
+    """Is ``"gluon"`` (MXNet) or ``"torch"`` installed here?"""
+    return importable(_MODULE[framework])
+
+
+def missing_reason(framework: str) -> str:
+    return f"{_MODULE[framework]} is not installed in this environment (pip install -r requirements.txt)"
+
+
+def materialize_gluon(block, input_shape, init=None, ctx=None, dtype="float32"):
+    """Initialise a deferred-shape Gluon block by running one forward pass on zeros.
+
+    ``mx.nd.waitall()`` afterwards: with oneDNN, reading weights right after the
+    first (shape-inferring) forward can otherwise return half-reordered values.
+    """
+    import mxnet as mx
+
+    ctx = ctx or mx.cpu()
+    block.initialize(init or mx.init.Xavier(), ctx=ctx, force_reinit=True)
+    if dtype != "float32":
+        block.cast(dtype)
+    block(mx.nd.zeros(input_shape, ctx=ctx, dtype=dtype))
+    mx.nd.waitall()
+    return block
+
+
+def gluon_param_count(block) -> int:
+    """Learnable values: every Parameter except BatchNorm's running statistics."""
+    return sum(int(p.data().size) for name, p in block._collect_params_with_prefix().items()
+               if not name.endswith(("running_mean", "running_var")))
+
+
+def torch_param_count(module) -> int:
+    return sum(p.numel() for p in module.parameters())

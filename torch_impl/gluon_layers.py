@@ -1,0 +1,167 @@
+"""PyTorch ports of the ``mxnet.gluon.nn`` layers the course uses, with Gluon's semantics.
+
+Each class takes Gluon's constructor arguments (plus the input size, which
+PyTorch cannot defer) so that a torch network reads line for line like its Gluon
+twin and keeps the same child indices, which is what lets weights move by name:
+
+* ``Conv2D`` and ``Dense`` take Gluon's ``activation=`` argument; ``Dense``
+  flattens all axes but the first, as Gluon's ``flatten=True`` does, so no extra
+  ``nn.Flatten`` shifts the indices of the layers after it.
+* ``BatchNorm`` reproduces Gluon's ``nn.BatchNorm`` rather than ``nn.BatchNorm2d``;
+  see its docstring for every difference it accounts for.
+
+Parameters keep PyTorch's names (``weight``, ``bias``, ``running_mean``,
+``running_var``), so their ``state_dict`` also loads into stock torch layers.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+_ACTIVATIONS = {None: None, "relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh}
+
+
+def _activation(name):
+    if name not in _ACTIVATIONS:
+        raise ValueError(f"unsupported activation {name!r}; valid: {sorted(k for k in _ACTIVATIONS if k)}")
+    return _ACTIVATIONS[name]
+
+
+def _require(value, what, layer):
+    if not value or value <= 0:
+        raise ValueError(f"{layer} needs {what}: PyTorch cannot infer it from the first input as "
+                         "Gluon's deferred initialisation does")
+    return value
+
+
+class Conv2D(nn.Conv2d):
+    """Gluon ``nn.Conv2D(channels, kernel_size, strides, padding, ..., activation, in_channels)``."""
+
+    def __init__(self, channels, kernel_size, strides=1, padding=0, dilation=1, groups=1,
+                 activation=None, use_bias=True, in_channels=0):
+        super().__init__(_require(in_channels, "in_channels", "Conv2D"), channels, kernel_size,
+                         stride=strides, padding=padding, dilation=dilation, groups=groups, bias=use_bias)
+        self.activation = activation
+        self._act = _activation(activation)
+
+    def forward(self, x):
+        y = super().forward(x)
+        return y if self._act is None else self._act(y)
+
+    def extra_repr(self):
+        return super().extra_repr() + (f", activation={self.activation}" if self.activation else "")
+
+
+class Dense(nn.Linear):
+    """Gluon ``nn.Dense(units, activation, use_bias, flatten=True, in_units)``."""
+
+    def __init__(self, units, activation=None, use_bias=True, flatten=True, in_units=0):
+        super().__init__(_require(in_units, "in_units", "Dense"), units, bias=use_bias)
+        self.activation, self.flatten = activation, flatten
+        self._act = _activation(activation)
+
+    def forward(self, x):
+        if self.flatten:
+            x = x.reshape(x.shape[0], -1)
+        y = super().forward(x)
+        return y if self._act is None else self._act(y)
+
+    def extra_repr(self):
+        return super().extra_repr() + (f", activation={self.activation}" if self.activation else "")
+
+
+class BatchNorm(nn.Module):
+    """Gluon's ``nn.BatchNorm``, exactly, instead of ``nn.BatchNorm2d``'s semantics.
+
+    What differs from ``nn.BatchNorm{1,2}d`` and why each choice is made:
+
+    * **momentum** keeps Gluon's meaning: 0.9 keeps 90% of the old running value
+      (``nn.BatchNorm2d`` would need 0.1).  Copying 0.9 verbatim into a torch layer
+      is the classic port bug.
+    * **running variance**: MXNet's CPU operator stores the *biased* batch
+      variance; torch stores the unbiased one (n/(n-1) larger).
+    * **when statistics update**: MXNet updates them in the *backward* pass of the
+      operator.  A train-mode forward that is never back-propagated leaves them
+      untouched; two ``backward(retain_graph=True)`` update twice.  We emulate that
+      with a gradient hook on the output.  ``nn.BatchNorm2d`` updates in every
+      train-mode forward, even under ``torch.no_grad()``.
+    * **hyper-parameters in float32**: Gluon passes momentum and eps to a C++
+      operator that keeps them as float32, so 0.9 is really 0.89999998;
+      ``momentum`` and ``epsilon`` are rounded the same way here, which matters
+      only in float64 comparisons.
+    * ``scale=False`` is MXNet's ``fix_gamma``: gamma is used as 1 and gets no
+      gradient.  ``center=False`` freezes beta (no gradient) but still adds it, as
+      Gluon does (``grad_req='null'``).  ``use_global_stats=True`` always
+      normalises with the running statistics, in training too.
+    * ``axis`` is the channel axis, any axis, as in Gluon.
+
+    GPU (``x.is_cuda``): MXNet's cuDNN path is reported to store the *unbiased*
+    variance and to update the statistics in the *forward* pass.  That is what this
+    layer does on CUDA tensors, but it is **not verified on hardware here** (no GPU
+    was available to run MXNet's cuDNN BatchNorm); ``cudnn_semantics`` overrides
+    the choice (``True``/``False``) where it proves wrong.
+    """
+
+    def __init__(self, axis=1, momentum=0.9, epsilon=1e-5, center=True, scale=True,
+                 use_global_stats=False, in_channels=0, cudnn_semantics=None):
+        super().__init__()
+        num_features = _require(in_channels, "in_channels", "BatchNorm")
+        self.axis = axis
+        self.momentum = float(np.float32(momentum))
+        self.epsilon = float(np.float32(epsilon))
+        self.center, self.scale, self.use_global_stats = center, scale, use_global_stats
+        self.cudnn_semantics = cudnn_semantics
+        self.weight = nn.Parameter(torch.ones(num_features), requires_grad=scale)
+        self.bias = nn.Parameter(torch.zeros(num_features), requires_grad=center)
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        self.register_buffer("running_var", torch.ones(num_features))
+
+    @property
+    def num_features(self):
+        return self.weight.shape[0]
+
+    def extra_repr(self):
+        return (f"{self.num_features}, axis={self.axis}, momentum={self.momentum}, eps={self.epsilon}, "
+                f"center={self.center}, scale={self.scale}, use_global_stats={self.use_global_stats}")
+
+    def _broadcast(self, t, ndim):
+        shape = [1] * ndim
+        shape[self.axis % ndim] = -1
+        return t.reshape(shape)
+
+    def _uses_cudnn(self, x):
+        return x.is_cuda if self.cudnn_semantics is None else self.cudnn_semantics
+
+    @torch.no_grad()
+    def _update_running(self, mean, var):
+        m = self.momentum
+        self.running_mean.mul_(m).add_(mean.to(self.running_mean.dtype), alpha=1 - m)
+        self.running_var.mul_(m).add_(var.to(self.running_var.dtype), alpha=1 - m)
+
+    def forward(self, x):
+        ndim = x.dim()
+        gamma = self.weight if self.scale else torch.ones_like(self.weight)
+        gamma, beta = self._broadcast(gamma, ndim), self._broadcast(self.bias, ndim)
+        if not self.training or self.use_global_stats:
+            mean = self._broadcast(self.running_mean, ndim)
+            var = self._broadcast(self.running_var, ndim)
+            return (x - mean) / torch.sqrt(var + self.epsilon) * gamma + beta
+
+        dims = [d for d in range(ndim) if d != self.axis % ndim]
+        mean = x.mean(dim=dims, keepdim=True)
+        var = ((x - mean) ** 2).mean(dim=dims, keepdim=True)
+        y = (x - mean) / torch.sqrt(var + self.epsilon) * gamma + beta
+
+        batch_mean, batch_var = mean.detach().flatten(), var.detach().flatten()
+        if self._uses_cudnn(x):
+            count = x.numel() // batch_mean.numel()
+            self._update_running(batch_mean, batch_var * count / max(count - 1, 1))
+        elif y.requires_grad:
+            y.register_hook(lambda grad: self._update_running(batch_mean, batch_var))
+        return y
+
+
+def global_avg_pool2d():
+    """Gluon ``nn.GlobalAvgPool2D``: (N, C, H, W) -> (N, C, 1, 1)."""
+    return nn.AdaptiveAvgPool2d(1)

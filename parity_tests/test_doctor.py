@@ -1,0 +1,44 @@
+"""``python -m parity doctor`` exit codes and fixes, run as a user would run it."""
+import os
+import subprocess
+import sys
+
+from data import FILES
+from parity.frameworks import importable
+from parity_tests.conftest import REPO
+
+
+def doctor(data_dir):
+    env = {**os.environ, "FASHION_MNIST_DIR": str(data_dir)}
+    proc = subprocess.run([sys.executable, "-m", "parity", "doctor"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def test_all_good_or_names_each_missing_framework(fmnist_copy):
+    code, out = doctor(fmnist_copy)
+    for name in FILES.values():
+        assert f"{name.name}: checksum ok" in out
+    missing = [m for m in ("mxnet", "torch", "gluoncv") if not importable(m)]
+    if missing:  # the single-framework tox envs
+        assert code == 1, out
+        for module in missing:
+            assert f"PROBLEM: {module} is not installed. Fix: pip install -r requirements.txt" in out
+    else:
+        assert code == 0, out
+        assert "doctor: all good" in out and "oneDNN" in out and "gluoncv 0.10.5" in out
+
+
+def test_missing_dataset_directory(tmp_path):
+    code, out = doctor(tmp_path / "absent")
+    assert code == 1
+    assert "Fix: apt-get install dataset-fashion-mnist, or set FASHION_MNIST_DIR" in out
+
+
+def test_corrupt_file_is_named(fmnist_copy):
+    path = fmnist_copy / FILES["train_images"].name
+    path.write_bytes(path.read_bytes()[:1000])
+    code, out = doctor(fmnist_copy)
+    assert code == 1
+    assert "train-images-idx3-ubyte.gz is truncated or corrupt" in out
+    assert "train-images-idx3-ubyte.gz: checksum ok" not in out

@@ -1,4 +1,4 @@
-"""``python -m parity``: doctor, list, summary."""
+"""``python -m parity``: doctor, list, summary, convert."""
 from __future__ import annotations
 
 import argparse
@@ -57,6 +57,20 @@ def _cmd_summary(args):
     return status
 
 
+def _cmd_convert(args):
+    from parity.checkpoint import CheckpointError, convert
+    from parity.transfer import TransferError
+
+    entry = registry.get(args.model)
+    try:
+        report = convert(entry, args.src, args.dst)
+    except (CheckpointError, TransferError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"{args.src} -> {args.dst}: {len(report.mapped)} tensors ({report.direction})")
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m parity", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -74,6 +88,12 @@ def build_parser():
     p.add_argument("--framework", choices=FRAMEWORKS + ("both",), default="both")
     p.add_argument("--batch-size", type=int, default=1)
     p.set_defaults(func=_cmd_summary)
+
+    p = sub.add_parser("convert", help="convert a checkpoint: Gluon .params <-> torch .pt (by extension)")
+    p.add_argument("--model", required=True, help="registry name of the network the checkpoint belongs to")
+    p.add_argument("src")
+    p.add_argument("dst")
+    p.set_defaults(func=_cmd_convert)
     return parser
 
 

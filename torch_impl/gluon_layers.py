@@ -86,10 +86,10 @@ class BatchNorm(nn.Module):
       untouched; two ``backward(retain_graph=True)`` update twice.  We emulate that
       with a gradient hook on the output.  ``nn.BatchNorm2d`` updates in every
       train-mode forward, even under ``torch.no_grad()``.
-    * **hyper-parameters in float32**: Gluon passes momentum and eps to a C++
-      operator that keeps them as float32, so 0.9 is really 0.89999998;
-      ``momentum`` and ``epsilon`` are rounded the same way here, which matters
-      only in float64 comparisons.
+    * **momentum in float32**: MXNet's operator keeps ``momentum`` as a C++
+      float, so 0.9 is really 0.89999998; it is rounded the same way here, which
+      matters only in float64 comparisons.  ``eps`` is a double in MXNet 1.9.1
+      and stays exact (measured; ``test_batchnorm`` pins both).
     * ``scale=False`` is MXNet's ``fix_gamma``: gamma is used as 1 and gets no
       gradient.  ``center=False`` freezes beta (no gradient) but still adds it, as
       Gluon does (``grad_req='null'``).  ``use_global_stats=True`` always
@@ -109,7 +109,7 @@ class BatchNorm(nn.Module):
         num_features = _require(in_channels, "in_channels", "BatchNorm")
         self.axis = axis
         self.momentum = float(np.float32(momentum))
-        self.epsilon = float(np.float32(epsilon))
+        self.epsilon = float(epsilon)
         self.center, self.scale, self.use_global_stats = center, scale, use_global_stats
         self.cudnn_semantics = cudnn_semantics
         self.weight = nn.Parameter(torch.ones(num_features), requires_grad=scale)

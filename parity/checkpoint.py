@@ -1,0 +1,154 @@
+"""Checkpoints in each framework's own format, written atomically, read defensively.
+
+* Gluon ``.params``: the ``save_parameters`` format (``nd.save`` of a dict keyed
+  by structural names), so ``block.load_parameters`` reads our files.
+* torch ``.pt``: a ``state_dict``-style dict of tensors, read with
+  ``weights_only=True``: a file that needs arbitrary unpickling is refused.
+
+Both also carry the plain-attribute moving statistics of the course's scratch
+BatchNorm (``N.moving_mean``/``N.moving_var``), which neither framework's own
+saving keeps; for those networks a stock loader needs ``allow_extra=True`` (Gluon)
+or ``strict=False`` (torch).
+
+Every write goes to a temporary file in the destination folder and is renamed
+over the final name only once complete, so a crash never leaves a half-written
+file under the final name.  Loading checks every name and shape before writing
+anything into the model (see :mod:`parity.transfer`).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from parity.state import Slot, gluon_slots, torch_slots
+from parity.transfer import transfer_slots
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file cannot be read (truncated, foreign, unsafe) or written."""
+
+
+def atomic_write(path, write):
+    """Call ``write(tmp_path)``, then atomically rename the temporary file to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def _array_slots(arrays: dict) -> dict:
+    return {name: Slot(name, tuple(a.shape), a.dtype.name, "file", (lambda a=a: a), None)
+            for name, a in arrays.items()}
+
+
+# --------------------------------------------------------------------------- Gluon
+def save_gluon(block, path, example_input=None):
+    import mxnet as mx
+
+    arrays = {name: mx.nd.array(slot.read(), dtype=slot.dtype)
+              for name, slot in gluon_slots(block, example_input).items()}
+    return atomic_write(path, lambda tmp: mx.nd.save(tmp, arrays))
+
+
+def read_gluon(path) -> dict:
+    import mxnet as mx
+
+    try:
+        loaded = mx.nd.load(str(path))
+    except mx.base.MXNetError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"{path}: not a readable Gluon .params file ({first})") from None
+    if not isinstance(loaded, dict) or not loaded:
+        raise CheckpointError(f"{path}: a Gluon .params file holds a dict of named arrays; this holds "
+                              f"{type(loaded).__name__} of {len(loaded)} entries")
+    return {name: value.asnumpy() for name, value in loaded.items()}
+
+
+def load_gluon(block, path, example_input=None, strict=True):
+    src = _array_slots(read_gluon(path))
+    dst = gluon_slots(block, example_input)
+    return transfer_slots("file -> gluon", src, dst, [], name_map=None, positional=False, strict=strict)
+
+
+# --------------------------------------------------------------------------- PyTorch
+def save_torch(module, path, example_input=None):
+    import torch
+
+    slots, _ignored = torch_slots(module, example_input)
+    tensors = {name: torch.from_numpy(np.ascontiguousarray(slot.read())) for name, slot in slots.items()}
+    return atomic_write(path, lambda tmp: torch.save(tensors, tmp))
+
+
+def read_torch(path) -> dict:
+    import pickle
+
+    import torch
+
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        reason = str(err).strip().splitlines()[0]
+        raise CheckpointError(f"{path}: refused, it needs arbitrary unpickling, which weights_only=True "
+                              f"forbids (never load untrusted pickles): {reason}") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint, truncated or foreign ({reason})") from None
+    if isinstance(loaded, dict) and "state_dict" in loaded and isinstance(loaded["state_dict"], dict):
+        loaded = loaded["state_dict"]
+    if not isinstance(loaded, dict) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
+        raise CheckpointError(f"{path}: expected a state_dict (a dict of tensors), found {type(loaded).__name__}")
+    return {name: t.detach().cpu().numpy() for name, t in loaded.items()
+            if not name.endswith("num_batches_tracked")}
+
+
+def load_torch(module, path, example_input=None, strict=True):
+    src = _array_slots(read_torch(path))
+    dst, ignored = torch_slots(module, example_input)
+    return transfer_slots("file -> torch", src, dst, ignored, name_map=None, positional=False, strict=strict)
+
+
+# --------------------------------------------------------------------------- conversion
+FORMATS = {".params": "gluon", ".pt": "torch", ".pth": "torch"}
+
+
+def framework_of(path) -> str:
+    suffix = Path(path).suffix
+    if suffix not in FORMATS:
+        raise CheckpointError(f"{path}: unknown checkpoint extension {suffix!r}; use .params (Gluon) or .pt (torch)")
+    return FORMATS[suffix]
+
+
+def convert(entry, src, dst):
+    """Convert ``src`` to ``dst`` for registry ``entry``; the direction comes from the extensions."""
+    from parity.frameworks import materialize_gluon
+    from parity.transfer import gluon_to_torch, torch_to_gluon
+
+    src_fw, dst_fw = framework_of(src), framework_of(dst)
+    if src_fw == dst_fw:
+        raise CheckpointError(f"{src} and {dst} are both {src_fw} checkpoints; convert between .params and .pt")
+    if not Path(src).is_file():
+        raise CheckpointError(f"{src}: no such file")
+    shape = entry.batch_shape(1)
+    block = materialize_gluon(entry.build_gluon(), shape)
+    module = entry.build_torch()
+    if src_fw == "gluon":
+        load_gluon(block, src)
+        report = gluon_to_torch(block, module)
+        save_torch(module, dst)
+    else:
+        load_torch(module, src)
+        report = torch_to_gluon(module, block)
+        save_gluon(block, dst)
+    return report

@@ -1,0 +1,183 @@
+"""Every piece of state a model holds, in either framework, as named slots.
+
+A *slot* is one tensor: a parameter, a BatchNorm running statistic, or a plain
+tensor attribute such as the course's scratch BatchNorm ``moving_mean`` /
+``moving_var``, which neither ``save_parameters`` nor ``state_dict()`` sees.
+Names are structural (``0.weight``, ``3.bn1.gamma``, ``1.moving_var``): the keys
+Gluon's ``save_parameters`` and torch's ``state_dict`` use, extended to the plain
+attributes.  Slots are listed module by module in registration order, which is
+what positional matching relies on.
+
+Writing keeps the destination's dtype and device/context, except for plain
+attributes: ``.to(dtype)`` / ``.cast()`` never reach them (a course quirk), so
+their dtype says nothing about the model, and they take the source's dtype
+rather than silently losing float64 precision.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+#: torch entries with no Gluon counterpart; never transferred, always reported.
+TORCH_IGNORED_SUFFIXES = ("num_batches_tracked",)
+
+
+class StateError(ValueError):
+    """A model cannot be read or written yet (e.g. shapes not known); says how to fix it."""
+
+
+@dataclass
+class Slot:
+    name: str
+    shape: tuple
+    dtype: str
+    kind: str                       # "param", "stat" (buffer / running stat) or "attr" (plain attribute)
+    read: Callable[[], np.ndarray]
+    write: Callable[[np.ndarray], None]
+
+
+# --------------------------------------------------------------------------- Gluon
+def _walk_gluon(block, prefix=""):
+    yield prefix, block
+    for name, child in block._children.items():
+        yield from _walk_gluon(child, f"{prefix}{name}.")
+
+
+def gluon_uninitialized(block):
+    """(never initialised, deferred) parameter names: the two ways a Gluon block lacks data."""
+    never, deferred = [], []
+    for name, p in block._collect_params_with_prefix().items():
+        if p._data is None:
+            (deferred if p._deferred_init else never).append(name)
+    return never, deferred
+
+
+def materialize_gluon_block(block, example_input=None):
+    """Make every Gluon parameter concrete, running ``example_input`` through it if shapes are deferred."""
+    import mxnet as mx
+
+    never, deferred = gluon_uninitialized(block)
+    if never:
+        raise StateError(f"Gluon block is not initialised ({len(never)} parameters, e.g. {never[0]}): "
+                         "call block.initialize() first")
+    if deferred:
+        if example_input is None:
+            raise StateError(f"Gluon block has deferred shapes ({len(deferred)} parameters, e.g. {deferred[0]}): "
+                             "run one forward pass, or pass example_input= (an array or a shape)")
+        ctx = next(iter(block.collect_params().values())).list_ctx()[0]
+        x = np.zeros(example_input) if isinstance(example_input, tuple) else np.asarray(example_input)
+        block(mx.nd.array(x, ctx=ctx, dtype=_gluon_dtype(block)))  # outside record(): prediction mode, no updates
+    mx.nd.waitall()  # oneDNN may still be reordering weights after the shape-inferring forward
+
+
+def _gluon_dtype(block):
+    return next(iter(block.collect_params().values())).dtype
+
+
+def _gluon_param_slot(name, p, kind):
+    import mxnet as mx
+
+    def read():
+        return p.list_data()[0].asnumpy()
+
+    def write(value):
+        p.set_data(mx.nd.array(value, ctx=p.list_ctx()[0], dtype=p.dtype))
+
+    return Slot(name, tuple(p.shape), np.dtype(p.dtype).name, kind, read, write)
+
+
+def _gluon_attr_slot(name, block, attr):
+    import mxnet as mx
+
+    def read():
+        return getattr(block, attr).asnumpy()
+
+    def write(value):
+        old = getattr(block, attr)
+        setattr(block, attr, mx.nd.array(value, ctx=old.context, dtype=value.dtype))
+
+    value = getattr(block, attr)
+    return Slot(name, tuple(value.shape), np.dtype(value.dtype).name, "attr", read, write)
+
+
+def gluon_slots(block, example_input=None):
+    """Ordered ``{name: Slot}`` of a Gluon block (materialised first)."""
+    from mxnet import nd
+
+    materialize_gluon_block(block, example_input)
+    slots = {}
+    for prefix, blk in _walk_gluon(block):
+        for attr, p in blk._reg_params.items():
+            kind = "stat" if p.grad_req == "null" and attr.startswith("running_") else "param"
+            slots[prefix + attr] = _gluon_param_slot(prefix + attr, p, kind)
+        for attr, value in vars(blk).items():
+            if isinstance(value, nd.NDArray) and not attr.startswith("_"):
+                slots[prefix + attr] = _gluon_attr_slot(prefix + attr, blk, attr)
+    nd.waitall()
+    return slots
+
+
+# --------------------------------------------------------------------------- PyTorch
+def materialize_torch_module(module, example_input=None):
+    """Materialise Lazy modules by one forward pass (eval mode, no grad: no statistic moves)."""
+    import torch
+    from torch.nn.parameter import is_lazy
+
+    lazy = [n for n, p in list(module.named_parameters()) + list(module.named_buffers()) if is_lazy(p)]
+    if not lazy:
+        return
+    if example_input is None:
+        raise StateError(f"torch module has Lazy, un-materialised tensors ({len(lazy)}, e.g. {lazy[0]}): "
+                         "run one forward pass, or pass example_input= (an array or a shape)")
+    x = np.zeros(example_input) if isinstance(example_input, tuple) else np.asarray(example_input)
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            module(torch.as_tensor(x, dtype=torch.get_default_dtype()))
+    finally:
+        module.train(was_training)
+
+
+def _torch_slot(name, owner, attr, kind):
+    import torch
+
+    def read():
+        return getattr(owner, attr).detach().cpu().numpy()
+
+    def write(value):
+        old = getattr(owner, attr)
+        if kind == "attr":
+            setattr(owner, attr, torch.as_tensor(value).to(device=old.device))
+        else:
+            with torch.no_grad():
+                old.copy_(torch.as_tensor(value))
+
+    tensor = getattr(owner, attr)
+    return Slot(name, tuple(tensor.shape), str(tensor.dtype).replace("torch.", ""), kind, read, write)
+
+
+def torch_slots(module, example_input=None):
+    """Ordered ``{name: Slot}`` of a torch module, and the names ignored (``num_batches_tracked``)."""
+    import torch
+
+    materialize_torch_module(module, example_input)
+    slots, ignored = {}, []
+    for prefix, mod in module.named_modules():
+        prefix = f"{prefix}." if prefix else ""
+        for attr, p in mod._parameters.items():
+            if p is not None:
+                slots[prefix + attr] = _torch_slot(prefix + attr, mod, attr, "param")
+        for attr, b in mod._buffers.items():
+            if b is None:
+                continue
+            if attr.endswith(TORCH_IGNORED_SUFFIXES):
+                ignored.append(prefix + attr)
+            else:
+                slots[prefix + attr] = _torch_slot(prefix + attr, mod, attr, "stat")
+        for attr, value in vars(mod).items():
+            if isinstance(value, torch.Tensor) and not attr.startswith("_"):
+                slots[prefix + attr] = _torch_slot(prefix + attr, mod, attr, "attr")
+    return slots, ignored

@@ -1,0 +1,133 @@
+"""Move every parameter and every BatchNorm statistic between a Gluon block and a torch module.
+
+``gluon_to_torch(block, module)`` and ``torch_to_gluon(module, block)`` copy
+parameters, running statistics and the course's plain-attribute moving
+statistics.  Destination tensors keep their dtype and device/context; values are
+cast into them.
+
+Matching, in order of preference:
+
+* **by name** (default): the structural names of both trees, with Gluon's
+  ``gamma``/``beta`` answering to torch's ``weight``/``bias``.  Our mirrored trees
+  match this way as they are.
+* **name map**: ``name_map`` is a dict ``{source name: destination name}`` or a
+  function ``source name -> destination name``; a name it leaves out (or maps to
+  ``None``) falls back to matching by name.  Use it for a user's own pair of models.
+* **positional** (``positional=True``, opt-in): the i-th source tensor goes to the
+  i-th destination tensor, both in module registration order.
+
+Every mode checks every shape.  Strict by default: a missing, unexpected or
+mis-shaped tensor raises one :class:`TransferError` listing every problem (names
+and both shapes) *before anything is written*, so the destination is never left
+half transferred.  ``strict=False`` copies what matches and reports the rest
+(mis-shaped tensors are never copied).  The returned :class:`TransferReport` says
+what went where.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from parity.state import gluon_slots, torch_slots
+
+_SUFFIX_TWINS = {"gamma": "weight", "beta": "bias", "weight": "gamma", "bias": "beta"}
+
+
+class TransferError(ValueError):
+    """A transfer was refused; ``problems`` lists every reason.  The destination is unchanged."""
+
+    def __init__(self, direction, problems):
+        self.direction, self.problems = direction, problems
+        super().__init__(f"{direction} transfer refused ({len(problems)} problem(s)); the destination "
+                         "model was not modified:\n  " + "\n  ".join(problems))
+
+
+@dataclass
+class TransferReport:
+    direction: str
+    mapped: list = field(default_factory=list)       # (source name, destination name, shape)
+    unexpected: list = field(default_factory=list)   # source names nothing received (strict=False)
+    missing: list = field(default_factory=list)      # destination names nothing filled (strict=False)
+    mismatched: list = field(default_factory=list)   # "name: shapes" not copied (strict=False)
+    ignored: list = field(default_factory=list)      # e.g. torch's num_batches_tracked
+
+    def __str__(self):
+        lines = [f"{self.direction}: {len(self.mapped)} tensors transferred"]
+        lines += [f"  {src} -> {dst} {tuple(shape)}" for src, dst, shape in self.mapped]
+        for label in ("unexpected", "missing", "mismatched", "ignored"):
+            for name in getattr(self, label):
+                lines.append(f"  {label}: {name}")
+        return "\n".join(lines)
+
+
+def _by_name(name, dst):
+    if name in dst:
+        return name
+    head, _, last = name.rpartition(".")
+    twin = _SUFFIX_TWINS.get(last)
+    if twin:
+        candidate = f"{head}.{twin}" if head else twin
+        if candidate in dst:
+            return candidate
+    return None
+
+
+def _lookup(name_map, name):
+    if name_map is None:
+        return None
+    return name_map.get(name) if isinstance(name_map, dict) else name_map(name)
+
+
+def _pair(src, dst, name_map, positional):
+    """Return (pairs, unexpected source names, missing destination names)."""
+    if positional:
+        s, d = list(src), list(dst)
+        n = min(len(s), len(d))
+        return list(zip(s[:n], d[:n])), s[n:], d[n:]
+    pairs, taken = [], set()
+    unexpected = []
+    for name in src:
+        target = _lookup(name_map, name) or _by_name(name, dst)
+        if target is None or target not in dst or target in taken:
+            unexpected.append(name)
+            continue
+        taken.add(target)
+        pairs.append((name, target))
+    missing = [name for name in dst if name not in taken]
+    return pairs, unexpected, missing
+
+
+def transfer_slots(direction, src, dst, ignored, *, name_map, positional, strict):
+    src_fw, dst_fw = direction.split(" -> ")
+    pairs, unexpected, missing = _pair(src, dst, name_map, positional)
+    mismatched = [f"{s} -> {d}: {src_fw} {src[s].shape} vs {dst_fw} {dst[d].shape}"
+                  for s, d in pairs if src[s].shape != dst[d].shape]
+    report = TransferReport(direction, ignored=ignored)
+    if strict:
+        problems = ([f"shape mismatch {m}" for m in mismatched]
+                    + [f"unexpected (in {src_fw}, no {dst_fw} counterpart): {s} {src[s].shape}" for s in unexpected]
+                    + [f"missing (in {dst_fw}, no {src_fw} counterpart): {d} {dst[d].shape}" for d in missing])
+        if problems:
+            raise TransferError(direction, problems)
+    else:
+        report.unexpected, report.missing, report.mismatched = unexpected, missing, mismatched
+    good = [(s, d) for s, d in pairs if src[s].shape == dst[d].shape]
+    # Read everything first: a failure while reading leaves the destination untouched.
+    values = [(dst[d], src[s].read()) for s, d in good]
+    for slot, value in values:
+        slot.write(value)
+    report.mapped = [(s, d, src[s].shape) for s, d in good]
+    return report
+
+
+def gluon_to_torch(block, module, *, name_map=None, positional=False, strict=True, example_input=None):
+    """Copy a Gluon block's state into a torch module.  ``example_input`` materialises deferred shapes."""
+    src = gluon_slots(block, example_input)
+    dst, ignored = torch_slots(module, example_input)
+    return transfer_slots("gluon -> torch", src, dst, ignored, name_map=name_map, positional=positional, strict=strict)
+
+
+def torch_to_gluon(module, block, *, name_map=None, positional=False, strict=True, example_input=None):
+    """Copy a torch module's state into a Gluon block.  ``example_input`` materialises deferred shapes."""
+    src, ignored = torch_slots(module, example_input)
+    dst = gluon_slots(block, example_input)
+    return transfer_slots("torch -> gluon", src, dst, ignored, name_map=name_map, positional=positional, strict=strict)

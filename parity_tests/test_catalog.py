@@ -1,0 +1,177 @@
+"""Every catalog network builds and runs in both frameworks; the seeds' block examples hold."""
+import re
+
+import numpy as np
+import pytest
+
+from parity import registry
+from parity_tests.conftest import REPO, needs_both, needs_gluon, needs_torch
+
+NAMES = registry.names()
+
+
+def test_unknown_name_lists_valid_names():
+    with pytest.raises(registry.UnknownNetwork, match="valid names: lenet, lenet_d2l, .*densenet"):
+        registry.get("resnet50")
+
+
+@needs_gluon
+@pytest.mark.parametrize("name", NAMES)
+def test_gluon_builds_and_runs(name):
+    import mxnet as mx
+
+    entry = registry.get(name)
+    net = entry.build_gluon()
+    net.initialize(mx.init.Xavier())
+    x = mx.nd.random.uniform(shape=entry.batch_shape(2))
+    assert net(x).shape == (2, entry.num_classes)
+    with mx.autograd.record():
+        y = net(x)
+    y.backward()
+    assert y.shape == (2, entry.num_classes)
+
+
+@needs_torch
+@pytest.mark.parametrize("name", NAMES)
+def test_torch_builds_and_runs(name):
+    import torch
+
+    entry = registry.get(name)
+    net = entry.build_torch()
+    x = torch.rand(entry.batch_shape(2))
+    net(x).sum().backward()
+    with torch.no_grad():
+        assert net.eval()(x).shape == (2, entry.num_classes)
+
+
+@needs_both
+@pytest.mark.parametrize("name", NAMES)
+def test_parameter_counts_equal(name):
+    from parity.frameworks import gluon_param_count, materialize_gluon, torch_param_count
+
+    entry = registry.get(name)
+    block = materialize_gluon(entry.build_gluon(), entry.batch_shape(1))
+    assert gluon_param_count(block) == torch_param_count(entry.build_torch()) > 0
+
+
+# --- the seeds' block examples (seed 004), in both frameworks --------------------------------
+@needs_gluon
+def test_gluon_block_examples():
+    from mxnet import nd
+
+    from gluon_impl.densenet import DenseBlock, transition_block
+    from gluon_impl.resnet import Residual
+
+    X = nd.random.uniform(shape=(4, 3, 6, 6))
+    for blk, expected in [(Residual(num_channels=3), (4, 3, 6, 6)),
+                          (Residual(num_channels=6, use_1x1conv=True, strides=2), (4, 6, 3, 3))]:
+        blk.initialize()
+        assert blk(X).shape == expected
+    blk = DenseBlock(num_convs=2, num_channels=10)
+    blk.initialize()
+    Y = blk(nd.random.uniform(shape=(4, 3, 8, 8)))
+    assert Y.shape == (4, 23, 8, 8)
+    trans = transition_block(num_channels=10)
+    trans.initialize()
+    assert trans(Y).shape == (4, 10, 4, 4)
+
+
+@needs_torch
+def test_torch_block_examples():
+    import torch
+
+    from torch_impl.densenet import DenseBlock, transition_block
+    from torch_impl.resnet import Residual
+
+    X = torch.rand(4, 3, 6, 6)
+    assert Residual(num_channels=3, in_channels=3)(X).shape == (4, 3, 6, 6)
+    assert Residual(num_channels=6, use_1x1conv=True, strides=2, in_channels=3)(X).shape == (4, 6, 3, 3)
+    Y = DenseBlock(2, 10, in_channels=3)(torch.rand(4, 3, 8, 8))
+    assert Y.shape == (4, 23, 8, 8)
+    assert transition_block(10, in_channels=23)(Y).shape == (4, 10, 4, 4)
+
+
+def _seed004_resnet_lines():
+    return (REPO / "data" / "reference" / "seed004_resnet_shapes.txt").read_text().splitlines()
+
+
+def _strip_counter(line):
+    """'conv52 output shape:\\t (1, 64, 14, 14)' -> 'conv output shape:\\t (1, 64, 14, 14)'"""
+    name, rest = line.split(" ", 1)
+    return re.sub(r"\d+$", "", name) + " " + rest
+
+
+@pytest.mark.parametrize("framework", ["gluon", "torch"])
+def test_resnet_summary_reproduces_seed004(framework):
+    from parity.frameworks import available, missing_reason
+
+    if not available(framework):
+        pytest.skip(missing_reason(framework))
+    from parity.summary import SUMMARIES
+
+    lines = SUMMARIES[framework](registry.get("resnet"))
+    expected = _seed004_resnet_lines()
+    assert len(expected) == 18
+    assert [_strip_counter(x) for x in lines] == [_strip_counter(x) for x in expected]
+
+
+@needs_gluon
+def test_gluon_summary_names_start_at_zero_in_fresh_scope():
+    from parity.summary import gluon_summary
+
+    lines = gluon_summary(registry.get("resnet"))
+    assert lines[0] == "conv0 output shape:\t (1, 64, 14, 14)"
+    assert lines[-1] == "dense0 output shape:\t (1, 10)"
+
+
+@pytest.mark.parametrize("framework", ["gluon", "torch"])
+def test_densenet_shape_print_is_off_by_default_and_on_behind_flag(framework, capsys):
+    from parity.frameworks import available, missing_reason
+
+    if not available(framework):
+        pytest.skip(missing_reason(framework))
+    entry = registry.get("densenet")
+    if framework == "gluon":
+        import mxnet as mx
+
+        quiet, loud = entry.build_gluon(), entry.build_gluon(verbose=True)
+        for net in (quiet, loud):
+            net.initialize()
+        x = mx.nd.zeros((2, 1, 96, 96))
+    else:
+        import torch
+
+        quiet, loud = entry.build_torch(), entry.build_torch(verbose=True)
+        x = torch.zeros(2, 1, 96, 96)
+    quiet(x)
+    assert capsys.readouterr().out == ""
+    loud(x)
+    out = capsys.readouterr().out.splitlines()
+    # seed 004's training log at 96x96, with a batch of 2 instead of 256; gluonbook's transition widths
+    assert out[0] == "X.shape: (2, 64, 24, 24) --> Y.shape: (2, 32, 24, 24)"
+    assert out[4] == "X.shape: (2, 96, 12, 12) --> Y.shape: (2, 32, 12, 12)"
+    assert out[8] == "X.shape: (2, 160, 6, 6) --> Y.shape: (2, 32, 6, 6)"
+    assert out[15] == "X.shape: (2, 320, 3, 3) --> Y.shape: (2, 32, 3, 3)"
+    assert len(out) == 16
+
+
+@needs_both
+@pytest.mark.parametrize("name", NAMES)
+def test_mirrored_networks_compute_the_same_prediction(name):
+    """With the same weights (moved by name), predictions agree to float64 rounding."""
+    import mxnet as mx
+    import torch
+
+    from parity.pairs import build_pair, randomize_gluon_state
+    from parity.transfer import gluon_to_torch
+
+    entry = registry.get(name)
+    block, module = build_pair(entry)
+    randomize_gluon_state(block, seed=1)
+    gluon_to_torch(block, module)
+    x = np.random.default_rng(2).uniform(size=entry.batch_shape(2))
+    expected = block(mx.nd.array(x, dtype="float64")).asnumpy()
+    with torch.no_grad():
+        got = module.eval()(torch.from_numpy(x)).numpy()
+    scale = max(np.abs(expected).max(), 1.0)
+    assert np.abs(got - expected).max() <= 1e-12 * scale, (name, np.abs(got - expected).max())

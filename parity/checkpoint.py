@@ -68,8 +68,9 @@ def read_gluon(path) -> dict:
     try:
         loaded = mx.nd.load(str(path))
     except mx.base.MXNetError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"{path}: not a readable Gluon .params file ({first})") from None
+        # MXNet's message is a C++ stack; its last line says what failed.
+        lines = str(err).strip().splitlines() or [type(err).__name__]
+        raise CheckpointError(f"{path}: not a readable Gluon .params file ({lines[-1]})") from None
     if not isinstance(loaded, dict) or not loaded:
         raise CheckpointError(f"{path}: a Gluon .params file holds a dict of named arrays; this holds "
                               f"{type(loaded).__name__} of {len(loaded)} entries")

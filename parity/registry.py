@@ -26,13 +26,16 @@ class Entry:
         module, _, attr = spec.partition(":")
         return getattr(importlib.import_module(module), attr)
 
+    def _kwargs(self, overrides):
+        return {"num_classes": self.num_classes, **self.kwargs, **overrides}
+
     def build_gluon(self, **overrides):
         """A fresh, un-initialised Gluon block."""
-        return self._builder(self.gluon)(num_classes=self.num_classes, **{**self.kwargs, **overrides})
+        return self._builder(self.gluon)(**self._kwargs(overrides))
 
     def build_torch(self, **overrides):
         """A fresh torch module (PyTorch's default initialisation)."""
-        return self._builder(self.torch)(num_classes=self.num_classes, **{**self.kwargs, **overrides})
+        return self._builder(self.torch)(**self._kwargs(overrides))
 
     def batch_shape(self, batch_size=1):
         return (batch_size,) + tuple(self.input_shape)

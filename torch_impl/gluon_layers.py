@@ -90,8 +90,10 @@ class BatchNorm(nn.Module):
       float, so 0.9 is really 0.89999998; it is rounded the same way here, which
       matters only in float64 comparisons.  ``eps`` is a double in MXNet 1.9.1
       and stays exact (measured; ``test_batchnorm`` pins both).
-    * ``scale=False`` is MXNet's ``fix_gamma``: gamma is used as 1 and gets no
-      gradient.  ``center=False`` freezes beta (no gradient) but still adds it, as
+    * ``scale=False`` is MXNet's ``fix_gamma``: gamma is used as 1, gets no
+      gradient, and is overwritten with ones by the forward pass, as MXNet's
+      native CPU operator does (its oneDNN operator skips the overwrite in
+      prediction mode only; the output is the same either way).  ``center=False`` freezes beta (no gradient) but still adds it, as
       Gluon does (``grad_req='null'``).  ``use_global_stats=True`` always
       normalises with the running statistics, in training too.
     * ``axis`` is the channel axis, any axis, as in Gluon.
@@ -141,7 +143,10 @@ class BatchNorm(nn.Module):
 
     def forward(self, x):
         ndim = x.dim()
-        gamma = self.weight if self.scale else torch.ones_like(self.weight)
+        if not self.scale:
+            with torch.no_grad():
+                self.weight.fill_(1)
+        gamma = self.weight
         gamma, beta = self._broadcast(gamma, ndim), self._broadcast(self.bias, ndim)
         if not self.training or self.use_global_stats:
             mean = self._broadcast(self.running_mean, ndim)

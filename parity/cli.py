@@ -1,4 +1,4 @@
-"""``python -m parity``: doctor, list, summary, convert."""
+"""``python -m parity``: doctor, list, summary, convert, check."""
 from __future__ import annotations
 
 import argparse
@@ -71,6 +71,53 @@ def _cmd_convert(args):
     return 0
 
 
+def _cmd_check(args):
+    import os
+    import subprocess
+    import time
+
+    if args.no_onednn and os.environ.get("MXNET_MKLDNN_ENABLED") != "0":
+        # MXNet reads the switch once per process: run the check in a fresh one.
+        argv = [a for a in sys.argv[1:] if a != "--no-onednn"]
+        # (and silence the per-operator "storage type fallback" notice it then prints)
+        env = {**os.environ, "MXNET_MKLDNN_ENABLED": "0", "MXNET_STORAGE_FALLBACK_LOG_VERBOSE": "0"}
+        return subprocess.run([sys.executable, "-m", "parity", *argv], env=env).returncode
+    for framework in FRAMEWORKS:
+        if not available(framework):
+            print(f"error: check needs both frameworks; {missing_reason(framework)}", file=sys.stderr)
+            return 2
+    from parity import report
+    from parity.check import check_network
+    from parity.pairs import device_label, device_skip_reason
+
+    skip = device_skip_reason(args.device)
+    if skip:
+        print(f"skipped: {args.device}: {skip}")
+        return 0
+    entries = [registry.get(name) for name in args.names] or registry.ENTRIES
+    dtypes = ("float32", "float64") if args.dtype == "both" else (args.dtype,)
+    start = time.perf_counter()
+    results = []
+    for entry in entries:
+        for result in check_network(entry, device=args.device, dtypes=dtypes, steps=args.steps,
+                                    batch_size=args.batch_size):
+            result.device = device_label(args.device)
+            results.append(result)
+            print("\n".join(report.console_lines(result)), flush=True)
+    wall = time.perf_counter() - start
+    failed = [r for r in results if not r.passed]
+    print(f"{len(results) - len(failed)}/{len(results)} network checks passed; wall time {wall:.1f} s")
+    if args.markdown:
+        from parity.checkpoint import atomic_write
+
+        atomic_write(args.markdown, lambda tmp: open(tmp, "w").write(report.markdown(results, wall)))
+    if args.json:
+        from parity.checkpoint import atomic_write
+
+        atomic_write(args.json, lambda tmp: open(tmp, "w").write(report.to_json(results, wall)))
+    return 1 if failed else 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m parity", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -94,6 +141,17 @@ def build_parser():
     p.add_argument("src")
     p.add_argument("dst")
     p.set_defaults(func=_cmd_convert)
+
+    p = sub.add_parser("check", help="compare every network's Gluon original and torch port")
+    p.add_argument("names", nargs="*", metavar="NAME", help="registry names (default: all)")
+    p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    p.add_argument("--no-onednn", action="store_true", help="run MXNet with oneDNN disabled (separate process)")
+    p.add_argument("--dtype", choices=("float32", "float64", "both"), default="both")
+    p.add_argument("--steps", type=int, default=2, help="SGD steps before comparing all state (>= 1)")
+    p.add_argument("--batch-size", type=int, default=None, help="default: the registry's per-network choice")
+    p.add_argument("--json", metavar="FILE")
+    p.add_argument("--markdown", metavar="FILE")
+    p.set_defaults(func=_cmd_check)
     return parser
 
 

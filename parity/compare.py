@@ -25,7 +25,8 @@ class Diff:
         return f"{self.name} {self.shape}: max abs diff {self.max_abs:.3e}, max rel diff {self.max_rel:.3e}"
 
 
-def diff(name, actual, expected) -> Diff:
+def diff(name, actual, expected, floor=0.0) -> Diff:
+    """Max abs and max rel diff; ``floor`` bounds the scale from below (see parity.tolerance)."""
     actual, expected = np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64)
     if actual.shape != expected.shape:
         raise AssertionError(f"{name}: shape {actual.shape} vs expected {expected.shape}")
@@ -33,7 +34,7 @@ def diff(name, actual, expected) -> Diff:
         return Diff(name, 0.0, 0.0, actual.shape)
     max_abs = float(np.abs(actual - expected).max())
     scale = float(np.abs(expected).max())
-    return Diff(name, max_abs, max_abs / max(scale, _TINY) if max_abs else 0.0, actual.shape)
+    return Diff(name, max_abs, max_abs / max(scale, floor, _TINY) if max_abs else 0.0, actual.shape)
 
 
 def assert_close(name, actual, expected, rtol):

@@ -34,10 +34,12 @@ def materialize_gluon(block, input_shape, init=None, ctx=None, dtype="float32"):
 
     ctx = ctx or mx.cpu()
     block.initialize(init or mx.init.Xavier(), ctx=ctx, force_reinit=True)
+    # Infer shapes with one float32 example (float64 convolutions are slow), then cast:
+    # the initial values are the same in every dtype.
+    block(mx.nd.zeros((1,) + tuple(input_shape[1:]), ctx=ctx))
+    mx.nd.waitall()
     if dtype != "float32":
         block.cast(dtype)
-    block(mx.nd.zeros(input_shape, ctx=ctx, dtype=dtype))
-    mx.nd.waitall()
     return block
 
 

@@ -18,6 +18,47 @@ def torch_device(device):
     return "cuda" if device == "gpu" else "cpu"
 
 
+def device_skip_reason(device):
+    """None when ``device`` can run in both frameworks; otherwise why not."""
+    from parity.frameworks import available, missing_reason
+
+    if device != "gpu":
+        return None
+    reasons = []
+    if not available("gluon"):
+        reasons.append(missing_reason("gluon"))
+    else:
+        import mxnet as mx
+
+        if mx.context.num_gpus() == 0:
+            reasons.append("MXNet sees no GPU")
+    if not available("torch"):
+        reasons.append(missing_reason("torch"))
+    else:
+        import torch
+
+        if not torch.cuda.is_available():
+            reasons.append("PyTorch sees no CUDA device")
+    return "; ".join(reasons) or None
+
+
+def device_label(device):
+    """'cpu', 'cpu (oneDNN off)' or 'gpu': the context a result was measured in."""
+    import os
+
+    if device == "cpu" and os.environ.get("MXNET_MKLDNN_ENABLED") == "0":
+        return "cpu (oneDNN off)"
+    return device
+
+
+def configure_torch_for_parity():
+    """TF32 off: on Ampere and newer GPUs it would silently round matmuls and convolutions."""
+    import torch
+
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+
+
 def randomize_gluon_state(block, seed=0):
     """Give every slot (parameters, running and moving statistics) random values.
 

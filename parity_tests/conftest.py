@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from parity.frameworks import available, missing_reason
+from parity.pairs import device_skip_reason
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -27,26 +28,8 @@ needs_torch = needs("torch")
 needs_both = needs("gluon", "torch")
 
 
-def gpu_skip_reason():
-    """None when both frameworks see a GPU; otherwise why the gpu case cannot run."""
-    reasons = []
-    if available("gluon"):
-        import mxnet as mx
-        if mx.context.num_gpus() == 0:
-            reasons.append("MXNet sees no GPU")
-    else:
-        reasons.append(missing_reason("gluon"))
-    if available("torch"):
-        import torch
-        if not torch.cuda.is_available():
-            reasons.append("PyTorch sees no CUDA device")
-    else:
-        reasons.append(missing_reason("torch"))
-    return "; ".join(reasons) or None
-
-
-DEVICES = ["cpu", pytest.param("gpu", marks=pytest.mark.skipif(
-    gpu_skip_reason() is not None, reason=f"gpu: {gpu_skip_reason()}"))]
+_GPU_SKIP = device_skip_reason("gpu")
+DEVICES = ["cpu", pytest.param("gpu", marks=pytest.mark.skipif(_GPU_SKIP is not None, reason=f"gpu: {_GPU_SKIP}"))]
 
 
 @pytest.fixture(params=DEVICES)

@@ -1,0 +1,54 @@
+"""Rendering parity results: a console summary, Markdown tables and JSON."""
+from __future__ import annotations
+
+import json
+
+
+def _verdict(ok):
+    return "PASS" if ok else "FAIL"
+
+
+def console_lines(result):
+    head = f"{result.network:24s} {result.device:16s} {result.dtype}  "
+    if result.error:
+        lines = [head + f"FAIL  error: {result.error}"]
+    else:
+        failed = [r for r in result.rows if not r.passed]
+        worst = result.worst()
+        lines = [head + f"{_verdict(result.passed)}  {len(result.rows)} checks, "
+                 f"worst {worst.check}: rel {worst.max_rel:.2e} ({worst.tolerance})  {result.seconds:.1f} s"]
+        for row in failed[:10]:
+            lines.append(f"    FAIL {row.check}: max abs {row.max_abs:.3e}, max rel {row.max_rel:.3e}, "
+                         f"tolerance {row.tolerance}")
+        if len(failed) > 10:
+            lines.append(f"    ... and {len(failed) - 10} more failing checks")
+    if result.first_divergence:
+        lines.append(f"    first divergence: {result.first_divergence}")
+    return lines
+
+
+def markdown(results, wall_seconds=None):
+    out = ["# Parity report: MXNet Gluon vs the PyTorch port", ""]
+    out += ["| network | device | dtype | checks | worst check | max rel diff | verdict |", "|---|---|---|---|---|---|---|"]
+    for r in results:
+        worst = r.worst()
+        out.append(f"| {r.network} | {r.device} | {r.dtype} | {len(r.rows)} | "
+                   f"{worst.check if worst else r.error} | {worst.max_rel:.2e} | {_verdict(r.passed)} |"
+                   if worst else f"| {r.network} | {r.device} | {r.dtype} | 0 | {r.error} | - | FAIL |")
+    for r in results:
+        out += ["", f"## {r.network}: {r.device}, {r.dtype}, {r.steps} SGD steps: {_verdict(r.passed)}", ""]
+        if r.error:
+            out.append(f"error: {r.error}")
+        if r.first_divergence:
+            out.append(f"first divergence: {r.first_divergence}")
+        out += ["| check | max abs diff | max rel diff | tolerance | verdict |", "|---|---|---|---|---|"]
+        out += [f"| {row.check} | {row.max_abs:.3e} | {row.max_rel:.3e} | {row.tolerance} | {_verdict(row.passed)} |"
+                for row in r.rows]
+    if wall_seconds is not None:
+        out += ["", f"Wall time: {wall_seconds:.1f} s"]
+    return "\n".join(out) + "\n"
+
+
+def to_json(results, wall_seconds=None):
+    return json.dumps({"results": [r.to_dict() for r in results], "wall_seconds": wall_seconds,
+                       "passed": all(r.passed for r in results)}, indent=1)

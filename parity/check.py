@@ -254,12 +254,18 @@ def _torch_twin(entry, block, dtype, device, tamper=None):
     return module, {g: t for g, t, _ in report.mapped}
 
 
-def _run_pair(entry, dtype, device, batches, steps, tamper=None):
+def _pair(entry, dtype, device, tamper):
+    """The Gluon network and its torch twin, same weights, dropout off in both for training checks."""
     block = _build(entry, dtype, device)
     module, names = _torch_twin(entry, block, dtype, device, tamper)
     if entry.dropout:
         _set_dropout_zero_gluon(block)
         _set_dropout_zero_torch(module)
+    return block, module, names
+
+
+def _run_pair(entry, dtype, device, batches, steps, tamper=None):
+    block, module, names = _pair(entry, dtype, device, tamper)
     g = run_gluon(block, batches, dtype, gluon_ctx(device))
     t = run_torch(module, batches, dtype, torch_device(device), names)
     return g, t
@@ -267,8 +273,7 @@ def _run_pair(entry, dtype, device, batches, steps, tamper=None):
 
 def _localise(entry, dtype, device, x, train, tamper):
     """Rebuild the pair (deterministic: same seed) and find the first diverging layer."""
-    block = _build(entry, dtype, device)
-    module, _ = _torch_twin(entry, block, dtype, device, tamper)
+    block, module, _ = _pair(entry, dtype, device, tamper)
     rtol = tolerance.FLOAT64_RTOL if dtype == "float64" else tolerance.FLOAT32_RTOL["predict output"]
     try:
         return first_divergence(block, module, x, dtype, device, train, rtol)

@@ -94,14 +94,20 @@ def _cmd_check(args):
     if skip:
         print(f"skipped: {args.device}: {skip}")
         return 0
+    from parity.tolerance import FLOAT64_ONLY_CONTEXTS
+
     entries = [registry.get(name) for name in args.names] or registry.ENTRIES
     dtypes = ("float32", "float64") if args.dtype == "both" else (args.dtype,)
+    context = device_label(args.device)
+    if context in FLOAT64_ONLY_CONTEXTS and "float32" in dtypes:
+        print(f"note: {context}: float64 only; {FLOAT64_ONLY_CONTEXTS[context]}")
+        dtypes = ("float64",)
     start = time.perf_counter()
     results = []
     for entry in entries:
         for result in check_network(entry, device=args.device, dtypes=dtypes, steps=args.steps,
                                     batch_size=args.batch_size):
-            result.device = device_label(args.device)
+            result.device = context
             results.append(result)
             print("\n".join(report.console_lines(result)), flush=True)
     wall = time.perf_counter() - start

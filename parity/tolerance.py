@@ -24,6 +24,13 @@ passes when either
    GoogLeNet: torch's ``2.1.p1_1.weight`` gradient lands 2.8e-4 from float64
    where Gluon's lands 7e-7, while Gluon's own input gradient is 2.4e-3 off).
 
+Contexts: float32 is judged against MXNet as it ships (oneDNN on, the ``cpu``
+context), and on ``gpu``.  With oneDNN disabled, MXNet's native float32 kernels
+are far more accurate than PyTorch's CPU kernels (VGG-11 input gradient: 3.8e-7
+from float64 for MXNet, 1.8e-2 for torch; with oneDNN on MXNet is itself ~1e-2
+off), so a float32 verdict there would judge torch's kernels, not the port: that
+context proves the semantics in float64 only (``FLOAT64_ONLY_CONTEXTS``).
+
 Scale floor: some tensors are zero analytically and rounding noise numerically:
 the gradient of a convolution's bias that a BatchNorm follows (BN subtracts the
 mean, so the bias cannot change the output), and that bias after K steps.  Their
@@ -37,6 +44,10 @@ from __future__ import annotations
 import numpy as np
 
 FLOAT64_RTOL = 1e-10
+
+#: contexts whose float32 results would measure kernel accuracy rather than the port (see above)
+FLOAT64_ONLY_CONTEXTS = {"cpu (oneDNN off)": "MXNet's native float32 kernels are far more accurate than "
+                                             "PyTorch's CPU kernels: float32 is judged in the default cpu context"}
 
 #: plain float32 tolerances, per check kind
 FLOAT32_RTOL = {

@@ -50,6 +50,10 @@ def _explain(result):
 @pytest.mark.parametrize("name", NAMES)
 def test_port_matches_original(name, context, dtype, tmp_path_factory):
     if context == "cpu-noonednn":
+        from parity.tolerance import FLOAT64_ONLY_CONTEXTS
+
+        if dtype == "float32":
+            pytest.skip(f"cpu (oneDNN off): {FLOAT64_ONLY_CONTEXTS['cpu (oneDNN off)']}")
         result = onednn_off_sweep(str(tmp_path_factory.getbasetemp()))[(name, dtype)]
         assert result["device"] == "cpu (oneDNN off)"
     else:

@@ -24,6 +24,7 @@ echo "== installing the pinned stack (requirements.txt) and this project"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 
 if [ "${1:-}" != "--no-run" ]; then
-    echo "== main job"
-    exec .venv/bin/python -m parity doctor
+    echo "== main job: environment check, then the full-catalog parity report (reports/)"
+    .venv/bin/python -m parity doctor
+    exec .venv/bin/python -m parity check --markdown reports/parity.md --json reports/parity.json
 fi

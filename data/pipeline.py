@@ -58,6 +58,13 @@ class BatchStream:
         self.batch_size, self.shuffle, self.resize = batch_size, shuffle, resize
         self._rng = np.random.default_rng(seed)
 
+    def get_state(self) -> dict:
+        """The shuffling generator's state: with it a resumed run draws the same epochs."""
+        return self._rng.bit_generator.state
+
+    def set_state(self, state: dict):
+        self._rng.bit_generator.state = state
+
     def __len__(self) -> int:
         return -(-len(self.images) // self.batch_size)
 

@@ -1,4 +1,4 @@
-"""``python -m parity``: doctor, list, summary, convert, check."""
+"""``python -m parity``: doctor, list, summary, convert, check, reproduce, lockstep."""
 from __future__ import annotations
 
 import argparse
@@ -124,6 +124,34 @@ def _cmd_check(args):
     return 1 if failed else 0
 
 
+def _cmd_reproduce(args):
+    from parity import experiments
+
+    if args.list or not args.experiment:
+        for exp in experiments.EXPERIMENTS.values():
+            print(f"{exp.name:22s} net {exp.network:22s} loop {exp.loop}  lr {exp.lr:<5g} epochs {exp.epochs:<3d} "
+                  f"batch {exp.batch_size:<4d} input {exp.resize or 28:<4d} {exp.source}")
+        return 0 if args.list else 2
+    try:
+        experiments.get(args.experiment)
+    except KeyError as err:
+        print(f"error: {err.args[0]}", file=sys.stderr)
+        return 2
+    from parity.reproduce import reproduce
+
+    reproduce(args.experiment, framework=args.framework, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+              device=args.device, out=args.out, resume=args.resume, limit_batches=args.limit_batches, seed=args.seed)
+    return 0
+
+
+def _cmd_lockstep(args):
+    from parity.lockstep import lockstep
+
+    lockstep(args.experiment, dtype=args.dtype, steps=args.steps, every=args.every, batch_size=args.batch_size,
+             lr=args.lr)
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m parity", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -158,6 +186,29 @@ def build_parser():
     p.add_argument("--json", metavar="FILE")
     p.add_argument("--markdown", metavar="FILE")
     p.set_defaults(func=_cmd_check)
+
+    p = sub.add_parser("reproduce", help="re-run a course training experiment (--list shows them)")
+    p.add_argument("experiment", nargs="?")
+    p.add_argument("--list", action="store_true")
+    p.add_argument("--framework", choices=("gluon", "torch", "both"), default="both")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    p.add_argument("--out", help="output folder (default runs/EXPERIMENT)")
+    p.add_argument("--resume", action="store_true", help="continue from the last epoch checkpoint in --out")
+    p.add_argument("--limit-batches", type=int, help="only the first N batches of each epoch (quick runs)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_reproduce)
+
+    p = sub.add_parser("lockstep", help="train both frameworks from the same weights on the same batches")
+    p.add_argument("experiment")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--every", type=int, default=20, help="print the max parameter difference every N steps")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.set_defaults(func=_cmd_lockstep)
     return parser
 
 

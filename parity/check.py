@@ -23,8 +23,8 @@ structural name) and names the first layer whose output diverges.
 from __future__ import annotations
 
 import time
-from functools import partial
 from dataclasses import asdict, dataclass, field
+from functools import partial
 
 import numpy as np
 

@@ -29,7 +29,8 @@ def console_lines(result):
 
 def markdown(results, wall_seconds=None):
     out = ["# Parity report: MXNet Gluon vs the PyTorch port", ""]
-    out += ["| network | device | dtype | checks | worst check | max rel diff | verdict |", "|---|---|---|---|---|---|---|"]
+    out += ["| network | device | dtype | checks | worst check | max rel diff | verdict |",
+            "|---|---|---|---|---|---|---|"]
     for r in results:
         worst = r.worst()
         out.append(f"| {r.network} | {r.device} | {r.dtype} | {len(r.rows)} | "

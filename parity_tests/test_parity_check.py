@@ -8,8 +8,8 @@ import sys
 import pytest
 
 from parity import registry
-from parity_tests.conftest import REPO, needs_both
 from parity.pairs import device_skip_reason
+from parity_tests.conftest import REPO, needs_both
 
 pytestmark = needs_both
 NAMES = registry.names()

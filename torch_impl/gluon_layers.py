@@ -93,8 +93,9 @@ class BatchNorm(nn.Module):
     * ``scale=False`` is MXNet's ``fix_gamma``: gamma is used as 1, gets no
       gradient, and is overwritten with ones by the forward pass, as MXNet's
       native CPU operator does (its oneDNN operator skips the overwrite in
-      prediction mode only; the output is the same either way).  ``center=False`` freezes beta (no gradient) but still adds it, as
-      Gluon does (``grad_req='null'``).  ``use_global_stats=True`` always
+      prediction mode only; the output is the same either way).
+      ``center=False`` freezes beta (no gradient) but still adds it, as Gluon
+      does (``grad_req='null'``).  ``use_global_stats=True`` always
       normalises with the running statistics, in training too.
     * ``axis`` is the channel axis, any axis, as in Gluon.
 

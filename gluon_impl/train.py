@@ -8,6 +8,10 @@ The loop is the course's, line for line, including its quirks:
 * ``l.asscalar()`` every batch (a synchronisation point, as in the course);
 * the printed line ``epoch N, loss L, train acc A, test acc B, time T sec``.
 
+One extension: where the course casts labels to ``'float32'`` to compare them
+with the predicted class, we cast them to the network output's dtype, which is
+float32 in the course and lets the same loop run a float64 network.
+
 Keyword-only extras, all off by default, let ``python -m parity reproduce`` drive
 it without changing what it computes: ``start_epoch`` (resume), ``progress``
 (wraps the batch iterator, e.g. a tqdm bar), ``on_epoch_end(epoch, record)``
@@ -35,8 +39,9 @@ def evaluate_accuracy(data_iter, net, ctx):
     acc_sum, n = nd.array([0], ctx=ctx), 0
     for X, y in data_iter:
         # If ctx is the GPU and copying data to it, copy the data back.
-        X, y = X.as_in_context(ctx), y.as_in_context(ctx).astype('float32')
-        acc_sum += (net(X).argmax(axis=1) == y).sum()
+        X, y = X.as_in_context(ctx), y.as_in_context(ctx)
+        y_hat = net(X)
+        acc_sum += (y_hat.argmax(axis=1) == y.astype(y_hat.dtype)).sum().astype(acc_sum.dtype)
         n += y.size
     return acc_sum.asscalar() / n
 
@@ -58,7 +63,7 @@ def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs, 
                 l = loss(y_hat, y).sum()
             l.backward()
             trainer.step(batch_size)
-            y = y.astype('float32')
+            y = y.astype(y_hat.dtype)  # the course: 'float32'; see the module docstring
             train_l_sum += l.asscalar()
             train_acc_sum += (y_hat.argmax(axis=1) == y).sum().asscalar()
             n += y.size

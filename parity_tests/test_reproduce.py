@@ -1,0 +1,158 @@
+"""Training loops and ``python -m parity reproduce``: step-for-step equality, outputs, resume, lockstep."""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from parity import registry
+from parity_tests.conftest import REPO, needs_both
+
+pytestmark = needs_both
+EPOCH_LINE = re.compile(r"^epoch \d+, loss \d+\.\d{4}, train acc \d\.\d{3}, test acc \d\.\d{3}, time \d+\.\d sec$")
+
+
+class Float64Loader:
+    """Batches of a BatchStream as float64 NDArrays or tensors (for the float64 step-for-step test)."""
+
+    def __init__(self, stream, framework):
+        self.stream, self.framework = stream, framework
+
+    def __len__(self):
+        return len(self.stream)
+
+    def __iter__(self):
+        for X, y in self.stream:
+            if self.framework == "gluon":
+                from mxnet import nd
+
+                yield nd.array(X, dtype="float64"), nd.array(y, dtype="float64")
+            else:
+                import torch
+
+                yield torch.from_numpy(X.astype(np.float64)), torch.from_numpy(y)
+
+
+@pytest.mark.parametrize("name", ["bn_lenet_scratch", "bn_lenet_concise"])
+def test_torch_train_ch5_matches_gluon_train_ch5_step_for_step(name, capsys):
+    """Same weights, same batches (with a short last batch), float64: same losses, accuracies and weights."""
+    import mxnet as mx
+    import torch
+    from mxnet import gluon
+
+    from data import BatchStream, load_fashion_mnist
+    from gluon_impl.train import train_ch5 as gluon_train
+    from parity.pairs import build_pair
+    from parity.state import gluon_slots, torch_slots
+    from parity.transfer import gluon_to_torch
+    from torch_impl.train import train_ch5 as torch_train
+
+    entry = registry.get(name)
+    block, module = build_pair(entry, dtype="float64")
+    names = {g: t for g, t, _ in gluon_to_torch(block, module).mapped}
+    ds = load_fashion_mnist()
+    images, labels = ds.train_images[:1000], ds.train_labels[:1000]  # 256, 256, 256 and a short 232
+
+    def loaders(framework):
+        train = BatchStream(images, labels, 256, shuffle=True, seed=4)
+        test = BatchStream(ds.test_images[:512], ds.test_labels[:512], 256)
+        return Float64Loader(train, framework), Float64Loader(test, framework)
+
+    trainer = gluon.Trainer(block.collect_params(), "sgd", {"learning_rate": 1.0})
+    g_hist = gluon_train(block, *loaders("gluon"), 256, trainer, mx.cpu(), 2)
+    optimizer = torch.optim.SGD(module.parameters(), lr=1.0)
+    t_hist = torch_train(module, *loaders("torch"), 256, optimizer, "cpu", 2)
+    for g, t in zip(g_hist, t_hist):
+        assert abs(g["loss"] - t["loss"]) <= 1e-10 * g["loss"]
+        assert g["train_acc"] == t["train_acc"] and g["test_acc"] == t["test_acc"]
+    t_slots, _ = torch_slots(module)
+    for gname, slot in gluon_slots(block).items():
+        np.testing.assert_allclose(t_slots[names[gname]].read(), slot.read(), rtol=1e-9, atol=1e-12, err_msg=gname)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch")]
+    assert len(lines) == 4 and all(EPOCH_LINE.match(line) for line in lines), lines
+
+
+def run_cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "parity", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=900, env=env)
+
+
+def test_reproduce_writes_course_format_log_curves_and_table(tmp_path):
+    proc = run_cli("reproduce", "bn_lenet_scratch", "--epochs", "2", "--limit-batches", "4", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    epoch_lines = [line for line in proc.stdout.splitlines() if line.startswith("epoch")]
+    assert len(epoch_lines) == 4 and all(EPOCH_LINE.match(line) for line in epoch_lines)
+    assert "gluon: first BatchNorm gamma [" in proc.stdout and "torch: first BatchNorm beta  [" in proc.stdout
+    assert "gluon epoch 1" in proc.stderr  # the tqdm bar
+    log = json.loads((tmp_path / "log.json").read_text())
+    assert [r["epoch"] for r in log["history"]["gluon"]] == [1, 2] == [r["epoch"] for r in log["history"]["torch"]]
+    assert log["reference"]["epochs"][-1]["loss"] == 0.3033
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = (tmp_path / "results.md").read_text()
+    assert "| 5 |  |  |  |  |  |  | 0.3033 | 0.889 | 0.861 |" in table
+    assert "course (seed 004): gamma [1.3520054" in table
+
+
+def test_reproduce_list_and_unknown_experiment():
+    proc = run_cli("reproduce", "--list")
+    assert proc.returncode == 0
+    for name in ("bn_lenet_scratch", "bn_lenet_concise_d2l", "resnet", "resnet18", "densenet", "googlenet",
+                 "alexnet", "vgg_small", "nin"):
+        assert re.search(rf"^{name}\s", proc.stdout, re.M), name
+    proc = run_cli("reproduce", "lenet5000")
+    assert proc.returncode == 2 and "valid: bn_lenet_scratch" in proc.stderr
+
+
+def _final_state(out):
+    """(epoch, {tensor name: bytes of its values}, history without timings) per framework."""
+    from parity.checkpoint import read_gluon, read_torch
+
+    state = {}
+    for framework, read in (("gluon", read_gluon), ("torch", read_torch)):
+        meta = json.loads((out / framework / "checkpoint.json").read_text())
+        strip = [{k: v for k, v in r.items() if k not in ("time", "examples_per_sec")} for r in meta["history"]]
+        tensors = {name: value.tobytes() for name, value in read(out / framework / meta["model"]).items()}
+        state[framework] = (meta["epoch"], tensors, strip)
+    return state
+
+
+def test_resume_after_a_kill_ends_where_an_uninterrupted_run_ends(tmp_path):
+    args = ["reproduce", "bn_lenet_concise", "--epochs", "3", "--limit-batches", "25"]
+    straight = tmp_path / "straight"
+    proc = run_cli(*args, "--out", str(straight))
+    assert proc.returncode == 0, proc.stderr
+
+    interrupted = tmp_path / "interrupted"
+    child = subprocess.Popen([sys.executable, "-m", "parity", *args, "--out", str(interrupted)], cwd=REPO,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    meta = interrupted / "gluon" / "checkpoint.json"
+    deadline = time.time() + 600
+    while time.time() < deadline and not meta.exists():
+        time.sleep(0.02)
+    child.send_signal(signal.SIGKILL)  # mid-way through Gluon's epoch 2
+    child.wait()
+    assert child.returncode == -signal.SIGKILL
+    assert json.loads(meta.read_text())["epoch"] == 1
+    assert not (interrupted / "torch").exists()
+    assert not [p for p in (interrupted / "gluon").iterdir() if p.name.endswith(".tmp")]
+
+    proc = run_cli(*args, "--out", str(interrupted), "--resume")
+    assert proc.returncode == 0, proc.stderr
+    assert "gluon: resuming after epoch 1" in proc.stdout
+    assert _final_state(interrupted) == _final_state(straight)
+
+
+def test_lockstep_float64_stays_together_float32_drifts():
+    from parity.lockstep import lockstep
+
+    lines = []
+    h64 = lockstep("bn_lenet_scratch", dtype="float64", steps=6, every=3, out=lines.append)
+    assert len(h64) == 2 and all(rel < 1e-10 for _, rel, _ in h64), h64
+    h32 = lockstep("bn_lenet_scratch", dtype="float32", steps=6, every=3, out=lines.append)
+    assert all(rel > 1e-8 for _, rel, _ in h32), h32  # float32 rounding, not zero: the runs are really compared
+    assert lines[0].startswith("lockstep bn_lenet_scratch in float64")

@@ -1,6 +1,5 @@
 """Training loops and ``python -m parity reproduce``: step-for-step equality, outputs, resume, lockstep."""
 import json
-import os
 import re
 import signal
 import subprocess

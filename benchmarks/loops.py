@@ -50,7 +50,7 @@ def timed(fn):
 def gluon_ours():
     net, trainer = gluon_setup()
     train, test = gluon_data(bs, seed=0)
-    return timed(lambda: gluon_train_ch5(net, Limited(train, n), Limited(test, 0), bs, trainer, mx.cpu(), 1))
+    return timed(lambda: gluon_train_ch5(net, Limited(train, n), Limited(test, 1), bs, trainer, mx.cpu(), 1))
 
 
 def gluon_bare():
@@ -71,7 +71,7 @@ def gluon_bare():
 def torch_ours():
     net, opt = torch_setup()
     train, test = torch_data(bs, seed=0)
-    return timed(lambda: torch_train_ch5(net, Limited(train, n), Limited(test, 0), bs, opt, "cpu", 1))
+    return timed(lambda: torch_train_ch5(net, Limited(train, n), Limited(test, 1), bs, opt, "cpu", 1))
 
 
 def torch_bare():

@@ -80,9 +80,9 @@ def make_batches(entry, batch_size, steps, seed=SEED):
 def _set_dropout_zero_gluon(block):
     from mxnet.gluon import nn
 
-    from parity.state import _walk_gluon
+    from parity.state import walk_gluon
 
-    for _, blk in _walk_gluon(block):
+    for _, blk in walk_gluon(block):
         if isinstance(blk, nn.Dropout):
             blk._rate = 0.0
 
@@ -175,10 +175,10 @@ def _record_order(order, name, module, inputs):
 def _capture_gluon(block, x, ctx, dtype, train):
     from mxnet import autograd, nd
 
-    from parity.state import _walk_gluon
+    from parity.state import walk_gluon
 
     acts, handles = {}, []
-    for name, blk in _walk_gluon(block):
+    for name, blk in walk_gluon(block):
         if name:
             handles.append(blk.register_forward_hook(partial(_record_gluon, acts, name.rstrip("."))))
     try:
@@ -239,7 +239,7 @@ def _build(entry, dtype, device, seed=SEED):
     from parity.frameworks import materialize_gluon
 
     mx.random.seed(seed)
-    return materialize_gluon(entry.build_gluon(), entry.batch_shape(2), ctx=gluon_ctx(device), dtype=dtype)
+    return materialize_gluon(entry.build_gluon(), entry.batch_shape(1), ctx=gluon_ctx(device), dtype=dtype)
 
 
 def _torch_twin(entry, block, dtype, device, tamper=None):
@@ -264,7 +264,7 @@ def _pair(entry, dtype, device, tamper):
     return block, module, names
 
 
-def _run_pair(entry, dtype, device, batches, steps, tamper=None):
+def _run_pair(entry, dtype, device, batches, tamper=None):
     block, module, names = _pair(entry, dtype, device, tamper)
     g = run_gluon(block, batches, dtype, gluon_ctx(device))
     t = run_torch(module, batches, dtype, torch_device(device), names)
@@ -299,7 +299,7 @@ def check_network(entry, device="cpu", dtypes=("float32", "float64"), steps=2, b
             continue
         start = time.perf_counter()
         try:
-            runs[dtype] = _run_pair(entry, dtype, device, batches, steps, tamper)
+            runs[dtype] = _run_pair(entry, dtype, device, batches, tamper)
         except Exception as err:
             runs[dtype] = None
             if dtype in dtypes:

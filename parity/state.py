@@ -39,10 +39,11 @@ class Slot:
 
 
 # --------------------------------------------------------------------------- Gluon
-def _walk_gluon(block, prefix=""):
+def walk_gluon(block, prefix=""):
+    """(structural prefix, block) for a Gluon block and all its descendants, parents first."""
     yield prefix, block
     for name, child in block._children.items():
-        yield from _walk_gluon(child, f"{prefix}{name}.")
+        yield from walk_gluon(child, f"{prefix}{name}.")
 
 
 def gluon_uninitialized(block):
@@ -108,7 +109,7 @@ def gluon_slots(block, example_input=None):
 
     materialize_gluon_block(block, example_input)
     slots = {}
-    for prefix, blk in _walk_gluon(block):
+    for prefix, blk in walk_gluon(block):
         for attr, p in blk._reg_params.items():
             kind = "stat" if p.grad_req == "null" and attr.startswith("running_") else "param"
             slots[prefix + attr] = _gluon_param_slot(prefix + attr, p, kind)

@@ -174,9 +174,7 @@ def run_torch(exp, entry, epochs, batch_size, lr, device, out, resume, limit, se
     test = Limited(test_iter, limit) if limit else test_iter
     extras = dict(start_epoch=start, progress=_progress("torch"), on_epoch_end=on_epoch_end, seed_epoch=seed_epoch)
     if exp.loop == "ch6":
-        if start == 0:
-            torch.manual_seed(seed)
-        train_ch6(net, train, test, epochs, lr, dev, optimizer=optimizer if start else None, **extras)
+        train_ch6(net, train, test, epochs, lr, dev, optimizer=optimizer, **extras)
     else:
         train_ch5(net, train, test, batch_size, optimizer, dev, epochs, **extras)
     return history, net

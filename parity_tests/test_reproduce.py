@@ -155,3 +155,19 @@ def test_lockstep_float64_stays_together_float32_drifts():
     h32 = lockstep("bn_lenet_scratch", dtype="float32", steps=6, every=3, out=lines.append)
     assert all(rel > 1e-8 for _, rel, _ in h32), h32  # float32 rounding, not zero: the runs are really compared
     assert lines[0].startswith("lockstep bn_lenet_scratch in float64")
+
+
+def test_train_ch6_run_resumes_to_the_same_end(tmp_path):
+    """The PyTorch edition's loop: a run stopped after epoch 1 and resumed equals a straight run."""
+    from parity.checkpoint import read_torch
+
+    args = ["reproduce", "bn_lenet_scratch_d2l", "--framework", "torch", "--limit-batches", "5"]
+    assert run_cli(*args, "--epochs", "2", "--out", str(tmp_path / "a")).returncode == 0
+    assert run_cli(*args, "--epochs", "1", "--out", str(tmp_path / "b")).returncode == 0
+    proc = run_cli(*args, "--epochs", "2", "--out", str(tmp_path / "b"), "--resume")
+    assert proc.returncode == 0 and "torch: resuming after epoch 1" in proc.stdout, proc.stderr
+    final = {}
+    for run in ("a", "b"):
+        meta = json.loads((tmp_path / run / "torch" / "checkpoint.json").read_text())
+        final[run] = {k: v.tobytes() for k, v in read_torch(tmp_path / run / "torch" / meta["model"]).items()}
+    assert final["a"] == final["b"]

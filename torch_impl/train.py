@@ -74,9 +74,11 @@ def train_ch6(net, train_iter, test_iter, num_epochs, lr, device, *,
     """d2l 0.17's ``train_ch6``: mean loss, SGD, per-example bookkeeping, one summary line at the end.
 
     Seed 003 initialises inside (``net.apply(init_weights)``); here that happens
-    only on a fresh start (``start_epoch == 0`` and no ``optimizer`` handed in).
+    on a fresh start only (``start_epoch == 0``), not when resuming.  An
+    ``optimizer`` handed in (e.g. restored from a checkpoint) replaces the SGD
+    the course creates.
     """
-    if start_epoch == 0 and optimizer is None:
+    if start_epoch == 0:
         net.apply(init_weights_ch6)
     print('training on', device)
     net.to(device)

@@ -155,10 +155,18 @@ def test_gluon_updates_running_stats_in_backward_not_forward(device):
     for name, (ours, gluon) in pair.stats().items():
         np.testing.assert_array_equal(gluon, before[name], err_msg=f"Gluon moved {name} without backward")
         np.testing.assert_array_equal(ours, gluon, err_msg=f"port moved {name} without backward")
+    # then a prediction: Gluon and the port still predict with the untouched statistics ...
+    probe = pair.batch()[0]
+    assert_close("predict output after a forward without backward", *pair.predict(probe), RTOL)
+    # ... while stock torch has already moved its statistics, so its prediction differs
     stock = torch.nn.BatchNorm2d(3).double().to(pair.dev)
     with torch.no_grad():
-        stock(torch.tensor(x, device=pair.dev))  # train mode, no grad, no backward
-    assert not np.allclose(stock.running_mean.cpu().numpy(), 0)
+        for name in ("weight", "bias", "running_mean", "running_var"):
+            getattr(stock, name).copy_(getattr(pair.t, name))
+        stock.train()(torch.tensor(x, device=pair.dev))  # train mode, no grad, no backward
+        stock_prediction = stock.eval()(torch.tensor(probe, device=pair.dev)).cpu().numpy()
+    assert not np.allclose(stock.running_mean.cpu().numpy(), before["running_mean"])
+    assert np.abs(stock_prediction - pair.predict(probe)[1]).max() > 1e-3
 
 
 def test_two_backward_passes_update_twice(device):

@@ -30,7 +30,7 @@ import numpy as np
 
 from parity import tolerance
 from parity.compare import diff
-from parity.pairs import configure_torch_for_parity, gluon_ctx, torch_device
+from parity.pairs import build_pair, configure_torch_for_parity, gluon_ctx, torch_device
 from parity.state import gluon_slots, torch_slots
 
 SEED = 0
@@ -233,31 +233,11 @@ def first_divergence(block, module, x, dtype, device, train, rtol):
 
 
 # --------------------------------------------------------------------------- one network
-def _build(entry, dtype, device, seed=SEED):
-    import mxnet as mx
-
-    from parity.frameworks import materialize_gluon
-
-    mx.random.seed(seed)
-    return materialize_gluon(entry.build_gluon(), entry.batch_shape(1), ctx=gluon_ctx(device), dtype=dtype)
-
-
-def _torch_twin(entry, block, dtype, device, tamper=None):
-    import torch
-
-    from parity.transfer import gluon_to_torch
-
-    module = entry.build_torch().to(device=torch_device(device), dtype=getattr(torch, dtype))
-    report = gluon_to_torch(block, module)
-    if tamper is not None:
-        tamper(module)
-    return module, {g: t for g, t, _ in report.mapped}
-
-
 def _pair(entry, dtype, device, tamper):
     """The Gluon network and its torch twin, same weights, dropout off in both for training checks."""
-    block = _build(entry, dtype, device)
-    module, names = _torch_twin(entry, block, dtype, device, tamper)
+    block, module, names = build_pair(entry, dtype, device, seed=SEED)
+    if tamper is not None:
+        tamper(module)
     if entry.dropout:
         _set_dropout_zero_gluon(block)
         _set_dropout_zero_torch(module)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from parity.state import Slot, gluon_slots, torch_slots
+from parity.state import TORCH_IGNORED_SUFFIXES, Slot, gluon_slots, torch_slots
 from parity.transfer import transfer_slots
 
 
@@ -111,7 +111,7 @@ def read_torch(path) -> dict:
     if not isinstance(loaded, dict) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
         raise CheckpointError(f"{path}: expected a state_dict (a dict of tensors), found {type(loaded).__name__}")
     return {name: t.detach().cpu().numpy() for name, t in loaded.items()
-            if not name.endswith("num_batches_tracked")}
+            if not name.endswith(TORCH_IGNORED_SUFFIXES)}
 
 
 def load_torch(module, path, example_input=None, strict=True):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from parity import registry
 from parity.frameworks import FRAMEWORKS, available, missing_reason
@@ -113,14 +114,12 @@ def _cmd_check(args):
     wall = time.perf_counter() - start
     failed = [r for r in results if not r.passed]
     print(f"{len(results) - len(failed)}/{len(results)} network checks passed; wall time {wall:.1f} s")
-    if args.markdown:
-        from parity.checkpoint import atomic_write
+    from parity.checkpoint import atomic_write
 
-        atomic_write(args.markdown, lambda tmp: open(tmp, "w").write(report.markdown(results, wall)))
-    if args.json:
-        from parity.checkpoint import atomic_write
-
-        atomic_write(args.json, lambda tmp: open(tmp, "w").write(report.to_json(results, wall)))
+    for path, render in ((args.markdown, report.markdown), (args.json, report.to_json)):
+        if path:
+            text = render(results, wall)
+            atomic_write(path, lambda tmp: Path(tmp).write_text(text))
     return 1 if failed else 0
 
 

@@ -37,9 +37,9 @@ def diff(name, actual, expected, floor=0.0) -> Diff:
     return Diff(name, max_abs, max_abs / max(scale, floor, _TINY) if max_abs else 0.0, actual.shape)
 
 
-def assert_close(name, actual, expected, rtol):
+def assert_close(name, actual, expected, rtol, floor=0.0):
     """Raise naming the tensor, its max abs and rel diff and the tolerance when rel diff > rtol."""
-    d = diff(name, actual, expected)
+    d = diff(name, actual, expected, floor)
     if not d.max_rel <= rtol:
         raise AssertionError(f"{d} exceeds rtol {rtol:.1e}")
     return d

@@ -15,34 +15,29 @@ import numpy as np
 from parity import experiments, registry
 from parity.compare import diff
 from parity.state import gluon_slots, torch_slots
-from parity.tolerance import SCALE_FLOOR
+from parity.tolerance import scale_floor
 
 
 def max_state_diff(block, module, names):
     """The tensor with the largest relative difference, scales floored as in parity.tolerance."""
     g = {name: slot.read() for name, slot in gluon_slots(block).items()}
     t, _ = torch_slots(module)
-    floor = SCALE_FLOOR * max(float(np.abs(v).max()) for v in g.values())
+    floor = scale_floor(g.values())
     return max((diff(name, t[names[name]].read(), value, floor) for name, value in g.items()),
                key=lambda d: d.max_rel)
 
 
 def lockstep(name, dtype="float32", steps=200, every=20, batch_size=None, lr=None, seed=0, out=print):
-    import mxnet as mx
     import torch
     from mxnet import autograd, gluon, nd
 
     from data import BatchStream, load_fashion_mnist
-    from parity.frameworks import materialize_gluon
-    from parity.transfer import gluon_to_torch
+    from parity.pairs import build_pair
 
     exp = experiments.get(name)
     entry = registry.get(exp.network)
     batch_size, lr = batch_size or exp.batch_size, lr or exp.lr
-    mx.random.seed(seed)
-    block = materialize_gluon(entry.build_gluon(), entry.batch_shape(1), dtype=dtype)
-    module = entry.build_torch().to(getattr(torch, dtype))
-    names = {g: t for g, t, _ in gluon_to_torch(block, module).mapped}
+    block, module, names = build_pair(entry, dtype, seed=seed)
     trainer = gluon.Trainer(block.collect_params(), "sgd", {"learning_rate": lr})
     optimizer = torch.optim.SGD(module.parameters(), lr=float(np.float32(lr)))  # Gluon keeps lr as float32
     g_loss, t_loss = gluon.loss.SoftmaxCrossEntropyLoss(), torch.nn.CrossEntropyLoss(reduction="sum")

@@ -76,12 +76,14 @@ def randomize_gluon_state(block, seed=0):
     return block
 
 
-def build_pair(entry, dtype="float64", device="cpu", batch_size=2):
-    """(gluon block, torch module): Gluon initialised once (Xavier), its state moved to torch."""
+def build_pair(entry, dtype="float64", device="cpu", seed=0):
+    """(gluon block, torch module, {gluon name: torch name}): Gluon initialised once (Xavier,
+    MXNet seeded with ``seed``), its state moved to the torch port by name."""
+    import mxnet as mx
     import torch
 
-    block = materialize_gluon(entry.build_gluon(), entry.batch_shape(batch_size),
-                              ctx=gluon_ctx(device), dtype=dtype)
+    mx.random.seed(seed)
+    block = materialize_gluon(entry.build_gluon(), entry.batch_shape(1), ctx=gluon_ctx(device), dtype=dtype)
     module = entry.build_torch().to(device=torch_device(device), dtype=getattr(torch, dtype))
-    gluon_to_torch(block, module)
-    return block, module
+    report = gluon_to_torch(block, module)
+    return block, module, {g: t for g, t, _ in report.mapped}

@@ -33,9 +33,11 @@ def markdown(results, wall_seconds=None):
             "|---|---|---|---|---|---|---|"]
     for r in results:
         worst = r.worst()
-        out.append(f"| {r.network} | {r.device} | {r.dtype} | {len(r.rows)} | "
-                   f"{worst.check if worst else r.error} | {worst.max_rel:.2e} | {_verdict(r.passed)} |"
-                   if worst else f"| {r.network} | {r.device} | {r.dtype} | 0 | {r.error} | - | FAIL |")
+        if worst is None:  # the run failed before any comparison
+            out.append(f"| {r.network} | {r.device} | {r.dtype} | 0 | {r.error} | - | FAIL |")
+        else:
+            out.append(f"| {r.network} | {r.device} | {r.dtype} | {len(r.rows)} | {worst.check} | "
+                       f"{worst.max_rel:.2e} | {_verdict(r.passed)} |")
     for r in results:
         out += ["", f"## {r.network}: {r.device}, {r.dtype}, {r.steps} SGD steps: {_verdict(r.passed)}", ""]
         if r.error:

@@ -38,6 +38,11 @@ class Slot:
     write: Callable[[np.ndarray], None]
 
 
+def _example_array(example_input):
+    """``example_input`` is a shape (zeros of it) or an array."""
+    return np.zeros(example_input) if isinstance(example_input, tuple) else np.asarray(example_input)
+
+
 # --------------------------------------------------------------------------- Gluon
 def walk_gluon(block, prefix=""):
     """(structural prefix, block) for a Gluon block and all its descendants, parents first."""
@@ -68,7 +73,7 @@ def materialize_gluon_block(block, example_input=None):
             raise StateError(f"Gluon block has deferred shapes ({len(deferred)} parameters, e.g. {deferred[0]}): "
                              "run one forward pass, or pass example_input= (an array or a shape)")
         ctx = next(iter(block.collect_params().values())).list_ctx()[0]
-        x = np.zeros(example_input) if isinstance(example_input, tuple) else np.asarray(example_input)
+        x = _example_array(example_input)
         block(mx.nd.array(x, ctx=ctx, dtype=_gluon_dtype(block)))  # outside record(): prediction mode, no updates
     mx.nd.waitall()  # oneDNN may still be reordering weights after the shape-inferring forward
 
@@ -132,7 +137,7 @@ def materialize_torch_module(module, example_input=None):
     if example_input is None:
         raise StateError(f"torch module has Lazy, un-materialised tensors ({len(lazy)}, e.g. {lazy[0]}): "
                          "run one forward pass, or pass example_input= (an array or a shape)")
-    x = np.zeros(example_input) if isinstance(example_input, tuple) else np.asarray(example_input)
+    x = _example_array(example_input)
     was_training = module.training
     module.eval()
     try:

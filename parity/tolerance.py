@@ -99,10 +99,14 @@ def group_of(check: str) -> str:
     return kind if kind in ("gradient", "after steps") else check
 
 
+def scale_floor(arrays) -> float:
+    """The scale floor of one group of tensors: ``SCALE_FLOOR`` times its largest magnitude."""
+    return SCALE_FLOOR * max((float(np.abs(a).max()) for a in arrays if np.size(a)), default=0.0)
+
+
 def group_floors(results: dict) -> dict:
     """``{group: floor}`` from the reference results ``{check: array}``."""
-    peaks = {}
+    groups = {}
     for check, value in results.items():
-        group = group_of(check)
-        peaks[group] = max(peaks.get(group, 0.0), float(np.abs(value).max()) if np.size(value) else 0.0)
-    return {group: SCALE_FLOOR * peak for group, peak in peaks.items()}
+        groups.setdefault(group_of(check), []).append(value)
+    return {group: scale_floor(values) for group, values in groups.items()}

@@ -166,7 +166,7 @@ def test_mirrored_networks_compute_the_same_prediction(name):
     from parity.transfer import gluon_to_torch
 
     entry = registry.get(name)
-    block, module = build_pair(entry)
+    block, module, _ = build_pair(entry)
     randomize_gluon_state(block, seed=1)
     gluon_to_torch(block, module)
     x = np.random.default_rng(2).uniform(size=entry.batch_shape(2))

@@ -103,11 +103,16 @@ def _cmd_check(args):
     if context in FLOAT64_ONLY_CONTEXTS and "float32" in dtypes:
         print(f"note: {context}: float64 only; {FLOAT64_ONLY_CONTEXTS[context]}")
         dtypes = ("float64",)
+    from parity.frameworks import CPU_EMULATION_VARS, cpu_numerics
+
+    numerics = cpu_numerics()
+    if any(numerics[var] != "unset" for var in CPU_EMULATION_VARS):
+        print("note: CPU code paths capped: " + ", ".join(f"{k}={v}" for k, v in numerics.items()))
     start = time.perf_counter()
     results = []
     for entry in entries:
         for result in check_network(entry, device=args.device, dtypes=dtypes, steps=args.steps,
-                                    batch_size=args.batch_size):
+                                    batch_size=args.batch_size, seed=args.seed):
             result.device = context
             results.append(result)
             print("\n".join(report.console_lines(result)), flush=True)
@@ -182,6 +187,7 @@ def build_parser():
     p.add_argument("--dtype", choices=("float32", "float64", "both"), default="both")
     p.add_argument("--steps", type=int, default=2, help="SGD steps before comparing all state (>= 1)")
     p.add_argument("--batch-size", type=int, default=None, help="default: the registry's per-network choice")
+    p.add_argument("--seed", type=int, default=0, help="draws the weights and the batches (default 0)")
     p.add_argument("--json", metavar="FILE")
     p.add_argument("--markdown", metavar="FILE")
     p.set_defaults(func=_cmd_check)

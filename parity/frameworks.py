@@ -51,3 +51,24 @@ def gluon_param_count(block) -> int:
 
 def torch_param_count(module) -> int:
     return sum(p.numel() for p in module.parameters())
+
+
+#: the environment variables that make this CPU compute as another one would (see README, "Other CPUs")
+CPU_EMULATION_VARS = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")
+
+
+def cpu_numerics() -> dict:
+    """The CPU code paths float32 results depend on: the ISA limits set, and torch's kernel choice.
+
+    oneDNN (in MXNet and in torch) picks its kernels by ISA, capped by ``ONEDNN_MAX_CPU_ISA``
+    (``DNNL_MAX_CPU_ISA`` for older builds); PyTorch's own vectorised kernels by
+    ``ATEN_CPU_CAPABILITY``.  Two machines with the same settings compute the same float32 bits.
+    """
+    import os
+
+    out = {var: os.environ.get(var, "unset") for var in CPU_EMULATION_VARS}
+    if available("torch"):
+        import torch
+
+        out["torch cpu capability"] = torch.backends.cpu.get_cpu_capability()
+    return out

@@ -76,14 +76,20 @@ def randomize_gluon_state(block, seed=0):
     return block
 
 
+def build_gluon(entry, dtype="float64", device="cpu", seed=0):
+    """The Gluon original, initialised (Xavier, MXNet seeded with ``seed``): the same weights for a seed."""
+    import mxnet as mx
+
+    mx.random.seed(seed)
+    return materialize_gluon(entry.build_gluon(), entry.batch_shape(1), ctx=gluon_ctx(device), dtype=dtype)
+
+
 def build_pair(entry, dtype="float64", device="cpu", seed=0):
     """(gluon block, torch module, {gluon name: torch name}): Gluon initialised once (Xavier,
     MXNet seeded with ``seed``), its state moved to the torch port by name."""
-    import mxnet as mx
     import torch
 
-    mx.random.seed(seed)
-    block = materialize_gluon(entry.build_gluon(), entry.batch_shape(1), ctx=gluon_ctx(device), dtype=dtype)
+    block = build_gluon(entry, dtype, device, seed)
     module = entry.build_torch().to(device=torch_device(device), dtype=getattr(torch, dtype))
     report = gluon_to_torch(block, module)
     return block, module, {g: t for g, t, _ in report.mapped}

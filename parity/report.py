@@ -16,7 +16,7 @@ def console_lines(result):
         failed = [r for r in result.rows if not r.passed]
         worst = result.worst()
         lines = [head + f"{_verdict(result.passed)}  {len(result.rows)} checks, "
-                 f"worst {worst.check}: rel {worst.max_rel:.2e} ({worst.tolerance})  {result.seconds:.1f} s"]
+                 f"worst {worst.check}: rel {worst.max_rel:.2e} ({worst.basis}: {worst.tolerance})  {result.seconds:.1f} s"]
         for row in failed[:10]:
             lines.append(f"    FAIL {row.check}: max abs {row.max_abs:.3e}, max rel {row.max_rel:.3e}, "
                          f"tolerance {row.tolerance}")
@@ -44,14 +44,20 @@ def markdown(results, wall_seconds=None):
             out.append(f"error: {r.error}")
         if r.first_divergence:
             out.append(f"first divergence: {r.first_divergence}")
-        out += ["| check | max abs diff | max rel diff | tolerance | verdict |", "|---|---|---|---|---|"]
-        out += [f"| {row.check} | {row.max_abs:.3e} | {row.max_rel:.3e} | {row.tolerance} | {_verdict(row.passed)} |"
-                for row in r.rows]
+        out += ["| check | max abs diff | max rel diff | trusted because | bound | verdict |",
+                "|---|---|---|---|---|---|"]
+        out += [f"| {row.check} | {row.max_abs:.3e} | {row.max_rel:.3e} | {row.basis} | {row.tolerance} | "
+                f"{_verdict(row.passed)} |" for row in r.rows]
     if wall_seconds is not None:
         out += ["", f"Wall time: {wall_seconds:.1f} s"]
+    from parity.frameworks import cpu_numerics
+
+    out += ["", "CPU numerics: " + ", ".join(f"{k} {v}" for k, v in cpu_numerics().items())]
     return "\n".join(out) + "\n"
 
 
 def to_json(results, wall_seconds=None):
+    from parity.frameworks import cpu_numerics
+
     return json.dumps({"results": [r.to_dict() for r in results], "wall_seconds": wall_seconds,
-                       "passed": all(r.passed for r in results)}, indent=1)
+                       "passed": all(r.passed for r in results), "cpu numerics": cpu_numerics()}, indent=1)

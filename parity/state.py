@@ -150,8 +150,8 @@ def materialize_torch_module(module, example_input=None):
 def _torch_slot(name, owner, attr, kind):
     import torch
 
-    def read():
-        return getattr(owner, attr).detach().cpu().numpy()
+    def read():  # a copy: on CPU .numpy() shares memory, and training would rewrite what was read
+        return getattr(owner, attr).detach().cpu().numpy().copy()
 
     def write(value):
         old = getattr(owner, attr)

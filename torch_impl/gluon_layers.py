@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 _ACTIVATIONS = {None: None, "relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh}
@@ -98,6 +99,14 @@ class BatchNorm(nn.Module):
       does (``grad_req='null'``).  ``use_global_stats=True`` always
       normalises with the running statistics, in training too.
     * ``axis`` is the channel axis, any axis, as in Gluon.
+    * **numerics**: the normalisation itself is torch's fused kernel
+      (``F.batch_norm``), in training and prediction, with the rules above
+      wrapped around it.  Its backward is one well-conditioned pass; the
+      decomposed ``mean``/``var``/``sqrt`` autograd graph this layer used before
+      lost up to 7e-5 of a float32 gamma gradient on channels constant over the
+      batch, and 0.41 of a DenseNet input gradient on an AVX2 CPU.  The one case
+      the fused kernel refuses, one value per channel (a dense batch of 1), is
+      written out: Gluon outputs beta there.
 
     GPU (``x.is_cuda``): MXNet's cuDNN path is reported to store the *unbiased*
     variance and to update the statistics in the *forward* pass.  That is what this
@@ -128,11 +137,6 @@ class BatchNorm(nn.Module):
         return (f"{self.num_features}, axis={self.axis}, momentum={self.momentum}, eps={self.epsilon}, "
                 f"center={self.center}, scale={self.scale}, use_global_stats={self.use_global_stats}")
 
-    def _broadcast(self, t, ndim):
-        shape = [1] * ndim
-        shape[self.axis % ndim] = -1
-        return t.reshape(shape)
-
     def _uses_cudnn(self, x):
         return x.is_cuda if self.cudnn_semantics is None else self.cudnn_semantics
 
@@ -143,29 +147,44 @@ class BatchNorm(nn.Module):
         self.running_var.mul_(m).add_(var.to(self.running_var.dtype), alpha=1 - m)
 
     def forward(self, x):
-        ndim = x.dim()
         if not self.scale:
             with torch.no_grad():
                 self.weight.fill_(1)
-        gamma = self.weight
-        gamma, beta = self._broadcast(gamma, ndim), self._broadcast(self.bias, ndim)
+        axis = self.axis % x.dim()
+        # torch's fused kernels want the channels on axis 1: move them there and back (a view).
+        xc = x if axis == 1 else x.movedim(axis, 1)
         if not self.training or self.use_global_stats:
-            mean = self._broadcast(self.running_mean, ndim)
-            var = self._broadcast(self.running_var, ndim)
-            return (x - mean) / torch.sqrt(var + self.epsilon) * gamma + beta
+            y = F.batch_norm(xc, self.running_mean, self.running_var, self.weight, self.bias,
+                             training=False, eps=self.epsilon)
+        else:
+            y = self._train_forward(xc)
+        return y if axis == 1 else y.movedim(1, axis)
 
-        dims = [d for d in range(ndim) if d != self.axis % ndim]
-        mean = x.mean(dim=dims, keepdim=True)
-        var = ((x - mean) ** 2).mean(dim=dims, keepdim=True)
-        y = (x - mean) / torch.sqrt(var + self.epsilon) * gamma + beta
-
-        batch_mean, batch_var = mean.detach().flatten(), var.detach().flatten()
+    def _train_forward(self, x):
+        """Normalise with the batch statistics; schedule the running-statistics update."""
+        dims = [d for d in range(x.dim()) if d != 1]
+        count = x.numel() // x.shape[1]
+        if count == 1:
+            # One value per channel (a dense batch of 1): the variance is 0 and Gluon outputs beta
+            # with a zero input gradient.  torch's fused kernel refuses this case, so it is written out.
+            mean = x.mean(dim=dims, keepdim=True)
+            y = (x - mean) / torch.sqrt(torch.zeros_like(mean) + self.epsilon) * self._shape(self.weight, x) \
+                + self._shape(self.bias, x)
+        else:
+            # The fused kernel: its backward is one well-conditioned pass (the decomposed
+            # mean/var/sqrt graph loses up to 0.4 relative in float32 through a deep network).
+            y = F.batch_norm(x, None, None, self.weight, self.bias, training=True, eps=self.epsilon)
+        with torch.no_grad():
+            batch_var, batch_mean = torch.var_mean(x, dim=dims, correction=0)  # biased, as MXNet's CPU operator
         if self._uses_cudnn(x):
-            count = x.numel() // batch_mean.numel()
             self._update_running(batch_mean, batch_var * count / max(count - 1, 1))
         elif y.requires_grad:
             y.register_hook(lambda grad: self._update_running(batch_mean, batch_var))
         return y
+
+    @staticmethod
+    def _shape(t, x):
+        return t.reshape([1, -1] + [1] * (x.dim() - 2))
 
 
 def global_avg_pool2d():

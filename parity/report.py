@@ -16,7 +16,8 @@ def console_lines(result):
         failed = [r for r in result.rows if not r.passed]
         worst = result.worst()
         lines = [head + f"{_verdict(result.passed)}  {len(result.rows)} checks, "
-                 f"worst {worst.check}: rel {worst.max_rel:.2e} ({worst.basis}: {worst.tolerance})  {result.seconds:.1f} s"]
+                 f"worst {worst.check}: rel {worst.max_rel:.2e} ({worst.basis}: {worst.tolerance})  "
+                 f"{result.seconds:.1f} s"]
         for row in failed[:10]:
             lines.append(f"    FAIL {row.check}: max abs {row.max_abs:.3e}, max rel {row.max_rel:.3e}, "
                          f"tolerance {row.tolerance}")

@@ -88,7 +88,6 @@ def _cmd_check(args):
             print(f"error: check needs both frameworks; {missing_reason(framework)}", file=sys.stderr)
             return 2
     from parity import report
-    from parity.check import check_network
     from parity.pairs import device_label, device_skip_reason
 
     skip = device_skip_reason(args.device)
@@ -98,6 +97,13 @@ def _cmd_check(args):
     from parity.tolerance import FLOAT64_ONLY_CONTEXTS
 
     entries = [registry.get(name) for name in args.names] or registry.ENTRIES
+    if args.jobs is None:
+        from parity.sweep import cores
+
+        args.jobs = cores()
+    if args.jobs < 1:
+        print(f"error: --jobs must be >= 1, got {args.jobs}", file=sys.stderr)
+        return 2
     dtypes = ("float32", "float64") if args.dtype == "both" else (args.dtype,)
     context = device_label(args.device)
     if context in FLOAT64_ONLY_CONTEXTS and "float32" in dtypes:
@@ -108,14 +114,17 @@ def _cmd_check(args):
     numerics = cpu_numerics()
     if any(numerics[var] != "unset" for var in CPU_EMULATION_VARS):
         print("note: CPU code paths capped: " + ", ".join(f"{k}={v}" for k, v in numerics.items()))
+    from parity.sweep import run_sweep
+
     start = time.perf_counter()
-    results = []
-    for entry in entries:
-        for result in check_network(entry, device=args.device, dtypes=dtypes, steps=args.steps,
-                                    batch_size=args.batch_size, seed=args.seed):
+
+    def show(network_results):
+        for result in network_results:
             result.device = context
-            results.append(result)
             print("\n".join(report.console_lines(result)), flush=True)
+
+    results = run_sweep([entry.name for entry in entries], args.jobs, show, device=args.device, dtypes=dtypes,
+                        steps=args.steps, batch_size=args.batch_size, seed=args.seed)
     wall = time.perf_counter() - start
     failed = [r for r in results if not r.passed]
     print(f"{len(results) - len(failed)}/{len(results)} network checks passed; wall time {wall:.1f} s")
@@ -188,6 +197,8 @@ def build_parser():
     p.add_argument("--steps", type=int, default=2, help="SGD steps before comparing all state (>= 1)")
     p.add_argument("--batch-size", type=int, default=None, help="default: the registry's per-network choice")
     p.add_argument("--seed", type=int, default=0, help="draws the weights and the batches (default 0)")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="worker processes, each with cores/jobs threads (default: one per core)")
     p.add_argument("--json", metavar="FILE")
     p.add_argument("--markdown", metavar="FILE")
     p.set_defaults(func=_cmd_check)

@@ -40,6 +40,83 @@ def _dataset_report(root):
     return "\n".join(lines)
 
 
+def _time_per_call(step, seconds):
+    """Median-free, simple: calls of ``step`` in ``seconds`` after one warm-up; ms per call."""
+    import time
+
+    step()
+    calls, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        step()
+        calls += 1
+    return 1000 * (time.perf_counter() - start) / calls
+
+
+def _torch_step():
+    import torch
+    import torch.nn.functional as F
+
+    x, w = torch.rand(256, 1, 28, 28), torch.rand(6, 1, 5, 5, requires_grad=True)
+
+    def step():
+        y = torch.sigmoid(F.batch_norm(F.conv2d(x, w), None, None, training=True))
+        F.max_pool2d(y, 2).sum().backward()
+    return step
+
+
+def _mxnet_step():
+    import mxnet as mx
+    from mxnet import autograd, nd
+
+    x, w = nd.random.uniform(shape=(256, 1, 28, 28)), nd.random.uniform(shape=(6, 1, 5, 5))
+    w.attach_grad()
+    gamma, beta = nd.ones(6), nd.zeros(6)
+
+    def step():
+        with autograd.record():
+            y = nd.Convolution(x, w, kernel=(5, 5), num_filter=6, no_bias=True)
+            y = nd.BatchNorm(y, gamma, beta, nd.zeros(6), nd.ones(6), fix_gamma=False, eps=1e-5).sigmoid()
+            out = nd.Pooling(y, kernel=(2, 2), stride=(2, 2), pool_type="max").sum()
+        out.backward()
+        mx.nd.waitall()
+    return step
+
+
+def threads_report(seconds=0.5):
+    """The threads each framework will use, and a ~2 s benchmark of 1 vs N threads (a BN-LeNet layer)."""
+    import ctypes
+    import os
+
+    from parity.frameworks import available, default_threads, set_threads
+
+    n = set_threads()
+    lines = [f"threads: torch intra-op {n}, MXNet OpenMP {os.environ.get('MXNET_OMP_MAX_THREADS', 'default')} "
+             f"(cores {len(os.sched_getaffinity(0))}, OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY', 'unset')})"]
+    if n == 1:
+        return lines
+    if available("torch"):
+        import torch
+
+        step, times = _torch_step(), {}
+        for k in (1, n):
+            torch.set_num_threads(k)
+            times[k] = _time_per_call(step, seconds)
+        torch.set_num_threads(n)
+        lines.append(f"  torch conv+BN+pool fwd/bwd, batch 256: {times[1]:.1f} ms on 1 thread, "
+                     f"{times[n]:.1f} ms on {n} ({times[1] / times[n]:.2f}x)")
+    if available("gluon"):
+        import mxnet as mx
+
+        step, times = _mxnet_step(), {}
+        for k in (1, n):
+            mx.base._LIB.MXSetNumOMPThreads(ctypes.c_int(k))
+            times[k] = _time_per_call(step, seconds)
+        mx.base._LIB.MXSetNumOMPThreads(ctypes.c_int(default_threads()))
+        lines.append(f"  MXNet conv+BN+pool fwd/bwd, batch 256: {times[1]:.1f} ms on 1 thread, "
+                     f"{times[n]:.1f} ms on {n} ({times[1] / times[n]:.2f}x)")
+    return lines
+
+
 CHECKS = [
     # (label, needs-module, report, fix)
     ("mxnet", "mxnet", _mxnet_report, "pip install -r requirements.txt (mxnet==1.9.1 needs numpy<1.24)"),
@@ -63,6 +140,11 @@ def run(root=None, out=sys.stdout) -> int:
             print(report(), file=out)
         except Exception as err:  # a broken install: say so, keep going
             problems.append(f"{label} fails to import ({type(err).__name__}: {err}). Fix: {fix}")
+    if importable("torch") or importable("mxnet"):
+        try:
+            print("\n".join(threads_report()), file=out)
+        except Exception as err:  # a benchmark must never hide the rest of the report
+            print(f"threads: could not measure ({type(err).__name__}: {err})", file=out)
     try:
         print(_dataset_report(root), file=out)
     except Exception as err:

@@ -72,3 +72,41 @@ def cpu_numerics() -> dict:
 
         out["torch cpu capability"] = torch.backends.cpu.get_cpu_capability()
     return out
+
+
+_threads_set = False
+
+
+def default_threads() -> int:
+    """``OMP_NUM_THREADS`` if set, else every core this process may use."""
+    import os
+
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    return int(value) if value.isdigit() and int(value) > 0 else len(os.sched_getaffinity(0))
+
+
+def set_threads(n: int | None = None) -> int:
+    """Give torch ``n`` intra-op threads (default :func:`default_threads`), after loading MXNet.
+
+    MXNet and torch share one OpenMP runtime, and importing MXNet drops torch to 1
+    intra-op thread (measured: ``torch.get_num_threads()`` 2 -> 1 on a 2-core
+    machine).  So MXNet is imported first, then torch's count is set.  MXNet's own
+    count is ``MXNET_OMP_MAX_THREADS``, read when it loads (``python -m parity``
+    and the sweep workers set it).
+    """
+    global _threads_set
+    n = n or default_threads()
+    if available("gluon"):
+        import mxnet  # noqa: F401  (its import is what resets torch's count)
+    if available("torch"):
+        import torch
+
+        torch.set_num_threads(n)
+    _threads_set = True
+    return n
+
+
+def ensure_threads() -> None:
+    """:func:`set_threads` once per process; library entry points call it."""
+    if not _threads_set:
+        set_threads()

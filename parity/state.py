@@ -34,7 +34,7 @@ class Slot:
     shape: tuple
     dtype: str
     kind: str                       # "param", "stat" (buffer / running stat) or "attr" (plain attribute)
-    read: Callable[[], np.ndarray]
+    read: Callable[..., np.ndarray]   #: ``read(copy=True)``; ``copy=False`` may share memory with the model
     write: Callable[[np.ndarray], None]
 
 
@@ -85,7 +85,7 @@ def _gluon_dtype(block):
 def _gluon_param_slot(name, p, kind):
     import mxnet as mx
 
-    def read():
+    def read(copy=True):  # asnumpy() always copies
         return p.list_data()[0].asnumpy()
 
     def write(value):
@@ -97,7 +97,7 @@ def _gluon_param_slot(name, p, kind):
 def _gluon_attr_slot(name, block, attr):
     import mxnet as mx
 
-    def read():
+    def read(copy=True):  # asnumpy() always copies
         return getattr(block, attr).asnumpy()
 
     def write(value):
@@ -150,8 +150,9 @@ def materialize_torch_module(module, example_input=None):
 def _torch_slot(name, owner, attr, kind):
     import torch
 
-    def read():  # a copy: on CPU .numpy() shares memory, and training would rewrite what was read
-        return getattr(owner, attr).detach().cpu().numpy().copy()
+    def read(copy=True):  # a copy by default: on CPU .numpy() shares memory, and training would rewrite it
+        value = getattr(owner, attr).detach().cpu().numpy()
+        return value.copy() if copy else value
 
     def write(value):
         old = getattr(owner, attr)

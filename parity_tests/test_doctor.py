@@ -27,6 +27,10 @@ def test_all_good_or_names_each_missing_framework(fmnist_copy):
     else:
         assert code == 0, out
         assert "doctor: all good" in out and "oneDNN" in out and "gluoncv 0.10.5" in out
+        cores = len(os.sched_getaffinity(0))
+        assert f"threads: torch intra-op {cores}, MXNet OpenMP {cores}" in out, out
+        if cores > 1:  # the 1-vs-N benchmark, one line per framework
+            assert "torch conv+BN+pool fwd/bwd" in out and "MXNet conv+BN+pool fwd/bwd" in out, out
 
 
 def test_missing_dataset_directory(tmp_path):

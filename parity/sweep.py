@@ -1,0 +1,83 @@
+"""The parity check over many networks: in this process, or in worker processes (``check --jobs N``).
+
+Workers are *spawned*, not forked: MXNet's engine threads do not survive a fork.
+Each worker gets ``cores // jobs`` threads for MXNet's OpenMP loops and for
+torch's intra-op pool, so the sweep never runs more threads than there are
+cores.  Networks are handed out largest input first (the 224x224 ones take most
+of the time), and results come back in the order the networks were asked for,
+so the progress and the report read the same as a serial run's.  Each network's
+check is seeded and runs in one process, so a parallel run gives the same
+verdicts as a serial one (``test_parallel_sweep_matches_serial``).
+"""
+from __future__ import annotations
+
+import math
+import os
+from typing import Callable, Iterator
+
+from parity import registry
+
+
+def cores() -> int:
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0))
+
+
+def threads_per_job(jobs: int) -> int:
+    return max(1, cores() // max(1, jobs))
+
+
+def _largest_first(names):
+    def cost(name):
+        entry = registry.get(name)
+        return math.prod(entry.input_shape) * entry.check_batch_size
+    return sorted(names, key=cost, reverse=True)
+
+
+def _init_worker(threads: int) -> None:
+    # read by MXNet (and its OpenMP runtime) when it loads, which happens in the first task
+    os.environ["MXNET_OMP_MAX_THREADS"] = str(threads)
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+
+
+def _check_in_worker(name, threads, **options):
+    from parity.check import check_network
+    from parity.frameworks import set_threads
+
+    set_threads(threads)
+    return check_network(registry.get(name), **options)
+
+
+def sweep(names: list[str], jobs: int = 1, **options) -> Iterator[list]:
+    """Check each network; yield its list of :class:`parity.check.Result`, in the order of ``names``.
+
+    Args:
+        names: registry names.
+        jobs: worker processes; 1 runs everything in this process.
+        **options: passed to :func:`parity.check.check_network` (device, dtypes, steps, batch_size, seed).
+    """
+    if jobs <= 1 or len(names) <= 1:
+        from parity.check import check_network
+
+        for name in names:
+            yield check_network(registry.get(name), **options)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    jobs = min(jobs, len(names))
+    threads = threads_per_job(jobs)
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_init_worker, initargs=(threads,)) as pool:
+        futures = {name: pool.submit(_check_in_worker, name, threads, **options) for name in _largest_first(names)}
+        for name in names:  # in order: wait for the next one even if later ones are done
+            yield futures[name].result()
+
+
+def run_sweep(names: list[str], jobs: int, on_results: Callable[[list], None], **options) -> list:
+    """:func:`sweep`, calling ``on_results`` with each network's results as soon as they are in order."""
+    results = []
+    for network_results in sweep(names, jobs, **options):
+        on_results(network_results)
+        results.extend(network_results)
+    return results

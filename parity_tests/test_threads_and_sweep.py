@@ -1,0 +1,43 @@
+"""Threads: torch keeps its cores after MXNet loads.  The parallel sweep: same verdicts as a serial one."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from parity_tests.conftest import REPO, needs_both
+
+pytestmark = needs_both
+
+
+def test_torch_keeps_its_threads_after_mxnet_loads():
+    """Importing MXNet drops torch to 1 intra-op thread; the library's entry points restore it."""
+    code = ("import torch; before = torch.get_num_threads()\n"
+            "import mxnet; dropped = torch.get_num_threads()\n"
+            "from parity.frameworks import ensure_threads; ensure_threads()\n"
+            "print(before, dropped, torch.get_num_threads())")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
+                         timeout=300)
+    before, dropped, after = map(int, out.stdout.split()[-3:])
+    cores = len(os.sched_getaffinity(0))
+    assert after == cores == before, out.stdout
+    if cores > 1:
+        assert dropped == 1  # the reason this exists; if MXNet stops doing it, this test says so
+
+
+def _comparable(results):
+    return [(r.network, r.dtype, r.passed, [(row.check, row.passed, row.basis, row.max_rel) for row in r.rows])
+            for r in results]
+
+
+@pytest.mark.slow
+def test_parallel_sweep_matches_serial():
+    """float64, so that the comparison is exact: same networks in the same order, same rows, same numbers."""
+    from parity.sweep import sweep
+
+    names = ["resnet", "lenet", "bn_lenet_concise", "nin"]
+    serial = [r for rs in sweep(names, jobs=1, dtypes=("float64",)) for r in rs]
+    parallel = [r for rs in sweep(names, jobs=2, dtypes=("float64",)) for r in rs]
+    assert [r.network for r in parallel] == names
+    assert _comparable(parallel) == _comparable(serial)

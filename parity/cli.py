@@ -153,7 +153,8 @@ def _cmd_reproduce(args):
     from parity.reproduce import reproduce
 
     reproduce(args.experiment, framework=args.framework, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-              device=args.device, out=args.out, resume=args.resume, limit_batches=args.limit_batches, seed=args.seed)
+              device=args.device, out=args.out, resume=args.resume, limit_batches=args.limit_batches, seed=args.seed,
+              concurrent=args.concurrent)
     return 0
 
 
@@ -215,6 +216,9 @@ def build_parser():
     p.add_argument("--resume", action="store_true", help="continue from the last epoch checkpoint in --out")
     p.add_argument("--limit-batches", type=int, help="only the first N batches of each epoch (quick runs)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--serial", dest="concurrent", action="store_false", default=None,
+                   help="with --framework both: one framework after the other, all cores each (default on 2+ "
+                        "cores: both at once, in two processes, half the cores each)")
     p.set_defaults(func=_cmd_reproduce)
 
     p = sub.add_parser("lockstep", help="train both frameworks from the same weights on the same batches")

@@ -86,7 +86,8 @@ def run_cli(*args, env=None):
 
 
 def test_reproduce_writes_course_format_log_curves_and_table(tmp_path):
-    proc = run_cli("reproduce", "bn_lenet_scratch", "--epochs", "2", "--limit-batches", "4", "--out", str(tmp_path))
+    proc = run_cli("reproduce", "bn_lenet_scratch", "--epochs", "2", "--limit-batches", "4", "--out", str(tmp_path),
+                   "--serial")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     epoch_lines = [line for line in proc.stdout.splitlines() if line.startswith("epoch")]
     assert len(epoch_lines) == 4 and all(EPOCH_LINE.match(line) for line in epoch_lines)
@@ -99,6 +100,18 @@ def test_reproduce_writes_course_format_log_curves_and_table(tmp_path):
     table = (tmp_path / "results.md").read_text()
     assert "| 5 |  |  |  |  |  |  | 0.3033 | 0.889 | 0.861 |" in table
     assert "course (seed 004): gamma [1.3520054" in table
+
+
+def test_both_frameworks_train_side_by_side_by_default(tmp_path):
+    """Two processes, one per framework; their lines are labelled; the run's outputs are complete."""
+    proc = run_cli("reproduce", "bn_lenet_scratch", "--epochs", "2", "--limit-batches", "4", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for framework in ("gluon", "torch"):
+        lines = [line[len(framework) + 3:] for line in proc.stdout.splitlines() if line.startswith(f"[{framework}] ")]
+        epoch_lines = [line for line in lines if line.startswith("epoch")]
+        assert len(epoch_lines) == 2 and all(EPOCH_LINE.match(line) for line in epoch_lines), proc.stdout
+    log = json.loads((tmp_path / "log.json").read_text())
+    assert [r["epoch"] for r in log["history"]["gluon"]] == [1, 2] == [r["epoch"] for r in log["history"]["torch"]]
 
 
 def test_reproduce_list_and_unknown_experiment():
@@ -125,7 +138,7 @@ def _final_state(out):
 
 
 def test_resume_after_a_kill_ends_where_an_uninterrupted_run_ends(tmp_path):
-    args = ["reproduce", "bn_lenet_concise", "--epochs", "3", "--limit-batches", "25"]
+    args = ["reproduce", "bn_lenet_concise", "--epochs", "3", "--limit-batches", "25", "--serial"]
     straight = tmp_path / "straight"
     proc = run_cli(*args, "--out", str(straight))
     assert proc.returncode == 0, proc.stderr

@@ -8,6 +8,72 @@ from pathlib import Path
 from parity import registry
 from parity.frameworks import FRAMEWORKS, available, missing_reason
 
+#: exit codes of every command
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SKIPPED = 0, 1, 2, 3
+
+
+# --------------------------------------------------------------------------- option types
+# argparse turns a ValueError/ArgumentTypeError from these into "error: argument --x: ..." and
+# exit code 2, before any work starts.
+def positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def non_negative_int(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def positive_float(text):
+    import math
+
+    value = float(text)
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def _can_create_in(folder: Path) -> bool:
+    """Try it: permission bits say nothing to root, and nothing about read-only or virtual filesystems."""
+    import os
+    import tempfile
+
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".parity-write-probe-")
+    except OSError:
+        return False
+    os.close(fd)
+    os.unlink(probe)
+    return True
+
+
+def writable_file(text):
+    """A file path whose folder exists and can be written now (so a sweep never fails at the end)."""
+    folder = Path(text).expanduser().resolve().parent
+    if not folder.is_dir():
+        raise argparse.ArgumentTypeError(f"folder {folder} does not exist")
+    if Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder, not a file")
+    if not _can_create_in(folder):
+        raise argparse.ArgumentTypeError(f"folder {folder} is not writable")
+    return text
+
+
+def writable_dir(text):
+    """A folder that exists and is writable, or whose nearest existing parent is."""
+    path = Path(text).expanduser().resolve()
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        raise argparse.ArgumentTypeError(f"{existing} is not a folder")
+    if not _can_create_in(existing):
+        raise argparse.ArgumentTypeError(f"{existing} is not writable")
+    return text
+
 
 def _cmd_doctor(args):
     from parity import doctor
@@ -91,9 +157,16 @@ def _cmd_check(args):
     from parity.pairs import device_label, device_skip_reason
 
     skip = device_skip_reason(args.device)
-    if skip:
+    if skip:  # a report that says so, never an old file that looks fresh
         print(f"skipped: {args.device}: {skip}")
-        return 0
+        from parity.checkpoint import atomic_write
+
+        for path, render in ((args.markdown, lambda: f"# Parity report\n\nskipped: {args.device}: {skip}\n"),
+                             (args.json, lambda: report.to_json([], None, skipped=f"{args.device}: {skip}"))):
+            if path:
+                text = render()
+                atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+        return EXIT_SKIPPED
     from parity.tolerance import FLOAT64_ONLY_CONTEXTS
 
     entries = [registry.get(name) for name in args.names] or registry.ENTRIES
@@ -101,9 +174,6 @@ def _cmd_check(args):
         from parity.sweep import cores
 
         args.jobs = cores()
-    if args.jobs < 1:
-        print(f"error: --jobs must be >= 1, got {args.jobs}", file=sys.stderr)
-        return 2
     dtypes = ("float32", "float64") if args.dtype == "both" else (args.dtype,)
     context = device_label(args.device)
     if context in FLOAT64_ONLY_CONTEXTS and "float32" in dtypes:
@@ -181,7 +251,7 @@ def build_parser():
     p = sub.add_parser("summary", help="output shape of each top-level layer, in the course's format")
     p.add_argument("name")
     p.add_argument("--framework", choices=FRAMEWORKS + ("both",), default="both")
-    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--batch-size", type=positive_int, default=1)
     p.set_defaults(func=_cmd_summary)
 
     p = sub.add_parser("convert", help="convert a checkpoint: Gluon .params <-> torch .pt (by extension)")
@@ -195,27 +265,28 @@ def build_parser():
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     p.add_argument("--no-onednn", action="store_true", help="run MXNet with oneDNN disabled (separate process)")
     p.add_argument("--dtype", choices=("float32", "float64", "both"), default="both")
-    p.add_argument("--steps", type=int, default=2, help="SGD steps before comparing all state (>= 1)")
-    p.add_argument("--batch-size", type=int, default=None, help="default: the registry's per-network choice")
-    p.add_argument("--seed", type=int, default=0, help="draws the weights and the batches (default 0)")
-    p.add_argument("--jobs", type=int, default=None,
+    p.add_argument("--steps", type=positive_int, default=2, help="SGD steps before comparing all state (>= 1)")
+    p.add_argument("--batch-size", type=positive_int, default=None,
+                   help="default: the registry's per-network choice")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="draws the weights and the batches (default 0)")
+    p.add_argument("--jobs", type=positive_int, default=None,
                    help="worker processes, each with cores/jobs threads (default: one per core)")
-    p.add_argument("--json", metavar="FILE")
-    p.add_argument("--markdown", metavar="FILE")
+    p.add_argument("--json", metavar="FILE", type=writable_file)
+    p.add_argument("--markdown", metavar="FILE", type=writable_file)
     p.set_defaults(func=_cmd_check)
 
     p = sub.add_parser("reproduce", help="re-run a course training experiment (--list shows them)")
     p.add_argument("experiment", nargs="?")
     p.add_argument("--list", action="store_true")
     p.add_argument("--framework", choices=("gluon", "torch", "both"), default="both")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
+    p.add_argument("--epochs", type=positive_int)
+    p.add_argument("--batch-size", type=positive_int)
+    p.add_argument("--lr", type=positive_float)
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
-    p.add_argument("--out", help="output folder (default runs/EXPERIMENT)")
+    p.add_argument("--out", type=writable_dir, help="output folder (default runs/EXPERIMENT)")
     p.add_argument("--resume", action="store_true", help="continue from the last epoch checkpoint in --out")
-    p.add_argument("--limit-batches", type=int, help="only the first N batches of each epoch (quick runs)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit-batches", type=positive_int, help="only the first N batches of each epoch (quick runs)")
+    p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--serial", dest="concurrent", action="store_false", default=None,
                    help="with --framework both: one framework after the other, all cores each (default on 2+ "
                         "cores: both at once, in two processes, half the cores each)")
@@ -224,10 +295,10 @@ def build_parser():
     p = sub.add_parser("lockstep", help="train both frameworks from the same weights on the same batches")
     p.add_argument("experiment")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    p.add_argument("--steps", type=int, default=200)
-    p.add_argument("--every", type=int, default=20, help="print the max parameter difference every N steps")
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
+    p.add_argument("--steps", type=positive_int, default=200)
+    p.add_argument("--every", type=positive_int, default=20, help="print the max parameter difference every N steps")
+    p.add_argument("--batch-size", type=positive_int)
+    p.add_argument("--lr", type=positive_float)
     p.set_defaults(func=_cmd_lockstep)
     return parser
 

@@ -57,8 +57,39 @@ def markdown(results, wall_seconds=None):
     return "\n".join(out) + "\n"
 
 
-def to_json(results, wall_seconds=None):
+def strict(value):
+    """``value`` as strict JSON data: numpy scalars become Python ones, NaN and +-Inf become None.
+
+    Each key whose number was not finite gets a ``"<key> note"`` beside it saying which it was,
+    so a reader of the report never has to guess what ``null`` meant.
+    """
+    import math
+
+    import numpy as np
+
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if isinstance(item, (float, np.floating)) and not math.isfinite(float(item)):
+                out[key], out[f"{key} note"] = None, "not a number" if math.isnan(item) else f"{float(item)}"
+            else:
+                out[key] = strict(item)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [strict(item) for item in value]
+    if isinstance(value, np.generic):
+        return strict(value.item())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def to_json(results, wall_seconds=None, skipped=None):
+    """The report as strict JSON (no NaN or Infinity tokens); ``skipped``: why nothing ran, if so."""
     from parity.frameworks import cpu_numerics
 
-    return json.dumps({"results": [r.to_dict() for r in results], "wall_seconds": wall_seconds,
-                       "passed": all(r.passed for r in results), "cpu numerics": cpu_numerics()}, indent=1)
+    data = {"results": [r.to_dict() for r in results], "wall_seconds": wall_seconds,
+            "passed": all(r.passed for r in results) and skipped is None, "cpu numerics": cpu_numerics()}
+    if skipped is not None:
+        data["skipped"] = skipped
+    return json.dumps(strict(data), indent=1, allow_nan=False)

@@ -224,9 +224,13 @@ def plot(histories, path):
     plt.close(fig)
 
 
-def markdown(exp, histories, reference, bn):
+def markdown(exp, histories, reference, bn, lr, batch_size, seed=0, limit_batches=None):
+    """The run's table beside the course's; ``lr``, ``batch_size``, ... are the values *used*."""
+    limit = f", first {limit_batches} batches per epoch" if limit_batches else ""
     lines = [f"# {exp.name}: {exp.source}", "",
-             f"lr {exp.lr}, batch {exp.batch_size}, resize {exp.resize or 28}", ""]
+             f"lr {lr}, batch {batch_size}, resize {exp.resize or 28}, seed {seed}{limit}"
+             + ("" if (lr, batch_size) == (exp.lr, exp.batch_size) else
+                f" (the course: lr {exp.lr}, batch {exp.batch_size})"), ""]
     cols = list(histories)
     header = "| epoch | " + " | ".join(f"{f} loss | {f} train acc | {f} test acc" for f in cols)
     ref_rows = {r["epoch"]: r for r in (reference or {}).get("epochs", [])}
@@ -357,6 +361,7 @@ def reproduce(name, framework="both", epochs=None, batch_size=None, lr=None, dev
            "seed": seed, "limit_batches": limit_batches, "history": histories, "first_bn": bn, "reference": reference}
     atomic_write(out / "log.json", lambda tmp: Path(tmp).write_text(json.dumps(log, indent=1)))
     plot(histories, out / "curves.png")
-    atomic_write(out / "results.md", lambda tmp: Path(tmp).write_text(markdown(exp, histories, reference, bn)))
+    table = markdown(exp, histories, reference, bn, lr, batch_size, seed, limit_batches)
+    atomic_write(out / "results.md", lambda tmp: Path(tmp).write_text(table))
     print(f"wrote {out / 'log.json'}, {out / 'curves.png'}, {out / 'results.md'}")
     return log

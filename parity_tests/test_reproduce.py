@@ -104,8 +104,12 @@ def test_reproduce_writes_course_format_log_curves_and_table(tmp_path):
 
 def test_both_frameworks_train_side_by_side_by_default(tmp_path):
     """Two processes, one per framework; their lines are labelled; the run's outputs are complete."""
-    proc = run_cli("reproduce", "bn_lenet_scratch", "--epochs", "2", "--limit-batches", "4", "--out", str(tmp_path))
+    proc = run_cli("reproduce", "bn_lenet_scratch", "--epochs", "2", "--limit-batches", "4", "--out", str(tmp_path),
+                   "--lr", "0.9")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    # the table states the values used, beside the course's
+    assert "lr 0.9, batch 256, resize 28, seed 0, first 4 batches per epoch (the course: lr 1.0, batch 256)" \
+        in (tmp_path / "results.md").read_text()
     for framework in ("gluon", "torch"):
         lines = [line[len(framework) + 3:] for line in proc.stdout.splitlines() if line.startswith(f"[{framework}] ")]
         epoch_lines = [line for line in lines if line.startswith("epoch")]

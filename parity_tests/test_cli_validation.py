@@ -1,0 +1,77 @@
+"""Careless and hostile input to the CLI: a clear ``error:`` line and exit code 2, before any work."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from parity_tests.conftest import REPO, needs_both
+
+
+def run_cli(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "parity", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+#: (arguments, what the error line must say)
+BAD_OPTIONS = [
+    (["check", "--steps", "0"], "--steps: must be a positive integer, got 0"),
+    (["check", "--batch-size", "-3"], "--batch-size: must be a positive integer, got -3"),
+    (["check", "--jobs", "0"], "--jobs: must be a positive integer, got 0"),
+    (["check", "--seed", "-1"], "--seed: must be >= 0, got -1"),
+    (["check", "--json", "/no/such/folder/r.json"], "--json: folder /no/such/folder does not exist"),
+    (["check", "--markdown", "/proc/r.md"], "--markdown: folder /proc is not writable"),
+    (["reproduce", "bn_lenet_scratch", "--epochs", "0"], "--epochs: must be a positive integer, got 0"),
+    (["reproduce", "bn_lenet_scratch", "--epochs", "-1"], "--epochs: must be a positive integer, got -1"),
+    (["reproduce", "bn_lenet_scratch", "--batch-size", "0"], "--batch-size: must be a positive integer, got 0"),
+    (["reproduce", "bn_lenet_scratch", "--lr", "0"], "--lr: must be a finite number > 0, got 0"),
+    (["reproduce", "bn_lenet_scratch", "--lr", "nan"], "--lr: must be a finite number > 0, got nan"),
+    (["reproduce", "bn_lenet_scratch", "--lr", "inf"], "--lr: must be a finite number > 0, got inf"),
+    (["reproduce", "bn_lenet_scratch", "--limit-batches", "0"], "--limit-batches: must be a positive integer"),
+    (["reproduce", "bn_lenet_scratch", "--out", "/proc/run"], "--out: /proc is not writable"),
+    (["lockstep", "bn_lenet_scratch", "--every", "0"], "--every: must be a positive integer, got 0"),
+    (["lockstep", "bn_lenet_scratch", "--lr", "-1"], "--lr: must be a finite number > 0, got -1"),
+    (["summary", "lenet", "--batch-size", "0"], "--batch-size: must be a positive integer, got 0"),
+]
+
+
+@pytest.mark.parametrize("args,message", BAD_OPTIONS, ids=[" ".join(a) for a, _ in BAD_OPTIONS])
+def test_bad_options_are_refused_before_any_work(args, message):
+    proc = run_cli(*args)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "error: argument " + message in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and not proc.stdout
+
+
+def test_json_report_is_strict_even_with_nan_inf_and_numpy_scalars():
+    import numpy as np
+
+    from parity.check import Result, Row
+    from parity.report import to_json
+
+    rows = [Row("predict output", float("nan"), np.float64("nan"), "rel <= 1e-05", np.bool_(False)),
+            Row("train output", float("inf"), np.float32(1.5), "rel <= 1e-05", np.bool_(False))]
+    text = to_json([Result("lenet", "cpu", "float32", 2, rows=rows)], np.float64(1.0))
+
+    def refuse(token):
+        raise AssertionError(f"non-standard JSON token {token}")
+
+    data = json.loads(text, parse_constant=refuse)
+    first, second = data["results"][0]["rows"]
+    assert first["max_rel"] is None and first["max_rel note"] == "not a number" and first["passed"] is False
+    assert second["max_abs"] is None and second["max_abs note"] == "inf" and second["max_rel"] == 1.5
+    assert data["passed"] is False
+
+
+@needs_both
+def test_an_unavailable_device_is_skipped_with_its_own_exit_code_and_a_fresh_report(tmp_path):
+    from parity.pairs import device_skip_reason
+
+    if device_skip_reason("gpu") is None:
+        pytest.skip("this machine has a GPU in both frameworks: nothing to skip")
+    report = tmp_path / "r.json"
+    report.write_text('{"passed": true, "stale": true}')
+    proc = run_cli("check", "lenet", "--device", "gpu", "--json", str(report))
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    data = json.loads(report.read_text())
+    assert "stale" not in data and data["passed"] is False and data["skipped"].startswith("gpu: ")

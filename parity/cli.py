@@ -221,11 +221,16 @@ def _cmd_reproduce(args):
         print(f"error: {err.args[0]}", file=sys.stderr)
         return 2
     from parity.reproduce import reproduce
+    from parity.runfolder import RunFolderError
 
-    reproduce(args.experiment, framework=args.framework, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-              device=args.device, out=args.out, resume=args.resume, limit_batches=args.limit_batches, seed=args.seed,
-              concurrent=args.concurrent)
-    return 0
+    try:
+        reproduce(args.experiment, framework=args.framework, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                  device=args.device, out=args.out, resume=args.resume, limit_batches=args.limit_batches,
+                  seed=args.seed, concurrent=args.concurrent, overwrite=args.overwrite)
+    except RunFolderError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
 
 
 def _cmd_lockstep(args):
@@ -284,7 +289,10 @@ def build_parser():
     p.add_argument("--lr", type=positive_float)
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     p.add_argument("--out", type=writable_dir, help="output folder (default runs/EXPERIMENT)")
-    p.add_argument("--resume", action="store_true", help="continue from the last epoch checkpoint in --out")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out (same settings) from its "
+                   "last epoch checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace the run in --out; the old one is kept until "
+                   "the new run's first checkpoint is written")
     p.add_argument("--limit-batches", type=positive_int, help="only the first N batches of each epoch (quick runs)")
     p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--serial", dest="concurrent", action="store_false", default=None,

@@ -85,7 +85,15 @@ class Checkpoints:
 
 
 # --------------------------------------------------------------------------- Gluon
-def run_gluon(exp, entry, epochs, batch_size, lr, device, out, resume, limit, seed, progress=True):
+def _drop_replaced(replaced):
+    """After a checkpoint of the new run is durable, the run it replaces (set aside) may go."""
+    if replaced is not None:
+        import shutil
+
+        shutil.rmtree(replaced, ignore_errors=True)  # both frameworks may get here; either is enough
+
+
+def run_gluon(exp, entry, epochs, batch_size, lr, device, out, resume, limit, seed, progress=True, replaced=None):
     import mxnet as mx
     from mxnet import gluon, init
 
@@ -114,6 +122,7 @@ def run_gluon(exp, entry, epochs, batch_size, lr, device, out, resume, limit, se
         history.append(record)
         ckpt.save(epoch, lambda p: save_gluon(net, p, example_input=entry.batch_shape(1)),
                   trainer.save_states, train_iter.stream.get_state(), history, ".params")
+        _drop_replaced(replaced)
 
     def seed_epoch(epoch):
         mx.random.seed(_epoch_seed(seed, epoch))
@@ -137,7 +146,7 @@ def xavier_like_gluon(module):
                 nn.init.zeros_(m.bias)
 
 
-def run_torch(exp, entry, epochs, batch_size, lr, device, out, resume, limit, seed, progress=True):
+def run_torch(exp, entry, epochs, batch_size, lr, device, out, resume, limit, seed, progress=True, replaced=None):
     import torch
 
     from parity.checkpoint import load_torch, save_torch
@@ -166,6 +175,7 @@ def run_torch(exp, entry, epochs, batch_size, lr, device, out, resume, limit, se
         history.append(record)
         ckpt.save(epoch, lambda p: save_torch(net, p), lambda tmp: torch.save(optimizer.state_dict(), tmp),
                   train_iter.stream.get_state(), history, ".pt")
+        _drop_replaced(replaced)
 
     def seed_epoch(epoch):
         torch.manual_seed(_epoch_seed(seed, epoch))
@@ -292,7 +302,8 @@ def _exit_with_parent():
     threading.Thread(target=watch, daemon=True).start()
 
 
-def _train_one(fw, name, epochs, batch_size, lr, device, out, resume, limit_batches, seed, threads=None):
+def _train_one(fw, name, epochs, batch_size, lr, device, out, resume, limit_batches, seed, threads=None,
+               replaced=None):
     """Train ``name`` in framework ``fw``; return (history, first BN's gamma/beta or None).
 
     ``threads``: this runs in its own process, beside the other framework's, with that many threads.
@@ -312,12 +323,12 @@ def _train_one(fw, name, epochs, batch_size, lr, device, out, resume, limit_batc
     entry = registry.get(exp.network)
     runner = {"gluon": run_gluon, "torch": run_torch}[fw]
     history, net = runner(exp, entry, epochs, batch_size, lr, device, out, resume, limit_batches, seed,
-                          progress=threads is None)
+                          progress=threads is None, replaced=replaced)
     return history, first_bn_params(fw, net)
 
 
 def reproduce(name, framework="both", epochs=None, batch_size=None, lr=None, device="cpu", out=None,
-              resume=False, limit_batches=None, seed=0, concurrent=None):
+              resume=False, limit_batches=None, seed=0, concurrent=None, overwrite=False):
     """Train experiment ``name`` in one framework or both; write log.json, curves.png, results.md.
 
     ``concurrent``: with ``framework="both"``, train the two in two processes at once, each with
@@ -330,8 +341,19 @@ def reproduce(name, framework="both", epochs=None, batch_size=None, lr=None, dev
     exp = experiments.get(name)
     epochs, batch_size, lr = epochs or exp.epochs, batch_size or exp.batch_size, lr or exp.lr
     out = Path(out or Path("runs") / name)
-    out.mkdir(parents=True, exist_ok=True)
     frameworks = ("gluon", "torch") if framework == "both" else (framework,)
+    from parity.runfolder import RunFolder, code_version
+
+    config = {"experiment": name, "frameworks": list(frameworks), "lr": lr, "batch_size": batch_size, "seed": seed,
+              "limit_batches": limit_batches, "dtype": "float32", "device": device, "code": code_version()}
+    with RunFolder(out, config).open(resume=resume, overwrite=overwrite) as folder:
+        return _reproduce_in(exp, frameworks, epochs, batch_size, lr, device, out, resume, limit_batches, seed,
+                             concurrent, folder.replaced)
+
+
+def _reproduce_in(exp, frameworks, epochs, batch_size, lr, device, out, resume, limit_batches, seed, concurrent,
+                  replaced):
+    name = exp.name
     args = (epochs, batch_size, lr, device, out, resume, limit_batches, seed)
     for fw in frameworks:
         print(f"== {exp.name} ({exp.source}) in {fw}: {epochs} epochs, lr {lr}, batch {batch_size}", flush=True)
@@ -346,10 +368,11 @@ def reproduce(name, framework="both", epochs=None, batch_size=None, lr=None, dev
         from parity.sweep import threads_per_job
 
         with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {fw: pool.submit(_train_one, fw, name, *args, threads=threads_per_job(2)) for fw in frameworks}
+            futures = {fw: pool.submit(_train_one, fw, name, *args, threads=threads_per_job(2), replaced=replaced)
+                       for fw in frameworks}
             trained = {fw: future.result() for fw, future in futures.items()}
     else:
-        trained = {fw: _train_one(fw, name, *args) for fw in frameworks}
+        trained = {fw: _train_one(fw, name, *args, replaced=replaced) for fw in frameworks}
     histories = {fw: history for fw, (history, _) in trained.items()}
     bn = {fw: params for fw, (_, params) in trained.items()}
     for fw, params in bn.items():

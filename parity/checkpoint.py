@@ -31,21 +31,56 @@ class CheckpointError(ValueError):
     """A checkpoint file cannot be read (truncated, foreign, unsafe) or written."""
 
 
+#: temporary files are ``.NAME.PID.RANDOM.tmp`` beside their destination: recognisable, and
+#: removable once PID is gone (:func:`clean_stale_temps`)
+_TMP_SUFFIX = ".tmp"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path, write):
-    """Call ``write(tmp_path)``, then atomically rename the temporary file to ``path``."""
+    """Call ``write(tmp_path)``, then make it ``path`` durably: fsync, rename, fsync the folder.
+
+    Nothing at ``path`` changes until the new content is complete on disk.  The file gets the
+    mode a plain ``open()`` would give (0666 less the umask), not ``mkstemp``'s 0600.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=_TMP_SUFFIX, dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)  # the rename itself is durable too
+        finally:
+            os.close(folder)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def clean_stale_temps(path) -> list:
+    """Remove temporary files of ``path`` left by writers that died (SIGKILL); return their names."""
+    from parity.runfolder import pid_alive
+
+    path = Path(path)
+    removed = []
+    for tmp in path.parent.glob(f".{path.name}.*{_TMP_SUFFIX}"):
+        pid = tmp.name[len(path.name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp.name)
+    return removed
 
 
 def _array_slots(arrays: dict) -> dict:
@@ -89,7 +124,28 @@ def save_torch(module, path, example_input=None):
 
     slots, _ignored = torch_slots(module, example_input)
     tensors = {name: torch.from_numpy(np.ascontiguousarray(slot.read())) for name, slot in slots.items()}
-    return atomic_write(path, lambda tmp: torch.save(tensors, tmp))
+
+    def write(tmp):
+        # through a file object: torch.save names the zip's root folder after a *path*, so the
+        # random temporary name would make identical saves differ byte for byte
+        with open(tmp, "wb") as f:
+            torch.save(tensors, f)
+    return atomic_write(path, write)
+
+
+def _verify_zip(path):
+    """A .pt is a zip: check every member's CRC before unpickling anything (legacy formats pass)."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        raise CheckpointError(f"{path}: damaged PyTorch checkpoint ({err})") from None
+    if bad is not None:
+        raise CheckpointError(f"{path}: damaged PyTorch checkpoint: the CRC of {bad} does not match its bytes")
 
 
 def read_torch(path) -> dict:
@@ -97,6 +153,7 @@ def read_torch(path) -> dict:
 
     import torch
 
+    _verify_zip(path)
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
@@ -141,6 +198,7 @@ def convert(entry, src, dst):
         raise CheckpointError(f"{src} and {dst} are both {src_fw} checkpoints; convert between .params and .pt")
     if not Path(src).is_file():
         raise CheckpointError(f"{src}: no such file")
+    clean_stale_temps(dst)  # a conversion killed earlier leaves its half-written temporary beside dst
     shape = entry.batch_shape(1)
     block = materialize_gluon(entry.build_gluon(), shape)
     module = entry.build_torch()

@@ -52,7 +52,8 @@ def code_version() -> str:
     return f"{package}+{commit}" if commit else package
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Is process ``pid`` running (on this host)?"""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -83,7 +84,7 @@ class RunFolder:
                 except (OSError, ValueError):
                     holder = {}
                 pid, host = holder.get("pid"), holder.get("host")
-                if host == owner["host"] and isinstance(pid, int) and not _alive(pid):
+                if host == owner["host"] and isinstance(pid, int) and not pid_alive(pid):
                     lock.unlink(missing_ok=True)  # stale: its process is gone
                     continue
                 raise RunFolderError(f"{self.path} is in use by another run (pid {pid} on {host}, since "

@@ -63,43 +63,61 @@ def resolve_dir(root=None) -> Path:
     if root is None:
         root = os.environ.get(ENV_VAR) or DEFAULT_DIR
     root = Path(root)
-    if not root.is_dir():
+    try:
+        exists = root.is_dir()
+    except PermissionError as err:
+        raise DatasetError(f"Fashion-MNIST directory {root} cannot be searched ({err.strerror}). Fix: give this "
+                           f"user access to it, or point {ENV_VAR} at a readable copy.") from None
+    if not exists:
         raise DatasetError(f"Fashion-MNIST directory {root} does not exist. Fix: {INSTALL_HINT}.")
     return root
 
 
-def _read_payload(path: Path) -> bytes:
-    if not path.is_file():
-        raise DatasetError(f"Fashion-MNIST file {path} is missing. Fix: {INSTALL_HINT}.")
+def _read_payload(path: Path, spec: IdxFile) -> bytes:
+    """The decompressed IDX bytes, read in bounded memory: header first, then exactly what it declares.
+
+    A gzip bomb (or any file that decompresses to more than its header promises) is refused
+    after reading at most the declared size plus one byte.
+    """
     try:
+        if not path.is_file():
+            raise DatasetError(f"Fashion-MNIST file {path} is missing. Fix: {INSTALL_HINT}.")
         with gzip.open(path, "rb") as f:
-            return f.read()
+            header_len = 4 + 4 * len(spec.shape)
+            header = f.read(header_len)
+            if len(header) < header_len:
+                raise DatasetError(f"Fashion-MNIST file {path} is too short to hold an IDX header. "
+                                   f"Fix: {REINSTALL_HINT}.")
+            magic, *dims = (int(v) for v in np.frombuffer(header, dtype=">u4"))
+            if magic != spec.magic or tuple(dims) != spec.shape:
+                raise DatasetError(f"Fashion-MNIST file {path} has IDX header magic {magic:#06x} dims "
+                                   f"{tuple(dims)}; expected {spec.magic:#06x} {spec.shape}. Fix: {REINSTALL_HINT}.")
+            declared = int(np.prod(spec.shape))
+            data = f.read(declared + 1)
+    except PermissionError as err:
+        raise DatasetError(f"Fashion-MNIST file {path} cannot be read ({err.strerror}). Fix: give this user "
+                           f"read access to it and its folder, or point {ENV_VAR} at a readable copy.") from None
     except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as err:
         raise DatasetError(f"Fashion-MNIST file {path} is truncated or corrupt ({err}). "
                            f"Fix: {REINSTALL_HINT}.") from None
+    if len(data) > declared:
+        raise DatasetError(f"Fashion-MNIST file {path} decompresses to more than the {declared + header_len} "
+                           f"bytes its IDX header declares (refused unread: a damaged or hostile file). "
+                           f"Fix: {REINSTALL_HINT}.")
+    if len(data) < declared:
+        raise DatasetError(f"Fashion-MNIST file {path} holds {len(data)} bytes of data; expected {declared}. "
+                           f"Fix: {REINSTALL_HINT}.")
+    return header + data
 
 
 def read_idx(path, spec: IdxFile, verify: bool = True) -> np.ndarray:
     """Decode one gzip'd IDX file into a uint8 array of ``spec.shape``."""
     path = Path(path)
-    raw = _read_payload(path)
+    raw = _read_payload(path, spec)
     if verify and hashlib.sha256(raw).hexdigest() != spec.sha256:
         raise DatasetError(f"Fashion-MNIST file {path} fails its checksum (expected SHA-256 "
                            f"{spec.sha256} of the decompressed data). Fix: {REINSTALL_HINT}.")
-    ndim = len(spec.shape)
-    header_len = 4 + 4 * ndim
-    if len(raw) < header_len:
-        raise DatasetError(f"Fashion-MNIST file {path} is too short to hold an IDX header. "
-                           f"Fix: {REINSTALL_HINT}.")
-    header = np.frombuffer(raw, dtype=">u4", count=1 + ndim)
-    magic, dims = int(header[0]), tuple(int(d) for d in header[1:])
-    if magic != spec.magic or dims != spec.shape:
-        raise DatasetError(f"Fashion-MNIST file {path} has IDX header magic {magic:#06x} dims {dims}; "
-                           f"expected {spec.magic:#06x} {spec.shape}. Fix: {REINSTALL_HINT}.")
-    expected = int(np.prod(spec.shape))
-    if len(raw) - header_len != expected:
-        raise DatasetError(f"Fashion-MNIST file {path} holds {len(raw) - header_len} bytes of data; "
-                           f"expected {expected}. Fix: {REINSTALL_HINT}.")
+    header_len = 4 + 4 * len(spec.shape)
     return np.frombuffer(raw, dtype=np.uint8, offset=header_len).reshape(spec.shape)
 
 

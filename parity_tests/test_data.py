@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from data import FILES, BatchStream, DatasetError, load_fashion_mnist, read_idx, resolve_dir, to_float
-from parity_tests.conftest import rewrite_gz
+from parity_tests.conftest import REPO, rewrite_gz
 
 
 @pytest.fixture(scope="module")
@@ -119,3 +119,32 @@ def test_same_seed_same_batches_other_seed_other_batches(ds):
 def test_test_split_is_not_shuffled(ds):
     X, y = next(iter(BatchStream(ds.test_images, ds.test_labels, batch_size=5)))
     np.testing.assert_array_equal(y, ds.test_labels[:5])
+
+
+@pytest.mark.slow
+def test_a_gzip_bomb_is_refused_in_bounded_memory(tmp_path):
+    """A valid header, then 3 GB of zeros (3 MB compressed), read under a 1.5 GB address-space cap."""
+    import struct
+    import subprocess
+    import sys
+    import zlib
+
+    spec = FILES["train_images"]
+    bomb = tmp_path / spec.name
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: gzip framing
+    zeros = bytes(1 << 24)
+    with open(bomb, "wb") as f:
+        f.write(packer.compress(struct.pack(">IIII", spec.magic, *spec.shape)))
+        for _ in range(3 * 64):  # 3 GiB
+            f.write(packer.compress(zeros))
+        f.write(packer.flush())
+    code = ("import resource, sys\n"
+            "resource.setrlimit(resource.RLIMIT_AS, (1536 << 20, 1536 << 20))\n"
+            "from data import FILES, DatasetError, read_idx\n"
+            "try:\n"
+            f"    read_idx({str(bomb)!r}, FILES['train_images'])\n"
+            "except DatasetError as err:\n"
+            "    print('REFUSED', err)\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"REFUSED Fashion-MNIST file {bomb} decompresses to more than the" in proc.stdout

@@ -215,21 +215,12 @@ def _cmd_reproduce(args):
             print(f"{exp.name:22s} net {exp.network:22s} loop {exp.loop}  lr {exp.lr:<5g} epochs {exp.epochs:<3d} "
                   f"batch {exp.batch_size:<4d} input {exp.resize or 28:<4d} {exp.source}")
         return 0 if args.list else 2
-    try:
-        experiments.get(args.experiment)
-    except KeyError as err:
-        print(f"error: {err.args[0]}", file=sys.stderr)
-        return 2
+    experiments.get(args.experiment)  # an unknown name: error line before any import
     from parity.reproduce import reproduce
-    from parity.runfolder import RunFolderError
 
-    try:
-        reproduce(args.experiment, framework=args.framework, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                  device=args.device, out=args.out, resume=args.resume, limit_batches=args.limit_batches,
-                  seed=args.seed, concurrent=args.concurrent, overwrite=args.overwrite)
-    except RunFolderError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_USAGE
+    reproduce(args.experiment, framework=args.framework, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+              device=args.device, out=args.out, resume=args.resume, limit_batches=args.limit_batches,
+              seed=args.seed, concurrent=args.concurrent, overwrite=args.overwrite)
     return EXIT_OK
 
 
@@ -262,7 +253,7 @@ def build_parser():
     p = sub.add_parser("convert", help="convert a checkpoint: Gluon .params <-> torch .pt (by extension)")
     p.add_argument("--model", required=True, help="registry name of the network the checkpoint belongs to")
     p.add_argument("src")
-    p.add_argument("dst")
+    p.add_argument("dst", type=writable_file)
     p.set_defaults(func=_cmd_convert)
 
     p = sub.add_parser("check", help="compare every network's Gluon original and torch port")
@@ -311,10 +302,29 @@ def build_parser():
     return parser
 
 
+def _user_errors():
+    """(exception types, exit code): failures caused by input, reported as one ``error:`` line.
+
+    Anything else is a bug and keeps its traceback.
+    """
+    from data import DatasetError
+    from parity.checkpoint import CheckpointError
+    from parity.experiments import UnknownExperiment
+    from parity.runfolder import RunFolderError
+    from parity.state import StateError
+    from parity.transfer import TransferError
+
+    return [((registry.UnknownNetwork, UnknownExperiment, RunFolderError), EXIT_USAGE),
+            ((CheckpointError, TransferError, StateError, DatasetError), EXIT_FAILED)]
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except registry.UnknownNetwork as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except Exception as err:
+        for types, code in _user_errors():
+            if isinstance(err, types):
+                print(f"error: {err}", file=sys.stderr)
+                return code
+        raise

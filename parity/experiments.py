@@ -35,8 +35,14 @@ EXPERIMENTS = {e.name: e for e in [
 ]}
 
 
+class UnknownExperiment(KeyError):
+    def __str__(self):
+        return self.args[0]
+
+
 def get(name):
+    """The experiment called ``name``; an unknown name raises an error listing the valid ones."""
     try:
         return EXPERIMENTS[name]
     except KeyError:
-        raise KeyError(f"unknown experiment {name!r}; valid: {', '.join(EXPERIMENTS)}") from None
+        raise UnknownExperiment(f"unknown experiment {name!r}; valid: {', '.join(EXPERIMENTS)}") from None

@@ -32,6 +32,8 @@ BAD_OPTIONS = [
     (["lockstep", "bn_lenet_scratch", "--every", "0"], "--every: must be a positive integer, got 0"),
     (["lockstep", "bn_lenet_scratch", "--lr", "-1"], "--lr: must be a finite number > 0, got -1"),
     (["summary", "lenet", "--batch-size", "0"], "--batch-size: must be a positive integer, got 0"),
+    (["convert", "--model", "lenet", "a.params", "/proc/b.pt"], "dst: folder /proc is not writable"),
+    (["convert", "--model", "lenet", "a.params", "/no/such/folder/b.pt"], "dst: folder /no/such/folder does not"),
 ]
 
 
@@ -41,6 +43,18 @@ def test_bad_options_are_refused_before_any_work(args, message):
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "error: argument " + message in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr and not proc.stdout
+
+
+#: unknown names, wherever a name is taken: one line listing the valid ones, exit 2
+UNKNOWN_NAMES = [["check", "resnet50"], ["summary", "resnet50"], ["reproduce", "resnet50"],
+                 ["lockstep", "resnet50"], ["convert", "--model", "resnet50", "a.params", "b.pt"]]
+
+
+@pytest.mark.parametrize("args", UNKNOWN_NAMES, ids=[a[0] for a in UNKNOWN_NAMES])
+def test_unknown_names_get_the_list_of_valid_ones(args, tmp_path):
+    proc = run_cli(*[str(tmp_path / a) if a.endswith((".params", ".pt")) else a for a in args])
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.startswith("error: unknown ") and "valid" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_json_report_is_strict_even_with_nan_inf_and_numpy_scalars():

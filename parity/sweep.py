@@ -51,6 +51,9 @@ def _check_in_worker(name, threads, **options):
 def sweep(names: list[str], jobs: int = 1, **options) -> Iterator[list]:
     """Check each network; yield its list of :class:`parity.check.Result`, in the order of ``names``.
 
+    With ``jobs > 1`` the workers are spawned: a script calling this must guard its own work with
+    ``if __name__ == "__main__":``, as every ``multiprocessing`` program must.
+
     Args:
         names: registry names.
         jobs: worker processes; 1 runs everything in this process.

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from parity.runfolder import LOCK, RunFolder, RunFolderError
-from parity_tests.conftest import REPO, needs_torch
+from parity_tests.conftest import REPO, needs_both, needs_torch
 
 CONFIG = {"experiment": "bn_lenet_scratch", "frameworks": ["torch"], "lr": 1.0, "batch_size": 256, "seed": 0,
           "limit_batches": None, "dtype": "float32", "device": "cpu", "code": "test"}
@@ -100,3 +100,34 @@ def test_a_second_run_on_the_same_folder_is_refused_while_the_first_trains(tmp_p
         first.kill()
         first.wait()
     assert (tmp_path / "torch" / "checkpoint.json").exists()  # the first run's work is intact
+
+
+def _children(pid):
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return [int(p) for p in out]
+
+
+@needs_both
+@pytest.mark.slow
+def test_killing_a_side_by_side_run_ends_its_training_processes_too(tmp_path):
+    """SIGKILL cannot be caught: the two training processes watch their parent and exit, instead of
+    training on, orphaned, into a folder whose lock is now stale."""
+    from parity.runfolder import pid_alive
+
+    args = [sys.executable, "-m", "parity", "reproduce", "bn_lenet_scratch", "--limit-batches", "2",
+            "--epochs", "500", "--out", str(tmp_path)]
+    parent = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline and not ((tmp_path / "gluon" / "checkpoint.json").exists()
+                                              and (tmp_path / "torch" / "checkpoint.json").exists()):
+            time.sleep(0.1)
+        workers = _children(parent.pid)
+        assert len(workers) >= 2, workers
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.time() + 30
+    while time.time() < deadline and any(pid_alive(w) for w in workers):
+        time.sleep(0.2)
+    assert not [w for w in workers if pid_alive(w)]

@@ -97,9 +97,77 @@ def save_gluon(block, path, example_input=None):
     return atomic_write(path, lambda tmp: mx.nd.save(tmp, arrays))
 
 
+#: MXNet's NDArray list file (src/ndarray/ndarray.cc, NDArray::Save/Load): element sizes of its dtype flags
+_MX_DTYPE_SIZES = {0: 4, 1: 8, 2: 2, 3: 1, 4: 4, 5: 1, 6: 8, 7: 1, 8: 2, 9: 2, 10: 4, 11: 8, 12: 2}
+_MX_LIST_MAGIC, _MX_ARRAY_MAGICS = 0x112, (0xF993FAC9, 0xF993FACA)  # V2, V3 (numpy shapes)
+
+
+def _verify_params(path):
+    """Walk a .params file's headers: every array's declared shape and dtype must fit the bytes there.
+
+    MXNet reads a damaged file's sizes as given, so a truncated or altered one can fail deep in
+    C++, or load wrong.  This reads headers only (seeking over the data) and names what is wrong.
+    Sparse arrays are left to MXNet.
+    """
+    import struct
+
+    size = Path(path).stat().st_size
+
+    def fail(why):
+        raise CheckpointError(f"{path}: damaged Gluon .params file: {why}")
+
+    with open(path, "rb") as f:
+        def read(fmt):
+            raw = f.read(struct.calcsize(fmt))
+            if len(raw) != struct.calcsize(fmt):
+                fail(f"ends at byte {f.tell()} inside a header")
+            return struct.unpack(fmt, raw)
+
+        magic, _reserved, count = read("<QQQ")
+        if magic != _MX_LIST_MAGIC:
+            return  # not an NDArray list (MXNet's own loader says what it is)
+        if count > size // 16:
+            fail(f"declares {count} arrays in {size} bytes")
+        for index in range(count):
+            array_magic, stype = read("<Ii")
+            if array_magic not in _MX_ARRAY_MAGICS:
+                fail(f"array {index} has header magic {array_magic:#x} at byte {f.tell() - 8}")
+            if stype != 0:
+                return  # sparse: MXNet checks its own aux data
+            ndim, = read("<I")
+            if ndim > 32:
+                fail(f"array {index} declares {ndim} dimensions")
+            dims = read(f"<{ndim}q") if ndim else ()
+            if any(d < 0 for d in dims):
+                fail(f"array {index} has negative dimensions {dims}")
+            if ndim == 0:
+                continue
+            _dev_type, _dev_id, dtype = read("<iii")
+            if dtype not in _MX_DTYPE_SIZES:
+                fail(f"array {index} has unknown dtype flag {dtype}")
+            nbytes = _MX_DTYPE_SIZES[dtype]
+            for d in dims:
+                nbytes *= d
+            if f.tell() + nbytes > size:
+                fail(f"array {index} of shape {dims} needs {nbytes} bytes at byte {f.tell()}; the file ends "
+                     f"{size - f.tell()} bytes later")
+            f.seek(nbytes, 1)
+        names, = read("<Q")
+        if names not in (0, count):
+            fail(f"{count} arrays but {names} names")
+        for index in range(names):
+            length, = read("<Q")
+            if f.tell() + length > size:
+                fail(f"name {index} needs {length} bytes; the file ends {size - f.tell()} bytes later")
+            f.seek(length, 1)
+        if f.tell() != size:
+            fail(f"{size - f.tell()} unexpected bytes after the last name")
+
+
 def read_gluon(path) -> dict:
     import mxnet as mx
 
+    _verify_params(path)
     try:
         loaded = mx.nd.load(str(path))
     except mx.base.MXNetError as err:

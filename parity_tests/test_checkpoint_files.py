@@ -96,3 +96,40 @@ def test_a_convert_killed_mid_write_leaves_the_old_file_and_its_temporary_is_cle
     assert proc.returncode == 0, proc.stderr
     assert not list(tmp_path.glob(".b.pt.*.tmp"))  # cleaned at the next start
     assert zipfile.ZipFile(dst).testzip() is None
+
+
+def _params_file(tmp_path, name):
+    from parity.checkpoint import save_gluon
+    from parity.frameworks import materialize_gluon
+
+    entry = registry.get(name)
+    path = tmp_path / f"{name}.params"
+    save_gluon(materialize_gluon(entry.build_gluon(), entry.batch_shape(1)), path)
+    return path
+
+
+@pytest.mark.parametrize("name", ["lenet", "bn_lenet_scratch", "resnet"])
+def test_params_files_written_by_mxnet_pass_the_structure_check(tmp_path, name):
+    pytest.importorskip("mxnet", reason="mxnet is not installed in this environment")
+    from parity.checkpoint import _verify_params
+
+    _verify_params(_params_file(tmp_path, name))  # raises if our reading of the format were wrong
+
+
+#: (damage, what the error says); the first array's first dimension sits at byte 36
+PARAMS_DAMAGE = [
+    (lambda raw: raw[:-100], "ends at byte"),
+    (lambda raw: raw + b"\0\0", "2 unexpected bytes after the last name"),
+    (lambda raw: raw[:36] + (10 ** 6).to_bytes(8, "little") + raw[44:], r"array 0 of shape \(1000000, 1, 5, 5\) needs"),
+]
+
+
+@pytest.mark.parametrize("damage,message", PARAMS_DAMAGE, ids=["truncated", "extended", "wrong shape"])
+def test_a_damaged_params_file_is_refused_before_mxnet_reads_it(tmp_path, damage, message):
+    pytest.importorskip("mxnet", reason="mxnet is not installed in this environment")
+    from parity.checkpoint import CheckpointError, read_gluon
+
+    path = _params_file(tmp_path, "lenet")
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(CheckpointError, match=f"damaged Gluon .params file: .*{message}"):
+        read_gluon(path)

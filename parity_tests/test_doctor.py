@@ -46,3 +46,26 @@ def test_corrupt_file_is_named(fmnist_copy):
     assert code == 1
     assert "train-images-idx3-ubyte.gz is truncated or corrupt" in out
     assert "train-images-idx3-ubyte.gz: checksum ok" not in out
+
+
+def test_an_unsearchable_data_folder_is_a_problem_with_a_fix_not_a_crash(tmp_path):
+    """Run as an unprivileged user (root reads everything): the doctor names the folder and the fix."""
+    import shutil
+
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        import pytest
+
+        pytest.skip("needs root and setpriv to run the doctor as an unprivileged user")
+    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    probe = subprocess.run(as_nobody + [sys.executable, "-c", "import parity"], cwd=REPO, capture_output=True)
+    if probe.returncode != 0:
+        import pytest
+
+        pytest.skip(f"this interpreter cannot run as an unprivileged user here: {probe.stderr.decode()[-200:]}")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o700)
+    os.chmod(tmp_path, 0o755)
+    proc = subprocess.run(as_nobody + [sys.executable, "-m", "parity", "doctor", "--data-dir", str(locked / "fm")],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    assert f"PROBLEM: Fashion-MNIST directory {locked / 'fm'} cannot be searched (Permission denied)" in proc.stdout

@@ -22,6 +22,19 @@ def positive_int(text):
     return value
 
 
+def steps_count(text):
+    """SGD steps for check: the batches are drawn up front, so a bound keeps a typo from hanging."""
+    value = positive_int(text)
+    if value > MAX_CHECK_STEPS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_CHECK_STEPS} (the batches are drawn up front), "
+                                          f"got {text}")
+    return value
+
+
+#: more steps than a parity check needs (10 already shows float32 drift; lockstep trains longer)
+MAX_CHECK_STEPS = 1000
+
+
 def non_negative_int(text):
     value = int(text)
     if value < 0:
@@ -261,7 +274,8 @@ def build_parser():
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     p.add_argument("--no-onednn", action="store_true", help="run MXNet with oneDNN disabled (separate process)")
     p.add_argument("--dtype", choices=("float32", "float64", "both"), default="both")
-    p.add_argument("--steps", type=positive_int, default=2, help="SGD steps before comparing all state (>= 1)")
+    p.add_argument("--steps", type=steps_count, default=2,
+                   help=f"SGD steps before comparing all state (1 to {MAX_CHECK_STEPS})")
     p.add_argument("--batch-size", type=positive_int, default=None,
                    help="default: the registry's per-network choice")
     p.add_argument("--seed", type=non_negative_int, default=0, help="draws the weights and the batches (default 0)")
@@ -322,6 +336,9 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except MemoryError as err:
+        print(f"error: not enough memory ({err}); use a smaller --batch-size, --steps or network", file=sys.stderr)
+        return EXIT_FAILED
     except Exception as err:
         for types, code in _user_errors():
             if isinstance(err, types):

@@ -18,6 +18,7 @@ BAD_OPTIONS = [
     (["check", "--steps", "0"], "--steps: must be a positive integer, got 0"),
     (["check", "--batch-size", "-3"], "--batch-size: must be a positive integer, got -3"),
     (["check", "--jobs", "0"], "--jobs: must be a positive integer, got 0"),
+    (["check", "lenet", "--steps", "99999999999999999999"], "--steps: must be at most 1000"),
     (["check", "--seed", "-1"], "--seed: must be >= 0, got -1"),
     (["check", "--json", "/no/such/folder/r.json"], "--json: folder /no/such/folder does not exist"),
     (["check", "--markdown", "/proc/r.md"], "--markdown: folder /proc is not writable"),
@@ -55,6 +56,12 @@ def test_unknown_names_get_the_list_of_valid_ones(args, tmp_path):
     proc = run_cli(*[str(tmp_path / a) if a.endswith((".params", ".pt")) else a for a in args])
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert proc.stderr.startswith("error: unknown ") and "valid" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_batch_too_big_for_memory_is_an_error_line():
+    proc = run_cli("summary", "lenet", "--framework", "gluon", "--batch-size", "99999999999")
+    assert proc.returncode == 1 and proc.stderr.startswith("error: not enough memory"), proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
 
 
 def test_json_report_is_strict_even_with_nan_inf_and_numpy_scalars():

@@ -66,14 +66,11 @@ def _can_create_in(folder: Path) -> bool:
 
 
 def writable_file(text):
-    """A file path whose folder exists and can be written now (so a sweep never fails at the end)."""
-    folder = Path(text).expanduser().resolve().parent
-    if not folder.is_dir():
-        raise argparse.ArgumentTypeError(f"folder {folder} does not exist")
+    """A file path that can be written now: its folder exists and is writable, or can be created
+    (``reports/parity.json`` on a fresh clone), so a sweep never fails at the end."""
     if Path(text).is_dir():
         raise argparse.ArgumentTypeError(f"{text} is a folder, not a file")
-    if not _can_create_in(folder):
-        raise argparse.ArgumentTypeError(f"folder {folder} is not writable")
+    writable_dir(str(Path(text).expanduser().resolve().parent))
     return text
 
 

@@ -20,8 +20,9 @@ BAD_OPTIONS = [
     (["check", "--jobs", "0"], "--jobs: must be a positive integer, got 0"),
     (["check", "lenet", "--steps", "99999999999999999999"], "--steps: must be at most 1000"),
     (["check", "--seed", "-1"], "--seed: must be >= 0, got -1"),
-    (["check", "--json", "/no/such/folder/r.json"], "--json: folder /no/such/folder does not exist"),
-    (["check", "--markdown", "/proc/r.md"], "--markdown: folder /proc is not writable"),
+    (["check", "--json", "/etc/hostname/r.json"], "--json: /etc/hostname is not a folder"),
+    (["check", "--markdown", "/proc/r.md"], "--markdown: /proc is not writable"),
+    (["check", "--markdown", "/proc/new/r.md"], "--markdown: /proc is not writable"),
     (["reproduce", "bn_lenet_scratch", "--epochs", "0"], "--epochs: must be a positive integer, got 0"),
     (["reproduce", "bn_lenet_scratch", "--epochs", "-1"], "--epochs: must be a positive integer, got -1"),
     (["reproduce", "bn_lenet_scratch", "--batch-size", "0"], "--batch-size: must be a positive integer, got 0"),
@@ -33,8 +34,8 @@ BAD_OPTIONS = [
     (["lockstep", "bn_lenet_scratch", "--every", "0"], "--every: must be a positive integer, got 0"),
     (["lockstep", "bn_lenet_scratch", "--lr", "-1"], "--lr: must be a finite number > 0, got -1"),
     (["summary", "lenet", "--batch-size", "0"], "--batch-size: must be a positive integer, got 0"),
-    (["convert", "--model", "lenet", "a.params", "/proc/b.pt"], "dst: folder /proc is not writable"),
-    (["convert", "--model", "lenet", "a.params", "/no/such/folder/b.pt"], "dst: folder /no/such/folder does not"),
+    (["convert", "--model", "lenet", "a.params", "/proc/b.pt"], "dst: /proc is not writable"),
+    (["convert", "--model", "lenet", "a.params", "/etc/hostname/b.pt"], "dst: /etc/hostname is not a folder"),
 ]
 
 
@@ -56,6 +57,14 @@ def test_unknown_names_get_the_list_of_valid_ones(args, tmp_path):
     proc = run_cli(*[str(tmp_path / a) if a.endswith((".params", ".pt")) else a for a in args])
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert proc.stderr.startswith("error: unknown ") and "valid" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_report_folders_that_do_not_exist_yet_are_created(tmp_path):
+    """The main job writes reports/parity.json on a fresh clone, where reports/ does not exist."""
+    report = tmp_path / "reports" / "new" / "parity.json"
+    proc = run_cli("check", "lenet", "--dtype", "float64", "--json", str(report))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads(report.read_text())["passed"] is True
 
 
 def test_a_batch_too_big_for_memory_is_an_error_line():

@@ -181,9 +181,9 @@ def _cmd_check(args):
 
     entries = [registry.get(name) for name in args.names] or registry.ENTRIES
     if args.jobs is None:
-        from parity.sweep import cores
+        from parity.sweep import default_jobs
 
-        args.jobs = cores()
+        args.jobs = default_jobs()
     dtypes = ("float32", "float64") if args.dtype == "both" else (args.dtype,)
     context = device_label(args.device)
     if context in FLOAT64_ONLY_CONTEXTS and "float32" in dtypes:
@@ -277,7 +277,8 @@ def build_parser():
                    help="default: the registry's per-network choice")
     p.add_argument("--seed", type=non_negative_int, default=0, help="draws the weights and the batches (default 0)")
     p.add_argument("--jobs", type=positive_int, default=None,
-                   help="worker processes, each with cores/jobs threads (default: one per core)")
+                   help="worker processes, each with cores/jobs threads (default: one per core, as far as "
+                        "available memory allows, ~10 GB each)")
     p.add_argument("--json", metavar="FILE", type=writable_file)
     p.add_argument("--markdown", metavar="FILE", type=writable_file)
     p.set_defaults(func=_cmd_check)

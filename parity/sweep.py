@@ -23,6 +23,31 @@ def cores() -> int:
     return len(os.sched_getaffinity(0))
 
 
+#: memory one job may need: VGG-11's check peaks at 11.2 GB (float64 weights, gradients and the
+#: state after K steps, in both frameworks); every other network needs far less, and the largest
+#: runs first, so two jobs fit in ~20 GB (measured on 24 GB: 2 jobs fine on an idle machine,
+#: OOM-killed beside a test process holding several GB)
+GB_PER_JOB = 10
+
+
+def available_gb() -> float:
+    """``MemAvailable`` from /proc/meminfo, in GB (inf where unknown)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / 1e6
+    except OSError:
+        pass
+    return float("inf")
+
+
+def default_jobs() -> int:
+    """One job per core, as far as memory allows (``GB_PER_JOB`` each), at least one."""
+    by_memory = available_gb() // GB_PER_JOB
+    return int(max(1, min(cores(), by_memory)))
+
+
 def threads_per_job(jobs: int) -> int:
     return max(1, cores() // max(1, jobs))
 

@@ -11,7 +11,9 @@ import os
 import sys
 import time
 
-os.environ.setdefault("MXNET_OMP_MAX_THREADS", str(len(os.sched_getaffinity(0))))
+from parity.frameworks import cores  # noqa: E402  (imports no framework)
+
+os.environ.setdefault("MXNET_OMP_MAX_THREADS", str(cores()))
 
 import mxnet as mx  # noqa: E402
 import torch  # noqa: E402

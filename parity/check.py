@@ -48,7 +48,7 @@ class Row:
     max_rel: float
     tolerance: str
     passed: bool
-    basis: str = "none"     #: why it is trusted: exact, rounding, float64 reference, conditioning (see tolerance)
+    basis: str = "none"  #: why it is trusted: a ground of :func:`parity.tolerance.judge`, or "none"
 
 
 @dataclass
@@ -282,6 +282,11 @@ def _run_pair(entry, dtype, device, batches, tamper, seed):
     return g, t, before
 
 
+def nudge_rng(seed):
+    """The generator of the nudges for a check seeded with ``seed`` (apart from the batches' own)."""
+    return np.random.default_rng(seed + 7919)
+
+
 def nudge(x, dtype, rng):
     """``x`` in ``dtype``, every element moved by one ulp up or down at random."""
     x = np.asarray(x).astype(dtype)
@@ -298,7 +303,7 @@ def sensitivity(entry, dtype, device, batches, reference, seed, nudges=tolerance
     """
     from parity.pairs import build_gluon
 
-    rng = rng if rng is not None else np.random.default_rng(seed + 7919)
+    rng = rng if rng is not None else nudge_rng(seed)
     floors = tolerance.group_floors(reference)
     worst = {}
     for _ in range(nudges):
@@ -356,7 +361,7 @@ def check_network(entry, device="cpu", dtypes=("float32", "float64"), steps=2, b
                 results.append(result)
             continue
         # float64 is judged even when only float32 was asked for: float32 rows may defer to it
-        rng = np.random.default_rng(seed + 7919)
+        rng = nudge_rng(seed)
         result = judged[dtype] = _judge(entry, device, dtype, steps, runs,
                                         partial(sensitivity, entry, dtype, device, batches, runs[dtype][0], seed,
                                                 rng=rng),

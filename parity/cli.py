@@ -15,11 +15,21 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SKIPPED = 0, 1, 2, 3
 # --------------------------------------------------------------------------- option types
 # argparse turns a ValueError/ArgumentTypeError from these into "error: argument --x: ..." and
 # exit code 2, before any work starts.
-def positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
+def _int_at_least(low, wording, name):
+    """An argparse type: an integer >= ``low``; ``name`` is what argparse calls it on a non-integer."""
+    def parse(text):
+        value = int(text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be {wording}, got {text}")
+        return value
+    parse.__name__ = name
+    return parse
+
+
+positive_int = _int_at_least(1, "a positive integer", "positive_int")
+non_negative_int = _int_at_least(0, ">= 0", "non_negative_int")
+#: more steps than a parity check needs (10 already shows float32 drift; lockstep trains longer)
+MAX_CHECK_STEPS = 1000
 
 
 def steps_count(text):
@@ -28,17 +38,6 @@ def steps_count(text):
     if value > MAX_CHECK_STEPS:
         raise argparse.ArgumentTypeError(f"must be at most {MAX_CHECK_STEPS} (the batches are drawn up front), "
                                           f"got {text}")
-    return value
-
-
-#: more steps than a parity check needs (10 already shows float32 drift; lockstep trains longer)
-MAX_CHECK_STEPS = 1000
-
-
-def non_negative_int(text):
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
     return value
 
 

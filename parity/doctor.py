@@ -103,11 +103,11 @@ def threads_report(seconds=0.5):
     """The threads each framework will use, and a ~2 s benchmark of 1 vs N threads (a BN-LeNet layer)."""
     import os
 
-    from parity.frameworks import available, set_threads
+    from parity.frameworks import available, cores, set_threads
 
     n = set_threads()
     lines = [f"threads: torch intra-op {n}, MXNet OpenMP {os.environ.get('MXNET_OMP_MAX_THREADS', 'default')} "
-             f"(cores {len(os.sched_getaffinity(0))}, OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY', 'unset')})"]
+             f"(cores {cores()}, OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY', 'unset')})"]
     if n == 1:
         return lines
     if available("torch"):

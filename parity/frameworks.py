@@ -77,12 +77,19 @@ def cpu_numerics() -> dict:
 _threads_set = False
 
 
+def cores() -> int:
+    """CPU cores this process may run on."""
+    import os
+
+    return len(os.sched_getaffinity(0))
+
+
 def default_threads() -> int:
     """``OMP_NUM_THREADS`` if set, else every core this process may use."""
     import os
 
     value = os.environ.get("OMP_NUM_THREADS", "")
-    return int(value) if value.isdigit() and int(value) > 0 else len(os.sched_getaffinity(0))
+    return int(value) if value.isdigit() and int(value) > 0 else cores()
 
 
 def set_threads(n: int | None = None) -> int:

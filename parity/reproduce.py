@@ -20,6 +20,7 @@ import numpy as np
 
 from parity import experiments, registry
 from parity.checkpoint import atomic_write
+from parity.runfolder import drop_replaced
 
 REFERENCE = Path(__file__).resolve().parent.parent / "data" / "reference" / "course_results.json"
 
@@ -85,14 +86,6 @@ class Checkpoints:
 
 
 # --------------------------------------------------------------------------- Gluon
-def _drop_replaced(replaced):
-    """After a checkpoint of the new run is durable, the run it replaces (set aside) may go."""
-    if replaced is not None:
-        import shutil
-
-        shutil.rmtree(replaced, ignore_errors=True)  # both frameworks may get here; either is enough
-
-
 def run_gluon(exp, entry, epochs, batch_size, lr, device, out, resume, limit, seed, progress=True, replaced=None):
     import mxnet as mx
     from mxnet import gluon, init
@@ -122,7 +115,7 @@ def run_gluon(exp, entry, epochs, batch_size, lr, device, out, resume, limit, se
         history.append(record)
         ckpt.save(epoch, lambda p: save_gluon(net, p, example_input=entry.batch_shape(1)),
                   trainer.save_states, train_iter.stream.get_state(), history, ".params")
-        _drop_replaced(replaced)
+        drop_replaced(replaced)
 
     def seed_epoch(epoch):
         mx.random.seed(_epoch_seed(seed, epoch))
@@ -175,7 +168,7 @@ def run_torch(exp, entry, epochs, batch_size, lr, device, out, resume, limit, se
         history.append(record)
         ckpt.save(epoch, lambda p: save_torch(net, p), lambda tmp: torch.save(optimizer.state_dict(), tmp),
                   train_iter.stream.get_state(), history, ".pt")
-        _drop_replaced(replaced)
+        drop_replaced(replaced)
 
     def seed_epoch(epoch):
         torch.manual_seed(_epoch_seed(seed, epoch))
@@ -371,7 +364,7 @@ def _reproduce_in(exp, frameworks, epochs, batch_size, lr, device, out, resume, 
     for fw in frameworks:
         print(f"== {exp.name} ({exp.source}) in {fw}: {epochs} epochs, lr {lr}, batch {batch_size}", flush=True)
     if concurrent is None:
-        from parity.sweep import cores
+        from parity.frameworks import cores
 
         concurrent = cores() >= 2
     if concurrent and len(frameworks) == 2:

@@ -63,6 +63,16 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def drop_replaced(replaced: Path | None) -> None:
+    """Delete a run set aside by ``overwrite`` (:meth:`RunFolder.first_checkpoint_written`).
+
+    Training processes call this with the path after each checkpoint: both frameworks of a
+    side-by-side run may get here, and either is enough.
+    """
+    if replaced is not None:
+        shutil.rmtree(replaced, ignore_errors=True)
+
+
 class RunFolder:
     """Own ``path`` for one run with ``config`` (a dict of the values that determine its numbers)."""
 
@@ -170,9 +180,8 @@ class RunFolder:
 
     def first_checkpoint_written(self):
         """The new run is durable: the run it replaced may go now."""
-        if self.replaced is not None and self.replaced.exists():
-            shutil.rmtree(self.replaced)
-            self.replaced = None
+        drop_replaced(self.replaced)
+        self.replaced = None
 
     def __enter__(self):
         return self

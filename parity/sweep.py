@@ -16,12 +16,7 @@ import os
 from typing import Callable, Iterator
 
 from parity import registry
-
-
-def cores() -> int:
-    """CPU cores this process may run on."""
-    return len(os.sched_getaffinity(0))
-
+from parity.frameworks import cores
 
 #: memory one job may need: VGG-11's check peaks at 11.2 GB (float64 weights, gradients and the
 #: state after K steps, in both frameworks); every other network needs far less, and the largest

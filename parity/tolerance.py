@@ -135,11 +135,6 @@ def group_of(check: str) -> str:
     return check if rule.per_tensor else rule.kind
 
 
-def floor_group_of(check: str) -> str:
-    """The group whose largest value sets the check's scale floor: all tensors of its kind."""
-    return kind_of(check)
-
-
 def scope_name(check: str) -> str:
     return "" if rule_for(check).per_tensor else f", worst over {kind_of(check)}"
 
@@ -207,12 +202,13 @@ def scale_floor(arrays) -> float:
 
 
 def group_floors(results: dict) -> dict:
-    """``{floor group: floor}`` from the reference results ``{check: array}``."""
+    """``{kind: floor}`` from the reference results ``{check: array}``: a check's scale floor is set
+    by the largest value among all tensors of its kind."""
     groups = {}
     for check, value in results.items():
-        groups.setdefault(floor_group_of(check), []).append(value)
+        groups.setdefault(kind_of(check), []).append(value)
     return {group: scale_floor(values) for group, values in groups.items()}
 
 
 def floor_for(floors: dict, check: str) -> float:
-    return floors[floor_group_of(check)]
+    return floors[kind_of(check)]

@@ -1,4 +1,4 @@
-"""Time the faithful scratch BN-LeNet (Gluon, seed 004) over N batches of 256: seconds per batch and per epoch.
+"""Time the faithful scratch BN-LeNet (Gluon, gluonbook §5.11.3) over N batches of 256: seconds per batch and per epoch.
 
 Run under different thread settings to find the fastest, e.g.
     OMP_NUM_THREADS=1 python benchmarks/bn_lenet_gluon_epoch.py
@@ -11,10 +11,10 @@ import time
 import mxnet as mx
 from mxnet import gluon, init
 
-from gluon_impl.data import load_data_fashion_mnist
-from gluon_impl.train import train_ch5
-from parity import registry
-from parity.reproduce import Limited
+from modern_cnns.gluon_impl.data import load_data_fashion_mnist
+from modern_cnns.gluon_impl.train import train_ch5
+from modern_cnns.parity.catalog import registry
+from modern_cnns.parity.runs.reproduce import Limited
 
 name = sys.argv[1] if len(sys.argv) > 1 else "bn_lenet_scratch"
 n = int(sys.argv[2]) if len(sys.argv) > 2 else 60

@@ -11,7 +11,7 @@ import os
 import sys
 import time
 
-from parity.frameworks import cores  # noqa: E402  (imports no framework)
+from modern_cnns.parity.frameworks import cores  # noqa: E402  (imports no framework)
 
 os.environ.setdefault("MXNET_OMP_MAX_THREADS", str(cores()))
 
@@ -19,12 +19,13 @@ import mxnet as mx  # noqa: E402
 import torch  # noqa: E402
 from mxnet import autograd, gluon, init  # noqa: E402
 
-from gluon_impl.data import load_data_fashion_mnist as gluon_data  # noqa: E402
-from gluon_impl.train import train_ch5 as gluon_train_ch5  # noqa: E402
-from parity import registry  # noqa: E402
-from parity.reproduce import Limited, xavier_like_gluon  # noqa: E402
-from torch_impl.data import load_data_fashion_mnist as torch_data  # noqa: E402
-from torch_impl.train import train_ch5 as torch_train_ch5  # noqa: E402
+from modern_cnns.gluon_impl.data import load_data_fashion_mnist as gluon_data  # noqa: E402
+from modern_cnns.gluon_impl.train import train_ch5 as gluon_train_ch5  # noqa: E402
+from modern_cnns.parity.catalog import registry  # noqa: E402
+from modern_cnns.parity.runs.reproduce import Limited  # noqa: E402
+from modern_cnns.parity.weights.init import xavier_like_gluon  # noqa: E402
+from modern_cnns.torch_impl.data import load_data_fashion_mnist as torch_data  # noqa: E402
+from modern_cnns.torch_impl.train import train_ch5 as torch_train_ch5  # noqa: E402
 
 name = sys.argv[1] if len(sys.argv) > 1 else "bn_lenet_concise"
 n = int(sys.argv[2]) if len(sys.argv) > 2 else 40

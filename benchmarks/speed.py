@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-from parity.frameworks import cores  # noqa: E402  (imports no framework)
+from modern_cnns.parity.frameworks import cores  # noqa: E402  (imports no framework)
 
 os.environ.setdefault("MXNET_OMP_MAX_THREADS", str(cores()))
 
@@ -27,14 +27,15 @@ from mxnet import autograd, gluon, init, nd  # noqa: E402
 from mxnet.gluon import loss as gloss  # noqa: E402
 from torch import nn  # noqa: E402
 
-from gluon_impl.data import load_data_fashion_mnist as gluon_data  # noqa: E402
-from gluon_impl.train import train_ch5 as gluon_train_ch5  # noqa: E402
-from parity import registry  # noqa: E402
-from parity.frameworks import set_threads  # noqa: E402
-from parity.reproduce import Limited, xavier_like_gluon  # noqa: E402
-from torch_impl import gluon_layers  # noqa: E402
-from torch_impl.data import load_data_fashion_mnist as torch_data  # noqa: E402
-from torch_impl.train import train_ch5 as torch_train_ch5  # noqa: E402
+from modern_cnns.gluon_impl.data import load_data_fashion_mnist as gluon_data  # noqa: E402
+from modern_cnns.gluon_impl.train import train_ch5 as gluon_train_ch5  # noqa: E402
+from modern_cnns.parity.catalog import registry  # noqa: E402
+from modern_cnns.parity.frameworks import set_threads  # noqa: E402
+from modern_cnns.parity.runs.reproduce import Limited  # noqa: E402
+from modern_cnns.parity.weights.init import xavier_like_gluon  # noqa: E402
+from modern_cnns.torch_impl import gluon_layers  # noqa: E402
+from modern_cnns.torch_impl.data import load_data_fashion_mnist as torch_data  # noqa: E402
+from modern_cnns.torch_impl.train import train_ch5 as torch_train_ch5  # noqa: E402
 
 BATCHES = int(next((a for a in sys.argv[1:] if a.isdigit()), 60))
 BS, TEST_BATCHES = 256, 10

@@ -3,7 +3,7 @@
 This package imports neither MXNet nor PyTorch; ``gluon_impl.data`` and
 ``torch_impl.data`` wrap its batches into NDArrays and tensors.
 """
-from data.fashion_mnist import (
+from modern_cnns.data.fashion_mnist import (
     DEFAULT_DIR,
     ENV_VAR,
     FILES,
@@ -14,7 +14,7 @@ from data.fashion_mnist import (
     read_idx,
     resolve_dir,
 )
-from data.pipeline import BatchStream, resize_images, to_float
+from modern_cnns.data.pipeline import BatchStream, resize_images, to_float
 
 __all__ = [
     "DEFAULT_DIR", "ENV_VAR", "FILES", "DatasetError", "FashionMNIST", "check_files",

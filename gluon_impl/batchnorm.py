@@ -1,6 +1,6 @@
 """Batch normalization from scratch, as the course wrote it, in each edition.
 
-``batch_norm`` / ``BatchNorm`` are gluonbook's code (seeds 001/004) unchanged:
+``batch_norm`` / ``BatchNorm`` are gluonbook's code (§5.11.2) unchanged:
 
 * the mode comes from ``autograd.is_training()`` (inside ``autograd.record()``);
 * ``moving_var`` starts at **zeros** (later d2l editions switched to ones), so
@@ -9,11 +9,11 @@
 * the moving statistics are plain attributes: ``collect_params()`` and
   ``save_parameters`` never see them.
 
-``batch_norm_d2l`` / ``BatchNormD2L`` port the PyTorch edition (seeds 002/003) to
+``batch_norm_d2l`` / ``BatchNormD2L`` port the PyTorch editions (d2l 0.17 §7.5.3, d2l 1.0 §8.5.3) to
 Gluon: ``moving_var`` starts at ones and the mode follows whether gradients are
 being recorded (``autograd.is_recording()``, Gluon's counterpart of
-``torch.is_grad_enabled()``).  Seed 003 (d2l 0.17) writes momentum 0.9 on the old
-value like gluonbook; seed 002 (d2l 1.0) writes momentum 0.1 on the *new* value.
+``torch.is_grad_enabled()``).  d2l 0.17 writes momentum 0.9 on the old
+value like gluonbook; d2l 1.0 (§8.5.3) writes momentum 0.1 on the *new* value.
 ``edition`` picks one; the two agree up to rounding.
 
 One extension over the course code, for float64 parity runs: where the course
@@ -95,7 +95,7 @@ class BatchNorm(nn.Block):
 
 
 def batch_norm_d2l(X, gamma, beta, moving_mean, moving_var, eps, momentum, momentum_on_new=True):
-    """The PyTorch edition's ``batch_norm``; ``momentum_on_new`` selects seed 002's convention."""
+    """The PyTorch edition's ``batch_norm``; ``momentum_on_new`` selects d2l 1.0's convention."""
     # Gluon's counterpart of `torch.is_grad_enabled()`: are gradients being recorded?
     if not autograd.is_recording():
         X_hat = (X - moving_mean) / nd.sqrt(moving_var + eps)

@@ -7,7 +7,7 @@ dtype of ``gluon.data.vision.FashionMNIST``.  The course shuffled with
 """
 from mxnet import nd
 
-from data import BatchStream, load_fashion_mnist
+from modern_cnns.data import BatchStream, load_fashion_mnist
 
 
 class NDArrayLoader:

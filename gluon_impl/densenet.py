@@ -1,4 +1,4 @@
-"""DenseNet as gluonbook wrote it (seed 004), growth rate 32, four dense blocks of 4.
+"""DenseNet as gluonbook wrote it (§5.13 Densely Connected Networks), growth rate 32, four dense blocks of 4.
 
 Two course artefacts are kept on purpose:
 
@@ -12,7 +12,7 @@ Two course artefacts are kept on purpose:
 from mxnet import nd
 from mxnet.gluon import nn
 
-from gluon_impl.resnet import stem_layers
+from modern_cnns.gluon_impl.resnet import stem_layers
 
 
 def conv_block(num_channels):

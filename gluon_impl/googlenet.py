@@ -1,6 +1,6 @@
 """GoogLeNet (d2l's 96x96 version): ``Inception`` blocks of four parallel paths.
 
-The course names GoogLeNet but its code is not in the seeds; this is d2l's.
+The course names GoogLeNet but its material holds no code for it; this is d2l's (d2l 0.17 §7.4).
 """
 from mxnet import nd
 from mxnet.gluon import nn

@@ -1,13 +1,13 @@
 """LeNet and BN-LeNet, in the course's two editions.
 
-gluonbook edition (seeds 001/004): no padding, sigmoid, **max** pooling, ``Dense``
-flattening its input itself.  PyTorch edition (seeds 002/003): sigmoid, **average**
+gluonbook edition (§5.6, §5.11): no padding, sigmoid, **max** pooling, ``Dense``
+flattening its input itself.  PyTorch editions (d2l 0.17 §6.6 and §7.5, d2l 1.0 §8.5): sigmoid, **average**
 pooling and an explicit ``Flatten``; its plain LeNet pads the first convolution by 2.
 Both editions exist in both frameworks so each course experiment can be checked.
 """
 from mxnet.gluon import nn
 
-from gluon_impl.batchnorm import BatchNorm, BatchNormD2L
+from modern_cnns.gluon_impl.batchnorm import BatchNorm, BatchNormD2L
 
 
 def lenet(num_classes=10):

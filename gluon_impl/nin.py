@@ -1,4 +1,4 @@
-"""Network in Network: ``nin_block`` and ``NiN`` (seed 002), no dense layers at all."""
+"""Network in Network: ``nin_block`` and ``NiN`` (d2l 1.0 §8.3), no dense layers at all."""
 from mxnet.gluon import nn
 
 

@@ -1,6 +1,6 @@
 """ResNet: gluonbook's ``Residual`` and its 3-residuals-per-stage network, and d2l's ResNet-18.
 
-``resnet`` is seed 004's network verbatim: after the 7x7 stem, *three* residuals
+``resnet`` is gluonbook's network (§5.12.2) verbatim: after the 7x7 stem, *three* residuals
 per stage (64, 128, 256, 512 channels), trained on 28x28 inputs.  ``ResNet18`` is
 d2l's: two residuals per stage, trained at 96x96.
 """

@@ -2,7 +2,7 @@
 from mxnet.gluon import nn
 
 VGG11_ARCH = ((1, 64), (1, 128), (2, 256), (2, 512), (2, 512))
-#: The course trains a narrower VGG-11 on Fashion-MNIST (seed 002).
+#: The course trains a narrower VGG-11 on Fashion-MNIST (d2l 1.0 §8.2.3).
 SMALL_ARCH = ((1, 16), (1, 32), (2, 64), (2, 128), (2, 128))
 
 

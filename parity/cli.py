@@ -5,8 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from parity import registry
-from parity.frameworks import FRAMEWORKS, available, missing_reason
+from modern_cnns.parity.catalog import registry
+from modern_cnns.parity.frameworks import FRAMEWORKS, available, missing_reason
 
 #: exit codes of every command
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SKIPPED = 0, 1, 2, 3
@@ -85,27 +85,28 @@ def writable_dir(text):
 
 
 def _cmd_doctor(args):
-    from parity import doctor
+    from modern_cnns.parity import doctor
 
     return doctor.run(root=args.data_dir)
 
 
 def _param_count(entry, framework):
-    from parity import frameworks
+    from modern_cnns.parity.weights import init
 
     if not available(framework):
         return "n/a"
     if framework == "gluon":
-        block = frameworks.materialize_gluon(entry.build_gluon(), entry.batch_shape())
-        return f"{frameworks.gluon_param_count(block):,}"
-    return f"{frameworks.torch_param_count(entry.build_torch()):,}"
+        block = init.initialize_gluon(entry.build_gluon(), entry.batch_shape())
+        return f"{init.gluon_param_count(block):,}"
+    return f"{init.torch_param_count(entry.build_torch()):,}"
 
 
 def _cmd_list(args):
-    rows = [("name", "input", "gluon params", "torch params", "notes")]
+    rows = [("name", "input", "gluon params", "torch params", "from the course: what it is")]
     for entry in registry.ENTRIES:
         shape = "x".join(map(str, entry.input_shape))
-        rows.append((entry.name, shape, _param_count(entry, "gluon"), _param_count(entry, "torch"), entry.notes))
+        rows.append((entry.name, shape, _param_count(entry, "gluon"), _param_count(entry, "torch"),
+                     f"{entry.source.cite()}: {entry.notes}"))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths)) + "  " + row[4])
@@ -116,7 +117,7 @@ def _cmd_list(args):
 
 
 def _cmd_summary(args):
-    from parity.summary import SUMMARIES
+    from modern_cnns.parity.catalog.summary import SUMMARIES
 
     entry = registry.get(args.name)
     frameworks = FRAMEWORKS if args.framework == "both" else (args.framework,)
@@ -134,8 +135,8 @@ def _cmd_summary(args):
 
 
 def _cmd_convert(args):
-    from parity.checkpoint import CheckpointError, convert
-    from parity.transfer import TransferError
+    from modern_cnns.parity.weights.checkpoint import CheckpointError, convert
+    from modern_cnns.parity.weights.transfer import TransferError
 
     entry = registry.get(args.model)
     try:
@@ -154,21 +155,22 @@ def _cmd_check(args):
 
     if args.no_onednn and os.environ.get("MXNET_MKLDNN_ENABLED") != "0":
         # MXNet reads the switch once per process: run the check in a fresh one.
-        argv = [a for a in sys.argv[1:] if a != "--no-onednn"]
+        # The same arguments main() parsed (not sys.argv: main may be called with its own).
+        argv = [a for a in args.argv if a != "--no-onednn"]
         # (and silence the per-operator "storage type fallback" notice it then prints)
         env = {**os.environ, "MXNET_MKLDNN_ENABLED": "0", "MXNET_STORAGE_FALLBACK_LOG_VERBOSE": "0"}
-        return subprocess.run([sys.executable, "-m", "parity", *argv], env=env).returncode
+        return subprocess.run([sys.executable, "-m", "modern_cnns", *argv], env=env).returncode
     for framework in FRAMEWORKS:
         if not available(framework):
             print(f"error: check needs both frameworks; {missing_reason(framework)}", file=sys.stderr)
             return 2
-    from parity import report
-    from parity.pairs import device_label, device_skip_reason
+    from modern_cnns.parity.frameworks import device_label, device_skip_reason
+    from modern_cnns.parity.verdict import report
 
     skip = device_skip_reason(args.device)
     if skip:  # a report that says so, never an old file that looks fresh
         print(f"skipped: {args.device}: {skip}")
-        from parity.checkpoint import atomic_write
+        from modern_cnns.parity.weights.checkpoint import atomic_write
 
         for path, render in ((args.markdown, lambda: f"# Parity report\n\nskipped: {args.device}: {skip}\n"),
                              (args.json, lambda: report.to_json([], None, skipped=f"{args.device}: {skip}"))):
@@ -176,24 +178,24 @@ def _cmd_check(args):
                 text = render()
                 atomic_write(path, lambda tmp: Path(tmp).write_text(text))
         return EXIT_SKIPPED
-    from parity.tolerance import FLOAT64_ONLY_CONTEXTS
+    from modern_cnns.parity.verdict.policy import float64_only_reason
 
     entries = [registry.get(name) for name in args.names] or registry.ENTRIES
     if args.jobs is None:
-        from parity.sweep import default_jobs
+        from modern_cnns.parity.verdict.sweep import default_jobs
 
         args.jobs = default_jobs()
     dtypes = ("float32", "float64") if args.dtype == "both" else (args.dtype,)
     context = device_label(args.device)
-    if context in FLOAT64_ONLY_CONTEXTS and "float32" in dtypes:
-        print(f"note: {context}: float64 only; {FLOAT64_ONLY_CONTEXTS[context]}")
+    if float64_only_reason(context) and "float32" in dtypes:
+        print(f"note: {context}: float64 only; {float64_only_reason(context)}")
         dtypes = ("float64",)
-    from parity.frameworks import CPU_EMULATION_VARS, cpu_numerics
+    from modern_cnns.parity.frameworks import CPU_EMULATION_VARS, cpu_numerics
 
     numerics = cpu_numerics()
     if any(numerics[var] != "unset" for var in CPU_EMULATION_VARS):
         print("note: CPU code paths capped: " + ", ".join(f"{k}={v}" for k, v in numerics.items()))
-    from parity.sweep import run_sweep
+    from modern_cnns.parity.verdict.sweep import run_sweep
 
     start = time.perf_counter()
 
@@ -207,7 +209,7 @@ def _cmd_check(args):
     wall = time.perf_counter() - start
     failed = [r for r in results if not r.passed]
     print(f"{len(results) - len(failed)}/{len(results)} network checks passed; wall time {wall:.1f} s")
-    from parity.checkpoint import atomic_write
+    from modern_cnns.parity.weights.checkpoint import atomic_write
 
     for path, render in ((args.markdown, report.markdown), (args.json, report.to_json)):
         if path:
@@ -217,15 +219,20 @@ def _cmd_check(args):
 
 
 def _cmd_reproduce(args):
-    from parity import experiments
+    from modern_cnns.parity.catalog import experiments
 
+    if args.render:
+        from modern_cnns.parity.runs.outputs import render
+
+        render(args.render)
+        return EXIT_OK
     if args.list or not args.experiment:
         for exp in experiments.EXPERIMENTS.values():
             print(f"{exp.name:22s} net {exp.network:22s} loop {exp.loop}  lr {exp.lr:<5g} epochs {exp.epochs:<3d} "
-                  f"batch {exp.batch_size:<4d} input {exp.resize or 28:<4d} {exp.source}")
+                  f"batch {exp.batch_size:<4d} input {exp.resize or 28:<4d} {exp.source.cite()}")
         return 0 if args.list else 2
     experiments.get(args.experiment)  # an unknown name: error line before any import
-    from parity.reproduce import reproduce
+    from modern_cnns.parity.runs.reproduce import reproduce
 
     reproduce(args.experiment, framework=args.framework, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
               device=args.device, out=args.out, resume=args.resume, limit_batches=args.limit_batches,
@@ -234,7 +241,7 @@ def _cmd_reproduce(args):
 
 
 def _cmd_lockstep(args):
-    from parity.lockstep import lockstep
+    from modern_cnns.parity.runs.lockstep import lockstep
 
     lockstep(args.experiment, dtype=args.dtype, steps=args.steps, every=args.every, batch_size=args.batch_size,
              lr=args.lr)
@@ -285,6 +292,8 @@ def build_parser():
     p = sub.add_parser("reproduce", help="re-run a course training experiment (--list shows them)")
     p.add_argument("experiment", nargs="?")
     p.add_argument("--list", action="store_true")
+    p.add_argument("--render", metavar="DIR", type=Path,
+                   help="redraw results.md and curves.png of the run in DIR from its log.json, and stop")
     p.add_argument("--framework", choices=("gluon", "torch", "both"), default="both")
     p.add_argument("--epochs", type=positive_int)
     p.add_argument("--batch-size", type=positive_int)
@@ -318,19 +327,22 @@ def _user_errors():
 
     Anything else is a bug and keeps its traceback.
     """
-    from data import DatasetError
-    from parity.checkpoint import CheckpointError
-    from parity.experiments import UnknownExperiment
-    from parity.runfolder import RunFolderError
-    from parity.state import StateError
-    from parity.transfer import TransferError
+    from modern_cnns.data import DatasetError
+    from modern_cnns.parity.catalog.experiments import UnknownExperiment
+    from modern_cnns.parity.runs.runfolder import RunFolderError
+    from modern_cnns.parity.weights.checkpoint import CheckpointError
+    from modern_cnns.parity.weights.state import StateError
+    from modern_cnns.parity.weights.transfer import TransferError
 
     return [((registry.UnknownNetwork, UnknownExperiment, RunFolderError), EXIT_USAGE),
             ((CheckpointError, TransferError, StateError, DatasetError), EXIT_FAILED)]
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; ``argv`` defaults to ``sys.argv[1:]``.  Returns the exit code (``EXIT_*``)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         return args.func(args)
     except MemoryError as err:

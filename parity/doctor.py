@@ -4,7 +4,7 @@ from __future__ import annotations
 import platform
 import sys
 
-from parity.frameworks import importable
+from modern_cnns.parity.frameworks import importable
 
 
 def _mxnet_report():
@@ -25,14 +25,14 @@ def _torch_report():
 def _gluoncv_report():
     from importlib.metadata import version
 
-    from gluon_impl.gluoncv_compat import import_gluoncv
+    from modern_cnns.gluon_impl.gluoncv_compat import import_gluoncv
 
     import_gluoncv()  # gluoncv's own __version__ says 0.11.0 in the 0.10.5 wheels: report the distribution's
     return f"gluoncv {version('gluoncv')} (imports with torch hidden from its version check)"
 
 
 def _dataset_report(root):
-    from data import FILES, check_files
+    from modern_cnns.data import FILES, check_files
 
     paths = check_files(root)
     lines = [f"Fashion-MNIST in {paths['train_images'].parent}"]
@@ -103,7 +103,7 @@ def threads_report(seconds=0.5):
     """The threads each framework will use, and a ~2 s benchmark of 1 vs N threads (a BN-LeNet layer)."""
     import os
 
-    from parity.frameworks import available, cores, set_threads
+    from modern_cnns.parity.frameworks import available, cores, set_threads
 
     n = set_threads()
     lines = [f"threads: torch intra-op {n}, MXNet OpenMP {os.environ.get('MXNET_OMP_MAX_THREADS', 'default')} "
@@ -158,7 +158,7 @@ def run(root=None, out=sys.stdout) -> int:
     try:
         print(_dataset_report(root), file=out)
     except Exception as err:
-        from data import DatasetError
+        from modern_cnns.data import DatasetError
 
         if not isinstance(err, DatasetError):
             raise

@@ -1,7 +1,7 @@
-"""Which frameworks are importable, and small helpers each side needs.
+"""The ground floor: which frameworks are importable, devices, CPU numerics and threads.
 
-Everything that imports MXNet or PyTorch does so inside a function, so the rest
-of ``parity`` loads where only one framework is installed.
+Everything above imports MXNet and PyTorch through here or inside functions, so
+the rest of ``parity`` loads where only one framework is installed.
 """
 from __future__ import annotations
 
@@ -24,35 +24,72 @@ def missing_reason(framework: str) -> str:
     return f"{_MODULE[framework]} is not installed in this environment (pip install -r requirements.txt)"
 
 
-def materialize_gluon(block, input_shape, init=None, ctx=None, dtype="float32"):
-    """Initialise a deferred-shape Gluon block by running one forward pass on zeros.
-
-    ``mx.nd.waitall()`` afterwards: with oneDNN, reading weights right after the
-    first (shape-inferring) forward can otherwise return half-reordered values.
-    """
+# --------------------------------------------------------------------------- devices
+def gluon_ctx(device: str):
+    """MXNet's context for ``"cpu"`` or ``"gpu"``."""
     import mxnet as mx
 
-    ctx = ctx or mx.cpu()
-    block.initialize(init or mx.init.Xavier(), ctx=ctx, force_reinit=True)
-    # Infer shapes with one float32 example (float64 convolutions are slow), then cast:
-    # the initial values are the same in every dtype.
-    block(mx.nd.zeros((1,) + tuple(input_shape[1:]), ctx=ctx))
-    mx.nd.waitall()
-    if dtype != "float32":
-        block.cast(dtype)
-    return block
+    return mx.gpu(0) if device == "gpu" else mx.cpu()
 
 
-def gluon_param_count(block) -> int:
-    """Learnable values: every Parameter except BatchNorm's running statistics."""
-    return sum(int(p.data().size) for name, p in block._collect_params_with_prefix().items()
-               if not name.endswith(("running_mean", "running_var")))
+def torch_device(device: str) -> str:
+    """torch's device for ``"cpu"`` or ``"gpu"``."""
+    return "cuda" if device == "gpu" else "cpu"
 
 
-def torch_param_count(module) -> int:
-    return sum(p.numel() for p in module.parameters())
+def device_skip_reason(device: str) -> str | None:
+    """None when ``device`` can run in both frameworks; otherwise why not."""
+    if device != "gpu":
+        return None
+    reasons = []
+    if not available("gluon"):
+        reasons.append(missing_reason("gluon"))
+    else:
+        import mxnet as mx
+
+        if mx.context.num_gpus() == 0:
+            reasons.append("MXNet sees no GPU")
+    if not available("torch"):
+        reasons.append(missing_reason("torch"))
+    else:
+        import torch
+
+        if not torch.cuda.is_available():
+            reasons.append("PyTorch sees no CUDA device")
+    return "; ".join(reasons) or None
 
 
+def device_label(device: str) -> str:
+    """'cpu', 'cpu (oneDNN off)' or 'gpu': the context a result was measured in."""
+    import os
+
+    if device == "cpu" and os.environ.get("MXNET_MKLDNN_ENABLED") == "0":
+        return "cpu (oneDNN off)"
+    return device
+
+
+def configure_torch_for_parity() -> None:
+    """TF32 off: on Ampere and newer GPUs it would silently round matmuls and convolutions."""
+    import torch
+
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+
+
+def pid_alive(pid: int) -> bool:
+    """Is process ``pid`` running (on this host)?"""
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, someone else's
+        return True
+    return True
+
+
+# --------------------------------------------------------------------------- CPU numerics and threads
 #: the environment variables that make this CPU compute as another one would (see README, "Other CPUs")
 CPU_EMULATION_VARS = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")
 
@@ -111,6 +148,11 @@ def set_threads(n: int | None = None) -> int:
         torch.set_num_threads(n)
     _threads_set = True
     return n
+
+
+def threads_per_job(jobs: int) -> int:
+    """Threads for each of ``jobs`` processes sharing this machine, so that none is oversubscribed."""
+    return max(1, cores() // max(1, jobs))
 
 
 def ensure_threads() -> None:

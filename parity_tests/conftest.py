@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from parity.frameworks import available, missing_reason
-from parity.pairs import device_skip_reason
+from modern_cnns.parity.frameworks import available, device_skip_reason, missing_reason
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -40,7 +39,7 @@ def device(request):
 @pytest.fixture
 def fmnist_copy(tmp_path):
     """A private copy of the four Fashion-MNIST files, safe to damage."""
-    from data import FILES, resolve_dir
+    from modern_cnns.data import FILES, resolve_dir
 
     src = resolve_dir()
     for spec in FILES.values():

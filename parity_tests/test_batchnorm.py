@@ -1,15 +1,15 @@
 """BatchNorm: Gluon's ``nn.BatchNorm`` against ``torch_impl.gluon_layers.BatchNorm``, and the scratch BNs.
 
 Everything runs in float64 and is judged at a relative tolerance of 1e-12 (see
-``parity.compare``): the semantics are equal, the rest is rounding.  Each
+``parity.verdict.compare``): the semantics are equal, the rest is rounding.  Each
 difference between the frameworks that the port has to account for is pinned by
 a test here; docs/BATCHNORM.md lists them with the test names.
 """
 import numpy as np
 import pytest
 
-from parity.compare import assert_close
-from parity.pairs import torch_device
+from modern_cnns.parity.verdict.compare import assert_close
+from modern_cnns.parity.verdict.pair import torch_device
 from parity_tests.conftest import needs_both, needs_torch
 
 pytestmark = needs_both
@@ -26,9 +26,9 @@ class Pair:
         import mxnet as mx
         from mxnet.gluon import nn
 
-        from parity.pairs import gluon_ctx, randomize_gluon_state, torch_device
-        from parity.transfer import gluon_to_torch
-        from torch_impl import gluon_layers as gl
+        from modern_cnns.parity.verdict.pair import gluon_ctx, randomize_gluon_state, torch_device
+        from modern_cnns.parity.weights.transfer import gluon_to_torch
+        from modern_cnns.torch_impl import gluon_layers as gl
 
         channels = shape[axis]
         self.ctx, self.dev = gluon_ctx(device), torch_device(device)
@@ -262,7 +262,7 @@ def test_float32_gradients_are_within_1e5_of_float64(device, shape, dead):
     import torch
     import torch.nn.functional as F
 
-    from torch_impl import gluon_layers as gl
+    from modern_cnns.torch_impl import gluon_layers as gl
 
     rng = np.random.default_rng(3)
     x = rng.normal(0.3, 1.0, size=shape)
@@ -293,8 +293,8 @@ def test_float32_gradients_are_within_1e5_of_float64(device, shape, dead):
 def _scratch_pair(edition, num_dims, channels):
     import mxnet as mx
 
-    from gluon_impl import batchnorm as gbn
-    from torch_impl import batchnorm as tbn
+    from modern_cnns.gluon_impl import batchnorm as gbn
+    from modern_cnns.torch_impl import batchnorm as tbn
 
     if edition == "gluonbook":
         g, t = gbn.BatchNorm(channels, num_dims), tbn.BatchNorm(channels, num_dims)
@@ -345,7 +345,7 @@ def test_scratch_bn_port_matches_its_gluon_twin(edition, num_dims, shape):
 
 
 def test_gluonbook_moving_var_starts_at_zero_and_d2l_at_one():
-    from gluon_impl.batchnorm import BatchNorm, BatchNormD2L
+    from modern_cnns.gluon_impl.batchnorm import BatchNorm, BatchNormD2L
 
     assert BatchNorm(3, 4).moving_var.asnumpy().tolist() == [[[[0.0]], [[0.0]], [[0.0]]]]
     assert BatchNormD2L(3, 2).moving_var.asnumpy().tolist() == [[1.0, 1.0, 1.0]]
@@ -358,7 +358,7 @@ def test_scratch_agrees_with_builtin_in_training_but_not_in_fresh_prediction():
     from mxnet import autograd, nd
     from mxnet.gluon import nn
 
-    from gluon_impl.batchnorm import BatchNorm
+    from modern_cnns.gluon_impl.batchnorm import BatchNorm
 
     scratch, builtin = BatchNorm(3, 4), nn.BatchNorm(in_channels=3)
     for blk in (scratch, builtin):
@@ -381,7 +381,7 @@ def test_scratch_momentum_is_an_exact_double_unlike_the_builtin():
     """The scratch code multiplies by the Python float 0.9; nn.BatchNorm by float32(0.9)."""
     from mxnet import autograd, nd
 
-    from gluon_impl.batchnorm import BatchNorm
+    from modern_cnns.gluon_impl.batchnorm import BatchNorm
 
     bn = BatchNorm(3, 4)
     bn.initialize()
@@ -398,7 +398,7 @@ def test_d2l_scratch_mode_follows_grad_mode_not_eval():
     """PyTorch edition: under no_grad a .train() model predicts; with grad an .eval() model trains."""
     import torch
 
-    from torch_impl.batchnorm import BatchNormD2L
+    from modern_cnns.torch_impl.batchnorm import BatchNormD2L
 
     bn = BatchNormD2L(3, 4).double()
     x = torch.from_numpy(np.random.default_rng(3).normal(2.0, 1.0, size=(8, 3, 4, 4)))
@@ -414,7 +414,7 @@ def test_gluonbook_scratch_mode_follows_is_training_not_recording():
     """gluonbook: recording in predict mode still predicts; train_mode without recording trains."""
     from mxnet import autograd, nd
 
-    from gluon_impl.batchnorm import BatchNorm
+    from modern_cnns.gluon_impl.batchnorm import BatchNorm
 
     bn = BatchNorm(3, 4)
     bn.initialize()
@@ -431,7 +431,7 @@ def test_gluonbook_scratch_mode_follows_is_training_not_recording():
 def test_d2l_editions_agree_up_to_rounding(num_dims, shape):
     import torch
 
-    from torch_impl.batchnorm import BatchNormD2L
+    from modern_cnns.torch_impl.batchnorm import BatchNormD2L
 
     a, b = BatchNormD2L(shape[1], num_dims, "0.17").double(), BatchNormD2L(shape[1], num_dims, "1.0").double()
     rng = np.random.default_rng(6)

@@ -1,10 +1,10 @@
-"""Every catalog network builds and runs in both frameworks; the seeds' block examples hold."""
+"""Every catalog network builds and runs in both frameworks; the course's block examples hold."""
 import re
 
 import numpy as np
 import pytest
 
-from parity import registry
+from modern_cnns.parity.catalog import registry
 from parity_tests.conftest import REPO, needs_both, needs_gluon, needs_torch
 
 NAMES = registry.names()
@@ -47,20 +47,20 @@ def test_torch_builds_and_runs(name):
 @needs_both
 @pytest.mark.parametrize("name", NAMES)
 def test_parameter_counts_equal(name):
-    from parity.frameworks import gluon_param_count, materialize_gluon, torch_param_count
+    from modern_cnns.parity.weights.init import gluon_param_count, initialize_gluon, torch_param_count
 
     entry = registry.get(name)
-    block = materialize_gluon(entry.build_gluon(), entry.batch_shape(1))
+    block = initialize_gluon(entry.build_gluon(), entry.batch_shape(1))
     assert gluon_param_count(block) == torch_param_count(entry.build_torch()) > 0
 
 
-# --- the seeds' block examples (seed 004), in both frameworks --------------------------------
+# --- the course's block examples (gluonbook §5.12-5.13), in both frameworks --------------------------------
 @needs_gluon
 def test_gluon_block_examples():
     from mxnet import nd
 
-    from gluon_impl.densenet import DenseBlock, transition_block
-    from gluon_impl.resnet import Residual
+    from modern_cnns.gluon_impl.densenet import DenseBlock, transition_block
+    from modern_cnns.gluon_impl.resnet import Residual
 
     X = nd.random.uniform(shape=(4, 3, 6, 6))
     for blk, expected in [(Residual(num_channels=3), (4, 3, 6, 6)),
@@ -80,8 +80,8 @@ def test_gluon_block_examples():
 def test_torch_block_examples():
     import torch
 
-    from torch_impl.densenet import DenseBlock, transition_block
-    from torch_impl.resnet import Residual
+    from modern_cnns.torch_impl.densenet import DenseBlock, transition_block
+    from modern_cnns.torch_impl.resnet import Residual
 
     X = torch.rand(4, 3, 6, 6)
     assert Residual(num_channels=3, in_channels=3)(X).shape == (4, 3, 6, 6)
@@ -91,8 +91,8 @@ def test_torch_block_examples():
     assert transition_block(10, in_channels=23)(Y).shape == (4, 10, 4, 4)
 
 
-def _seed004_resnet_lines():
-    return (REPO / "data" / "reference" / "seed004_resnet_shapes.txt").read_text().splitlines()
+def _gluonbook_resnet_lines():
+    return (REPO / "data" / "reference" / "gluonbook_resnet_shapes.txt").read_text().splitlines()
 
 
 def _strip_counter(line):
@@ -102,22 +102,22 @@ def _strip_counter(line):
 
 
 @pytest.mark.parametrize("framework", ["gluon", "torch"])
-def test_resnet_summary_reproduces_seed004(framework):
-    from parity.frameworks import available, missing_reason
+def test_resnet_summary_reproduces_gluonbook(framework):
+    from modern_cnns.parity.frameworks import available, missing_reason
 
     if not available(framework):
         pytest.skip(missing_reason(framework))
-    from parity.summary import SUMMARIES
+    from modern_cnns.parity.catalog.summary import SUMMARIES
 
     lines = SUMMARIES[framework](registry.get("resnet"))
-    expected = _seed004_resnet_lines()
+    expected = _gluonbook_resnet_lines()
     assert len(expected) == 18
     assert [_strip_counter(x) for x in lines] == [_strip_counter(x) for x in expected]
 
 
 @needs_gluon
 def test_gluon_summary_names_start_at_zero_in_fresh_scope():
-    from parity.summary import gluon_summary
+    from modern_cnns.parity.catalog.summary import gluon_summary
 
     lines = gluon_summary(registry.get("resnet"))
     assert lines[0] == "conv0 output shape:\t (1, 64, 14, 14)"
@@ -126,7 +126,7 @@ def test_gluon_summary_names_start_at_zero_in_fresh_scope():
 
 @pytest.mark.parametrize("framework", ["gluon", "torch"])
 def test_densenet_shape_print_is_off_by_default_and_on_behind_flag(framework, capsys):
-    from parity.frameworks import available, missing_reason
+    from modern_cnns.parity.frameworks import available, missing_reason
 
     if not available(framework):
         pytest.skip(missing_reason(framework))
@@ -147,7 +147,7 @@ def test_densenet_shape_print_is_off_by_default_and_on_behind_flag(framework, ca
     assert capsys.readouterr().out == ""
     loud(x)
     out = capsys.readouterr().out.splitlines()
-    # seed 004's training log at 96x96, with a batch of 2 instead of 256; gluonbook's transition widths
+    # gluonbook §5.13.4's training log at 96x96, with a batch of 2 instead of 256; gluonbook's transition widths
     assert out[0] == "X.shape: (2, 64, 24, 24) --> Y.shape: (2, 32, 24, 24)"
     assert out[4] == "X.shape: (2, 96, 12, 12) --> Y.shape: (2, 32, 12, 12)"
     assert out[8] == "X.shape: (2, 160, 6, 6) --> Y.shape: (2, 32, 6, 6)"
@@ -162,11 +162,12 @@ def test_mirrored_networks_compute_the_same_prediction(name):
     import mxnet as mx
     import torch
 
-    from parity.pairs import build_pair, randomize_gluon_state
-    from parity.transfer import gluon_to_torch
+    from modern_cnns.parity.verdict.pair import Pair, randomize_gluon_state
+    from modern_cnns.parity.weights.transfer import gluon_to_torch
 
     entry = registry.get(name)
-    block, module, _ = build_pair(entry)
+    pair = Pair.from_entry(entry)
+    block, module = pair.block, pair.module
     randomize_gluon_state(block, seed=1)
     gluon_to_torch(block, module)
     x = np.random.default_rng(2).uniform(size=entry.batch_shape(2))

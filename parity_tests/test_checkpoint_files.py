@@ -8,12 +8,12 @@ import zipfile
 
 import pytest
 
-from parity import registry
+from modern_cnns.parity.catalog import registry
 from parity_tests.conftest import REPO, needs_both, needs_torch
 
 
 def _torch_checkpoint(path, name="lenet"):
-    from parity.checkpoint import save_torch
+    from modern_cnns.parity.weights.checkpoint import save_torch
 
     save_torch(registry.get(name).build_torch(), path)
     return path
@@ -21,7 +21,7 @@ def _torch_checkpoint(path, name="lenet"):
 
 @needs_torch
 def test_a_pt_whose_tensor_bytes_are_damaged_is_refused_by_its_crc(tmp_path):
-    from parity.checkpoint import CheckpointError, read_torch
+    from modern_cnns.parity.weights.checkpoint import CheckpointError, read_torch
 
     path = _torch_checkpoint(tmp_path / "a.pt")
     with zipfile.ZipFile(path) as archive:
@@ -53,7 +53,7 @@ def test_identical_saves_give_identical_bytes(tmp_path):
 
     torch.manual_seed(0)
     module = registry.get("lenet").build_torch()
-    from parity.checkpoint import save_torch
+    from modern_cnns.parity.weights.checkpoint import save_torch
 
     save_torch(module, tmp_path / "a.pt")
     save_torch(module, tmp_path / "b.pt")
@@ -62,7 +62,7 @@ def test_identical_saves_give_identical_bytes(tmp_path):
 
 @pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
 def test_written_files_honour_the_umask(tmp_path, umask, mode):
-    from parity.checkpoint import atomic_write
+    from modern_cnns.parity.weights.checkpoint import atomic_write
 
     old = os.umask(umask)
     try:
@@ -75,11 +75,11 @@ def test_written_files_honour_the_umask(tmp_path, umask, mode):
 @needs_both
 @pytest.mark.slow
 def test_a_convert_killed_mid_write_leaves_the_old_file_and_its_temporary_is_cleaned_next_time(tmp_path):
-    from parity.checkpoint import save_gluon
-    from parity.frameworks import materialize_gluon
+    from modern_cnns.parity.weights.checkpoint import save_gluon
+    from modern_cnns.parity.weights.init import initialize_gluon
 
     entry = registry.get("vgg11")  # 515 MB: the write takes long enough to be caught in the middle
-    save_gluon(materialize_gluon(entry.build_gluon(), entry.batch_shape(1)), tmp_path / "a.params")
+    save_gluon(initialize_gluon(entry.build_gluon(), entry.batch_shape(1)), tmp_path / "a.params")
     dst = tmp_path / "b.pt"
     dst.write_bytes(b"the previous conversion")
     args = [sys.executable, "-m", "parity", "convert", "--model", "vgg11", str(tmp_path / "a.params"), str(dst)]
@@ -99,19 +99,19 @@ def test_a_convert_killed_mid_write_leaves_the_old_file_and_its_temporary_is_cle
 
 
 def _params_file(tmp_path, name):
-    from parity.checkpoint import save_gluon
-    from parity.frameworks import materialize_gluon
+    from modern_cnns.parity.weights.checkpoint import save_gluon
+    from modern_cnns.parity.weights.init import initialize_gluon
 
     entry = registry.get(name)
     path = tmp_path / f"{name}.params"
-    save_gluon(materialize_gluon(entry.build_gluon(), entry.batch_shape(1)), path)
+    save_gluon(initialize_gluon(entry.build_gluon(), entry.batch_shape(1)), path)
     return path
 
 
 @pytest.mark.parametrize("name", ["lenet", "bn_lenet_scratch", "resnet"])
 def test_params_files_written_by_mxnet_pass_the_structure_check(tmp_path, name):
     pytest.importorskip("mxnet", reason="mxnet is not installed in this environment")
-    from parity.checkpoint import _verify_params
+    from modern_cnns.parity.weights.checkpoint import _verify_params
 
     _verify_params(_params_file(tmp_path, name))  # raises if our reading of the format were wrong
 
@@ -127,7 +127,7 @@ PARAMS_DAMAGE = [
 @pytest.mark.parametrize("damage,message", PARAMS_DAMAGE, ids=["truncated", "extended", "wrong shape"])
 def test_a_damaged_params_file_is_refused_before_mxnet_reads_it(tmp_path, damage, message):
     pytest.importorskip("mxnet", reason="mxnet is not installed in this environment")
-    from parity.checkpoint import CheckpointError, read_gluon
+    from modern_cnns.parity.weights.checkpoint import CheckpointError, read_gluon
 
     path = _params_file(tmp_path, "lenet")
     path.write_bytes(damage(path.read_bytes()))

@@ -76,8 +76,8 @@ def test_a_batch_too_big_for_memory_is_an_error_line():
 def test_json_report_is_strict_even_with_nan_inf_and_numpy_scalars():
     import numpy as np
 
-    from parity.check import Result, Row
-    from parity.report import to_json
+    from modern_cnns.parity.verdict.check import Result, Row
+    from modern_cnns.parity.verdict.report import to_json
 
     rows = [Row("predict output", float("nan"), np.float64("nan"), "rel <= 1e-05", np.bool_(False)),
             Row("train output", float("inf"), np.float32(1.5), "rel <= 1e-05", np.bool_(False))]
@@ -95,7 +95,7 @@ def test_json_report_is_strict_even_with_nan_inf_and_numpy_scalars():
 
 @needs_both
 def test_an_unavailable_device_is_skipped_with_its_own_exit_code_and_a_fresh_report(tmp_path):
-    from parity.pairs import device_skip_reason
+    from modern_cnns.parity.frameworks import device_skip_reason
 
     if device_skip_reason("gpu") is None:
         pytest.skip("this machine has a GPU in both frameworks: nothing to skip")

@@ -4,7 +4,7 @@ import gzip
 import numpy as np
 import pytest
 
-from data import FILES, BatchStream, DatasetError, load_fashion_mnist, read_idx, resolve_dir, to_float
+from modern_cnns.data import FILES, BatchStream, DatasetError, load_fashion_mnist, read_idx, resolve_dir, to_float
 from parity_tests.conftest import REPO, rewrite_gz
 
 

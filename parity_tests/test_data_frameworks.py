@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from data import load_fashion_mnist, resize_images, to_float
+from modern_cnns.data import load_fashion_mnist, resize_images, to_float
 from parity_tests.conftest import needs_both, needs_gluon, needs_torch
 
 
@@ -38,7 +38,7 @@ def test_to_float_matches_gluon_compose(images, resize):
 
 @needs_gluon
 def test_gluon_loader_dtypes():
-    from gluon_impl.data import load_data_fashion_mnist
+    from modern_cnns.gluon_impl.data import load_data_fashion_mnist
 
     train_iter, test_iter = load_data_fashion_mnist(256, seed=0)
     X, y = next(iter(train_iter))
@@ -50,7 +50,7 @@ def test_gluon_loader_dtypes():
 def test_torch_loader_dtypes():
     import torch
 
-    from torch_impl.data import load_data_fashion_mnist
+    from modern_cnns.torch_impl.data import load_data_fashion_mnist
 
     train_iter, _ = load_data_fashion_mnist(256, resize=96, seed=0)
     X, y = next(iter(train_iter))
@@ -60,8 +60,8 @@ def test_torch_loader_dtypes():
 @needs_both
 @pytest.mark.parametrize("resize", [None, 96])
 def test_same_seed_same_batches_in_both_frameworks(resize):
-    from gluon_impl.data import load_data_fashion_mnist as gluon_load
-    from torch_impl.data import load_data_fashion_mnist as torch_load
+    from modern_cnns.gluon_impl.data import load_data_fashion_mnist as gluon_load
+    from modern_cnns.torch_impl.data import load_data_fashion_mnist as torch_load
 
     g_train, g_test = gluon_load(128, resize=resize, seed=11)
     t_train, t_test = torch_load(128, resize=resize, seed=11)

@@ -3,8 +3,8 @@ import os
 import subprocess
 import sys
 
-from data import FILES
-from parity.frameworks import importable
+from modern_cnns.data import FILES
+from modern_cnns.parity.frameworks import importable
 from parity_tests.conftest import REPO
 
 

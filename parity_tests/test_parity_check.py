@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from parity import registry
-from parity.pairs import device_skip_reason
+from modern_cnns.parity.catalog import registry
+from modern_cnns.parity.frameworks import device_skip_reason
 from parity_tests.conftest import REPO, needs_both
 
 pytestmark = needs_both
@@ -21,7 +21,7 @@ CONTEXTS = ["cpu", "cpu-noonednn",
 @functools.lru_cache(maxsize=None)
 def in_process(name, device):
     """float32 verdicts need the float64 run: one call gives both dtypes."""
-    from parity.check import check_network
+    from modern_cnns.parity.verdict.check import check_network
 
     return {r.dtype: r for r in check_network(registry.get(name), device=device)}
 
@@ -59,10 +59,10 @@ def _explain(result):
 @pytest.mark.parametrize("name", NAMES)
 def test_port_matches_original(name, context, dtype, tmp_path_factory):
     if context == "cpu-noonednn":
-        from parity.tolerance import FLOAT64_ONLY_CONTEXTS
+        from modern_cnns.parity.verdict.policy import float64_only_reason
 
         if dtype == "float32":
-            pytest.skip(f"cpu (oneDNN off): {FLOAT64_ONLY_CONTEXTS['cpu (oneDNN off)']}")
+            pytest.skip(f"cpu (oneDNN off): {float64_only_reason('cpu (oneDNN off)')}")
         result = onednn_off_sweep(str(tmp_path_factory.getbasetemp()))[(name, dtype)]
         assert result["device"] == "cpu (oneDNN off)"
     else:
@@ -77,7 +77,7 @@ def _failed(result):
 
 
 def test_a_single_weight_perturbed_by_1e6_relative_is_caught_and_named():
-    from parity.check import check_network
+    from modern_cnns.parity.verdict.check import check_network
 
     def perturb(module):
         with __import__("torch").no_grad():
@@ -94,8 +94,8 @@ def test_a_single_weight_perturbed_by_1e6_relative_is_caught_and_named():
 
 
 def test_a_wrong_batchnorm_momentum_is_caught_in_the_running_statistics():
-    from parity.check import check_network
-    from torch_impl.gluon_layers import BatchNorm
+    from modern_cnns.parity.verdict.check import check_network
+    from modern_cnns.torch_impl.gluon_layers import BatchNorm
 
     def torch_convention(module):
         for m in module.modules():
@@ -111,7 +111,7 @@ def test_a_wrong_batchnorm_momentum_is_caught_in_the_running_statistics():
 def test_a_missing_flatten_is_caught_at_its_layer():
     from torch import nn
 
-    from parity.check import check_network
+    from modern_cnns.parity.verdict.check import check_network
 
     def drop_flatten(module):
         module[6] = nn.Identity()
@@ -124,7 +124,7 @@ def test_a_missing_flatten_is_caught_at_its_layer():
 def test_a_swapped_pooling_mode_is_caught_at_its_layer():
     from torch import nn
 
-    from parity.check import check_network
+    from modern_cnns.parity.verdict.check import check_network
 
     def avg_for_max(module):
         module[3] = nn.AvgPool2d(kernel_size=2, stride=2)
@@ -136,7 +136,7 @@ def test_a_swapped_pooling_mode_is_caught_at_its_layer():
 
 def test_float32_is_judged_against_float64(tmp_path):
     """A float32 perturbation far beyond rounding fails even the float64-relative criterion."""
-    from parity.check import check_network
+    from modern_cnns.parity.verdict.check import check_network
 
     def perturb(module):
         with __import__("torch").no_grad():
@@ -155,7 +155,7 @@ def _stock_torch_batchnorm(module):
     unbiased running variance updated in the forward pass."""
     from torch import nn
 
-    from torch_impl.gluon_layers import BatchNorm
+    from modern_cnns.torch_impl.gluon_layers import BatchNorm
 
     for parent in list(module.modules()):
         for name, child in list(parent.named_children()):
@@ -168,7 +168,7 @@ def _stock_torch_batchnorm(module):
 
 def _each_gluon_bn(**attrs):
     def tamper(module):
-        from torch_impl.gluon_layers import BatchNorm
+        from modern_cnns.torch_impl.gluon_layers import BatchNorm
 
         for m in module.modules():
             if isinstance(m, BatchNorm):
@@ -222,7 +222,7 @@ MUTATIONS = [
 @pytest.mark.parametrize("network,tamper,must_fail,divergence", [m[1:] for m in MUTATIONS],
                          ids=[m[0] for m in MUTATIONS])
 def test_known_mutations_are_caught_in_float32_at_default_settings(network, tamper, must_fail, divergence):
-    from parity.check import check_network
+    from modern_cnns.parity.verdict.check import check_network
 
     result, = check_network(registry.get(network), dtypes=("float32",), tamper=tamper)
     assert not result.passed
@@ -240,7 +240,7 @@ def test_known_mutations_are_caught_in_float32_at_default_settings(network, tamp
 
 
 def tolerance_kind(check):
-    from parity.tolerance import kind_of
+    from modern_cnns.parity.verdict.tolerance import kind_of
 
     return kind_of(check)
 
@@ -250,8 +250,8 @@ def test_resnet18_seed_1_float32_gradients_defer_to_float64():
     """Seed 1: the port's float32 gradient is 0.13 from float64, the original's 2.8e-2 (4.9x): ReLU
     ties flip by chance.  float32 cannot resolve that, so the float64 check decides; and a float64
     break there would fail it (the rule never passes a row whose float64 twin failed)."""
-    from parity.check import check_network
-    from parity.tolerance import judge
+    from modern_cnns.parity.verdict.check import check_network
+    from modern_cnns.parity.verdict.tolerance import judge
 
     result, = check_network(registry.get("resnet18"), dtypes=("float32",), seed=1)
     assert result.passed, _explain(result.to_dict())
@@ -267,7 +267,7 @@ def test_resnet18_seed_1_float32_gradients_defer_to_float64():
     ("bn_lenet_scratch", 10, None),  # 10 steps of a sigmoid network: 3e-10 in float64
 ])
 def test_ill_conditioned_float64_is_judged_by_the_originals_own_sensitivity(name, steps, batch_size):
-    from parity.check import check_network
+    from modern_cnns.parity.verdict.check import check_network
 
     result, = check_network(registry.get(name), dtypes=("float64",), steps=steps, batch_size=batch_size)
     assert result.passed, _explain(result.to_dict())
@@ -278,7 +278,7 @@ def test_ill_conditioned_float64_is_judged_by_the_originals_own_sensitivity(name
 @pytest.mark.parametrize("steps", [1, 3, 10])
 @pytest.mark.parametrize("name", ["lenet", "bn_lenet_scratch", "bn_lenet_concise", "bn_lenet_concise_d2l"])
 def test_correct_ports_pass_across_seeds_and_steps(name, steps, seed):
-    from parity.check import check_network
+    from modern_cnns.parity.verdict.check import check_network
 
     for result in check_network(registry.get(name), steps=steps, seed=seed):
         assert result.passed, f"{result.dtype}: " + _explain(result.to_dict())

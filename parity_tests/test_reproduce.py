@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from parity import registry
+from modern_cnns.parity.catalog import registry
 from parity_tests.conftest import REPO, needs_both
 
 pytestmark = needs_both
@@ -41,19 +41,18 @@ class Float64Loader:
 def test_torch_train_ch5_matches_gluon_train_ch5_step_for_step(name, capsys):
     """Same weights, same batches (with a short last batch), float64: same losses, accuracies and weights."""
     import mxnet as mx
-    import torch
-    from mxnet import gluon
 
-    from data import BatchStream, load_fashion_mnist
-    from gluon_impl.train import train_ch5 as gluon_train
-    from parity.compare import assert_close
-    from parity.pairs import build_pair
-    from parity.state import gluon_slots, torch_slots
-    from parity.tolerance import FLOAT64_RTOL, scale_floor
-    from torch_impl.train import train_ch5 as torch_train
+    from modern_cnns.data import BatchStream, load_fashion_mnist
+    from modern_cnns.gluon_impl.train import train_ch5 as gluon_train
+    from modern_cnns.parity.verdict.compare import assert_close
+    from modern_cnns.parity.verdict.pair import Pair
+    from modern_cnns.parity.verdict.tolerance import FLOAT64_RTOL, scale_floor
+    from modern_cnns.parity.weights.state import gluon_slots, torch_slots
+    from modern_cnns.torch_impl.train import train_ch5 as torch_train
 
     entry = registry.get(name)
-    block, module, names = build_pair(entry, dtype="float64")
+    pair = Pair.from_entry(entry, dtype="float64")
+    block, module, names = pair.block, pair.module, pair.names
     ds = load_fashion_mnist()
     images, labels = ds.train_images[:1000], ds.train_labels[:1000]  # 256, 256, 256 and a short 232
 
@@ -62,16 +61,15 @@ def test_torch_train_ch5_matches_gluon_train_ch5_step_for_step(name, capsys):
         test = BatchStream(ds.test_images[:512], ds.test_labels[:512], 256)
         return Float64Loader(train, framework), Float64Loader(test, framework)
 
-    trainer = gluon.Trainer(block.collect_params(), "sgd", {"learning_rate": 1.0})
+    trainer, optimizer = pair.trainers(lr=1.0)
     g_hist = gluon_train(block, *loaders("gluon"), 256, trainer, mx.cpu(), 2)
-    optimizer = torch.optim.SGD(module.parameters(), lr=1.0)
     t_hist = torch_train(module, *loaders("torch"), 256, optimizer, "cpu", 2)
     for g, t in zip(g_hist, t_hist):
         assert abs(g["loss"] - t["loss"]) <= 1e-10 * g["loss"]
         assert g["train_acc"] == t["train_acc"] and g["test_acc"] == t["test_acc"]
     t_slots, _ = torch_slots(module)
     g_state = {gname: slot.read() for gname, slot in gluon_slots(block).items()}
-    # the project's float64 policy (parity.tolerance): within 1e-10 of each tensor's scale, floored
+    # the project's float64 policy (parity.verdict.tolerance): within 1e-10 of each tensor's scale, floored
     # for analytically-zero tensors (a conv bias before BN) at SCALE_FLOOR of the largest state value
     floor = scale_floor(g_state.values())
     for gname, expected in g_state.items():
@@ -99,7 +97,7 @@ def test_reproduce_writes_course_format_log_curves_and_table(tmp_path):
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     table = (tmp_path / "results.md").read_text()
     assert "| 5 |  |  |  |  |  |  | 0.3033 | 0.889 | 0.861 |" in table
-    assert "course (seed 004): gamma [1.3520054" in table
+    assert "course (gluonbook §5.11.3): gamma [1.3520054" in table
 
 
 def test_both_frameworks_train_side_by_side_by_default(tmp_path):
@@ -130,7 +128,7 @@ def test_reproduce_list_and_unknown_experiment():
 
 def _final_state(out):
     """(epoch, {tensor name: bytes of its values}, history without timings) per framework."""
-    from parity.checkpoint import read_gluon, read_torch
+    from modern_cnns.parity.weights.checkpoint import read_gluon, read_torch
 
     state = {}
     for framework, read in (("gluon", read_gluon), ("torch", read_torch)):
@@ -168,7 +166,7 @@ def test_resume_after_a_kill_ends_where_an_uninterrupted_run_ends(tmp_path):
 
 
 def test_lockstep_float64_stays_together_float32_drifts():
-    from parity.lockstep import lockstep
+    from modern_cnns.parity.runs.lockstep import lockstep
 
     lines = []
     h64 = lockstep("bn_lenet_scratch", dtype="float64", steps=6, every=3, out=lines.append)
@@ -180,7 +178,7 @@ def test_lockstep_float64_stays_together_float32_drifts():
 
 def test_train_ch6_run_resumes_to_the_same_end(tmp_path):
     """The PyTorch edition's loop: a run stopped after epoch 1 and resumed equals a straight run."""
-    from parity.checkpoint import read_torch
+    from modern_cnns.parity.weights.checkpoint import read_torch
 
     args = ["reproduce", "bn_lenet_scratch_d2l", "--framework", "torch", "--limit-batches", "5"]
     assert run_cli(*args, "--epochs", "2", "--out", str(tmp_path / "a")).returncode == 0

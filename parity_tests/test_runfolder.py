@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from parity.runfolder import LOCK, RunFolder, RunFolderError
+from modern_cnns.parity.runs.runfolder import LOCK, RunFolder, RunFolderError
 from parity_tests.conftest import REPO, needs_both, needs_torch
 
 CONFIG = {"experiment": "bn_lenet_scratch", "frameworks": ["torch"], "lr": 1.0, "batch_size": 256, "seed": 0,
@@ -112,7 +112,7 @@ def _children(pid):
 def test_killing_a_side_by_side_run_ends_its_training_processes_too(tmp_path):
     """SIGKILL cannot be caught: the two training processes watch their parent and exit, instead of
     training on, orphaned, into a folder whose lock is now stale."""
-    from parity.runfolder import pid_alive
+    from modern_cnns.parity.frameworks import pid_alive
 
     args = [sys.executable, "-m", "parity", "reproduce", "bn_lenet_scratch", "--limit-batches", "2",
             "--epochs", "500", "--out", str(tmp_path)]

@@ -14,7 +14,7 @@ def test_torch_keeps_its_threads_after_mxnet_loads():
     """Importing MXNet drops torch to 1 intra-op thread; the library's entry points restore it."""
     code = ("import torch; before = torch.get_num_threads()\n"
             "import mxnet; dropped = torch.get_num_threads()\n"
-            "from parity.frameworks import ensure_threads; ensure_threads()\n"
+            "from modern_cnns.parity.frameworks import ensure_threads; ensure_threads()\n"
             "print(before, dropped, torch.get_num_threads())")
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
@@ -41,8 +41,8 @@ def test_parallel_sweep_matches_serial():
     thread count (one, as each of 2 workers on 2 cores), the same numbers bit for bit.  At other
     thread counts the numbers move by float64 rounding only (reductions are summed in another
     order): measured <= 6.4e-13 on these networks, checked at 1e-11."""
-    from parity.frameworks import set_threads
-    from parity.sweep import sweep, threads_per_job
+    from modern_cnns.parity.frameworks import set_threads, threads_per_job
+    from modern_cnns.parity.verdict.sweep import sweep
 
     names = ["resnet", "lenet", "bn_lenet_concise", "nin"]
     parallel = [r for rs in sweep(names, jobs=2, dtypes=("float64",)) for r in rs]

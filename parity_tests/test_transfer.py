@@ -6,21 +6,21 @@ from collections import OrderedDict
 import numpy as np
 import pytest
 
-from parity import registry
+from modern_cnns.parity.catalog import registry
 from parity_tests.conftest import REPO, needs_both
 
 pytestmark = needs_both
 
 
 def snapshot_torch(module):
-    from parity.state import torch_slots
+    from modern_cnns.parity.weights.state import torch_slots
 
     slots, _ = torch_slots(module)
     return {name: slot.read().copy() for name, slot in slots.items()}
 
 
 def snapshot_gluon(block):
-    from parity.state import gluon_slots
+    from modern_cnns.parity.weights.state import gluon_slots
 
     return {name: slot.read().copy() for name, slot in gluon_slots(block).items()}
 
@@ -32,24 +32,24 @@ def assert_same_state(a, b):
 
 
 def gluon_net(name, dtype="float32", seed=0, **kw):
-    from parity.frameworks import materialize_gluon
-    from parity.pairs import randomize_gluon_state
+    from modern_cnns.parity.verdict.pair import randomize_gluon_state
+    from modern_cnns.parity.weights.init import initialize_gluon
 
     entry = registry.get(name)
-    block = materialize_gluon(entry.build_gluon(**kw), entry.batch_shape(2), dtype=dtype)
+    block = initialize_gluon(entry.build_gluon(**kw), entry.batch_shape(2), dtype=dtype)
     return randomize_gluon_state(block, seed)
 
 
 @pytest.mark.parametrize("name", registry.names())
 def test_round_trip_gluon_torch_gluon_is_bitwise(name):
-    from parity.frameworks import materialize_gluon
-    from parity.transfer import gluon_to_torch, torch_to_gluon
+    from modern_cnns.parity.weights.init import initialize_gluon
+    from modern_cnns.parity.weights.transfer import gluon_to_torch, torch_to_gluon
 
     entry = registry.get(name)
     source = gluon_net(name)
     module = entry.build_torch()
     report = gluon_to_torch(source, module)
-    back = materialize_gluon(entry.build_gluon(), entry.batch_shape(2))
+    back = initialize_gluon(entry.build_gluon(), entry.batch_shape(2))
     torch_to_gluon(module, back)
     assert_same_state(snapshot_gluon(source), snapshot_gluon(back))
     assert len(report.mapped) == len(snapshot_gluon(source))
@@ -57,7 +57,7 @@ def test_round_trip_gluon_torch_gluon_is_bitwise(name):
 
 def test_scratch_batchnorm_moving_statistics_travel():
     """The plain attributes that neither save_parameters nor state_dict() sees are moved too."""
-    from parity.transfer import gluon_to_torch
+    from modern_cnns.parity.weights.transfer import gluon_to_torch
 
     block = gluon_net("bn_lenet_scratch")
     module = registry.get("bn_lenet_scratch").build_torch()
@@ -69,7 +69,7 @@ def test_scratch_batchnorm_moving_statistics_travel():
 
 
 def test_gamma_beta_map_to_weight_bias_and_running_stats_move():
-    from parity.transfer import gluon_to_torch
+    from modern_cnns.parity.weights.transfer import gluon_to_torch
 
     block = gluon_net("bn_lenet_concise")
     module = registry.get("bn_lenet_concise").build_torch()
@@ -81,7 +81,7 @@ def test_gamma_beta_map_to_weight_bias_and_running_stats_move():
 def test_destination_keeps_its_dtype():
     import torch
 
-    from parity.transfer import gluon_to_torch
+    from modern_cnns.parity.weights.transfer import gluon_to_torch
 
     block = gluon_net("lenet", dtype="float64")
     module = registry.get("lenet").build_torch()  # float32
@@ -92,7 +92,7 @@ def test_destination_keeps_its_dtype():
 
 
 def test_wrong_shape_names_parameter_and_both_shapes_and_changes_nothing():
-    from parity.transfer import TransferError, gluon_to_torch
+    from modern_cnns.parity.weights.transfer import TransferError, gluon_to_torch
 
     block = gluon_net("lenet")                                        # 10 classes
     module = registry.get("lenet").build_torch(num_classes=5)
@@ -107,7 +107,7 @@ def test_wrong_shape_names_parameter_and_both_shapes_and_changes_nothing():
 
 
 def test_wrong_architecture_lists_missing_and_unexpected_and_changes_nothing():
-    from parity.transfer import TransferError, torch_to_gluon
+    from modern_cnns.parity.weights.transfer import TransferError, torch_to_gluon
 
     module = registry.get("bn_lenet_concise").build_torch()
     block = gluon_net("lenet")
@@ -122,7 +122,7 @@ def test_wrong_architecture_lists_missing_and_unexpected_and_changes_nothing():
 
 
 def test_non_strict_copies_what_matches_and_reports_the_rest():
-    from parity.transfer import gluon_to_torch
+    from modern_cnns.parity.weights.transfer import gluon_to_torch
 
     block = gluon_net("lenet")
     module = registry.get("lenet").build_torch(num_classes=5)
@@ -133,8 +133,8 @@ def test_non_strict_copies_what_matches_and_reports_the_rest():
 
 
 def test_uninitialised_and_deferred_gluon_sources_are_rejected_with_how_to_fix():
-    from parity.state import StateError
-    from parity.transfer import gluon_to_torch
+    from modern_cnns.parity.weights.state import StateError
+    from modern_cnns.parity.weights.transfer import gluon_to_torch
 
     entry = registry.get("lenet")
     module = entry.build_torch()
@@ -151,8 +151,8 @@ def test_uninitialised_and_deferred_gluon_sources_are_rejected_with_how_to_fix()
 def test_lazy_torch_modules_are_materialised_from_an_example_input():
     from torch import nn
 
-    from parity.state import StateError
-    from parity.transfer import gluon_to_torch
+    from modern_cnns.parity.weights.state import StateError
+    from modern_cnns.parity.weights.transfer import gluon_to_torch
 
     block = gluon_net("lenet_d2l")
     lazy = nn.Sequential(nn.LazyConv2d(6, 5, padding=2), nn.Sigmoid(), nn.AvgPool2d(2, 2),
@@ -176,7 +176,7 @@ def _renamed_lenet_d2l():
 def test_positional_mode_is_opt_in_and_still_checks_shapes():
     from torch import nn
 
-    from parity.transfer import TransferError, gluon_to_torch
+    from modern_cnns.parity.weights.transfer import TransferError, gluon_to_torch
 
     block = gluon_net("lenet_d2l")
     module = _renamed_lenet_d2l()
@@ -191,7 +191,7 @@ def test_positional_mode_is_opt_in_and_still_checks_shapes():
 
 
 def test_callable_name_map():
-    from parity.transfer import gluon_to_torch
+    from modern_cnns.parity.weights.transfer import gluon_to_torch
 
     block = gluon_net("lenet_d2l")
     module = _renamed_lenet_d2l()
@@ -238,7 +238,7 @@ def test_model_zoo_alexnet_to_hand_written_torch_port_via_name_map():
     import torch
     from mxnet.gluon.model_zoo import vision
 
-    from parity.transfer import gluon_to_torch
+    from modern_cnns.parity.weights.transfer import gluon_to_torch
 
     block = vision.alexnet(classes=1000)
     block.initialize(mx.init.Xavier())
@@ -255,7 +255,7 @@ def test_model_zoo_alexnet_to_hand_written_torch_port_via_name_map():
 def test_torch_batchnorm_num_batches_tracked_is_ignored_and_reported():
     from torch import nn
 
-    from parity.transfer import torch_to_gluon
+    from modern_cnns.parity.weights.transfer import torch_to_gluon
 
     module = nn.Sequential(nn.Conv2d(1, 6, 5), nn.BatchNorm2d(6))
     from mxnet.gluon import nn as gnn
@@ -276,8 +276,8 @@ def run_cli(*args):
 
 @pytest.mark.parametrize("name", ["bn_lenet_scratch", "resnet"])
 def test_convert_both_ways_through_the_cli(tmp_path, name):
-    from parity.checkpoint import load_gluon, load_torch, save_gluon
-    from parity.frameworks import materialize_gluon
+    from modern_cnns.parity.weights.checkpoint import load_gluon, load_torch, save_gluon
+    from modern_cnns.parity.weights.init import initialize_gluon
 
     entry = registry.get(name)
     block = gluon_net(name)
@@ -288,25 +288,25 @@ def test_convert_both_ways_through_the_cli(tmp_path, name):
     load_torch(module, tmp_path / "b.pt")
     code, out = run_cli("convert", "--model", name, str(tmp_path / "b.pt"), str(tmp_path / "c.params"))
     assert code == 0, out
-    back = materialize_gluon(entry.build_gluon(), entry.batch_shape(1))
+    back = initialize_gluon(entry.build_gluon(), entry.batch_shape(1))
     load_gluon(back, tmp_path / "c.params")
     assert_same_state(snapshot_gluon(block), snapshot_gluon(back))
     assert not list(tmp_path.glob(".*tmp"))
 
 
 def test_our_params_files_load_with_gluon_load_parameters(tmp_path):
-    from parity.checkpoint import save_gluon
-    from parity.frameworks import materialize_gluon
+    from modern_cnns.parity.weights.checkpoint import save_gluon
+    from modern_cnns.parity.weights.init import initialize_gluon
 
     block = gluon_net("bn_lenet_concise")
     save_gluon(block, tmp_path / "a.params")
-    other = materialize_gluon(registry.get("bn_lenet_concise").build_gluon(), (1, 1, 28, 28))
+    other = initialize_gluon(registry.get("bn_lenet_concise").build_gluon(), (1, 1, 28, 28))
     other.load_parameters(str(tmp_path / "a.params"))
     assert_same_state(snapshot_gluon(block), snapshot_gluon(other))
 
 
 def test_truncated_checkpoints_are_clear_errors(tmp_path):
-    from parity.checkpoint import save_gluon, save_torch
+    from modern_cnns.parity.weights.checkpoint import save_gluon, save_torch
 
     block = gluon_net("lenet")
     save_gluon(block, tmp_path / "a.params")
@@ -325,7 +325,7 @@ def test_truncated_checkpoints_are_clear_errors(tmp_path):
 def test_pickle_bearing_torch_file_is_refused(tmp_path):
     import torch
 
-    from parity.checkpoint import CheckpointError, read_torch
+    from modern_cnns.parity.weights.checkpoint import CheckpointError, read_torch
 
     class Payload:
         def __reduce__(self):
@@ -337,7 +337,7 @@ def test_pickle_bearing_torch_file_is_refused(tmp_path):
 
 
 def test_wrong_architecture_checkpoint_is_rejected(tmp_path):
-    from parity.checkpoint import save_gluon
+    from modern_cnns.parity.weights.checkpoint import save_gluon
 
     save_gluon(gluon_net("lenet"), tmp_path / "a.params")
     code, out = run_cli("convert", "--model", "bn_lenet_concise", str(tmp_path / "a.params"), str(tmp_path / "b.pt"))
@@ -346,7 +346,7 @@ def test_wrong_architecture_checkpoint_is_rejected(tmp_path):
 
 
 def test_atomic_write_never_leaves_a_partial_file(tmp_path):
-    from parity.checkpoint import atomic_write
+    from modern_cnns.parity.weights.checkpoint import atomic_write
 
     final = tmp_path / "model.pt"
     final.write_bytes(b"previous good checkpoint")

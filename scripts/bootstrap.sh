@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Set up everything on a fresh machine, then run the main job.
-#   scripts/bootstrap.sh            # install, then run the main job
+# Set up everything on a fresh machine, then check every network (doctor + the parity report).
+#   scripts/bootstrap.sh            # install, then run the doctor and the parity report
 #   scripts/bootstrap.sh --no-run   # install only (what .ci/run uses)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +24,7 @@ echo "== installing the pinned stack (requirements.txt) and this project"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 
 if [ "${1:-}" != "--no-run" ]; then
-    echo "== main job: environment check, then the full-catalog parity report (reports/)"
+    echo "== environment check, then the parity report of every network (reports/)"
     .venv/bin/python -m parity doctor
     exec .venv/bin/python -m parity check --markdown reports/parity.md --json reports/parity.json
 fi

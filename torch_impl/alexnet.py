@@ -1,7 +1,7 @@
-"""AlexNet as in the course (seed 002), for 1-channel 224x224 Fashion-MNIST."""
+"""AlexNet as in the course (d2l 1.0 §8.1), for 1-channel 224x224 Fashion-MNIST."""
 from torch import nn
 
-from torch_impl import gluon_layers as gl
+from modern_cnns.torch_impl import gluon_layers as gl
 
 
 class AlexNet(nn.Sequential):

@@ -7,10 +7,10 @@
   model in ``.eval()`` with gradients enabled *trains* (and updates its moving
   statistics);
 * ``moving_var`` starts at ones;
-* seed 003 (d2l 0.17, ``edition="0.17"``) writes momentum 0.9 on the old value,
-  seed 002 (d2l 1.0, ``edition="1.0"``) writes momentum 0.1 on the new value.
+* d2l 0.17 (§7.5.3, ``edition="0.17"``) writes momentum 0.9 on the old value,
+  d2l 1.0 (§8.5.3, ``edition="1.0"``) writes momentum 0.1 on the new value.
 
-``batch_norm`` / ``BatchNorm`` port gluonbook's code (seeds 001/004) to PyTorch:
+``batch_norm`` / ``BatchNorm`` port gluonbook's code (§5.11.2) to PyTorch:
 ``moving_var`` starts at **zeros**, momentum 0.9 weighs the old value, and the
 mode is the module's ``.training`` flag, PyTorch's counterpart of Gluon's
 ``autograd.is_training()`` (a mode flag independent of gradient recording).
@@ -78,7 +78,7 @@ class BatchNorm(nn.Module):
 
 
 def batch_norm_d2l(X, gamma, beta, moving_mean, moving_var, eps, momentum, momentum_on_new=True):
-    """The PyTorch edition's ``batch_norm``; ``momentum_on_new`` selects seed 002's convention."""
+    """The PyTorch edition's ``batch_norm``; ``momentum_on_new`` selects d2l 1.0's convention."""
     # Use `is_grad_enabled` to determine whether we are in training mode
     if not torch.is_grad_enabled():
         # In prediction mode, use mean and variance obtained by moving average

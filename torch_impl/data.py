@@ -7,7 +7,7 @@ order.
 """
 import torch
 
-from data import BatchStream, load_fashion_mnist
+from modern_cnns.data import BatchStream, load_fashion_mnist
 
 
 class TensorLoader:

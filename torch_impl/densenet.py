@@ -1,9 +1,9 @@
-"""DenseNet as gluonbook wrote it (seed 004); see ``gluon_impl.densenet`` for the kept artefacts."""
+"""DenseNet as gluonbook wrote it (§5.13); see ``gluon_impl.densenet`` for the kept artefacts."""
 import torch
 from torch import nn
 
-from torch_impl import gluon_layers as gl
-from torch_impl.resnet import stem_layers
+from modern_cnns.torch_impl import gluon_layers as gl
+from modern_cnns.torch_impl.resnet import stem_layers
 
 
 def conv_block(num_channels, in_channels):

@@ -4,12 +4,12 @@ Networks are built for 28x28 inputs, as the course trains them.
 """
 from torch import nn
 
-from torch_impl import gluon_layers as gl
-from torch_impl.batchnorm import BatchNorm, BatchNormD2L
+from modern_cnns.torch_impl import gluon_layers as gl
+from modern_cnns.torch_impl.batchnorm import BatchNorm, BatchNormD2L
 
 
 def lenet(num_classes=10, in_channels=1):
-    """gluonbook 5.5 LeNet: conv+sigmoid layers, max pooling."""
+    """gluonbook §5.6 LeNet: conv+sigmoid layers, max pooling."""
     return nn.Sequential(
         gl.Conv2D(channels=6, kernel_size=5, activation='sigmoid', in_channels=in_channels),
         nn.MaxPool2d(kernel_size=2, stride=2),
@@ -36,7 +36,7 @@ def lenet_d2l(num_classes=10, in_channels=1):
 
 
 def bn_lenet_scratch(num_classes=10, in_channels=1):
-    """gluonbook 5.11.3: LeNet with the scratch BatchNorm, max pooling."""
+    """gluonbook §5.11.3: LeNet with the scratch BatchNorm, max pooling."""
     return nn.Sequential(
         gl.Conv2D(6, kernel_size=5, in_channels=in_channels),
         BatchNorm(6, num_dims=4),
@@ -57,7 +57,7 @@ def bn_lenet_scratch(num_classes=10, in_channels=1):
 
 
 def bn_lenet_concise(num_classes=10, in_channels=1):
-    """gluonbook 5.11.4: the same network with (the port of) Gluon's ``nn.BatchNorm``."""
+    """gluonbook §5.11.4: the same network with (the port of) Gluon's ``nn.BatchNorm``."""
     return nn.Sequential(
         gl.Conv2D(6, kernel_size=5, in_channels=in_channels),
         gl.BatchNorm(in_channels=6),
@@ -92,19 +92,26 @@ def bn_lenet_scratch_d2l(num_classes=10, in_channels=1, edition="0.17"):
     )
 
 
-def bn_lenet_concise_d2l(num_classes=10, in_channels=1):
+def bn_lenet_concise_d2l(num_classes=10, in_channels=1, batchnorm="gluon"):
     """The PyTorch edition's BNLeNet, its built-in BatchNorm given Gluon's semantics.
 
-    Seed 003 uses ``nn.BatchNorm2d/1d``; we use ``gluon_layers.BatchNorm`` so that
-    this network and its Gluon twin compute the same thing (see DESIGN: momentum,
-    biased variance, update timing).
+    d2l 0.17 §7.5.5 uses ``nn.BatchNorm2d/1d``; this builder uses ``gluon_layers.BatchNorm``
+    by default so that the network and its Gluon twin compute the same thing (momentum,
+    biased variance, update timing: docs/BATCHNORM.md).  ``batchnorm="stock"`` builds the
+    edition's own network, which its experiment trains.
     """
+    if batchnorm == "stock":
+        bn2d, bn1d = nn.BatchNorm2d, nn.BatchNorm1d
+    elif batchnorm == "gluon":
+        bn2d = bn1d = lambda channels: gl.BatchNorm(in_channels=channels)  # noqa: E731
+    else:
+        raise ValueError(f"batchnorm must be 'gluon' or 'stock', got {batchnorm!r}")
     return nn.Sequential(
-        nn.Conv2d(in_channels, 6, kernel_size=5), gl.BatchNorm(in_channels=6),
+        nn.Conv2d(in_channels, 6, kernel_size=5), bn2d(6),
         nn.Sigmoid(), nn.AvgPool2d(kernel_size=2, stride=2),
-        nn.Conv2d(6, 16, kernel_size=5), gl.BatchNorm(in_channels=16),
+        nn.Conv2d(6, 16, kernel_size=5), bn2d(16),
         nn.Sigmoid(), nn.AvgPool2d(kernel_size=2, stride=2),
-        nn.Flatten(), nn.Linear(256, 120), gl.BatchNorm(in_channels=120),
-        nn.Sigmoid(), nn.Linear(120, 84), gl.BatchNorm(in_channels=84),
+        nn.Flatten(), nn.Linear(256, 120), bn1d(120),
+        nn.Sigmoid(), nn.Linear(120, 84), bn1d(84),
         nn.Sigmoid(), nn.Linear(84, num_classes),
     )

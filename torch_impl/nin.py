@@ -1,7 +1,7 @@
-"""Network in Network: ``nin_block`` and ``NiN`` (seed 002), no dense layers at all."""
+"""Network in Network: ``nin_block`` and ``NiN`` (d2l 1.0 §8.3), no dense layers at all."""
 from torch import nn
 
-from torch_impl import gluon_layers as gl
+from modern_cnns.torch_impl import gluon_layers as gl
 
 
 def nin_block(num_channels, kernel_size, strides, padding, in_channels):

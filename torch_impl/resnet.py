@@ -2,7 +2,7 @@
 import torch.nn.functional as F
 from torch import nn
 
-from torch_impl import gluon_layers as gl
+from modern_cnns.torch_impl import gluon_layers as gl
 
 
 class Residual(nn.Module):

@@ -1,4 +1,4 @@
-"""Training loops: d2l's ``train_ch6`` (seed 003) and a port of gluonbook's ``train_ch5``.
+"""Training loops: d2l 0.17's ``train_ch6`` (§6.6) and a port of gluonbook's ``train_ch5``.
 
 ``train_ch5`` here matches ``gluon_impl.train.train_ch5`` step for step: the
 summed loss divided by the *nominal* batch size (Gluon's
@@ -9,8 +9,25 @@ The keyword-only extras are those of the Gluon loop.
 """
 import time
 
+import numpy as np
 import torch
 from torch import nn
+
+
+# The one place where Gluon's step is written in torch.  gluonbook sums the loss over the batch,
+# backpropagates the sum and calls ``trainer.step(batch_size)``, which divides the gradients by
+# ``batch_size`` before the SGD update.  In torch: backpropagate ``summed / batch_size``.  Gluon
+# keeps the learning rate as a float32, so torch is given that value.  The parity checker, the
+# lockstep run and ``train_ch5`` below all step this way.
+def sgd_like_gluon(params, lr):
+    """``gluon.Trainer(params, 'sgd', {'learning_rate': lr})`` in torch: plain SGD, lr rounded to float32."""
+    return torch.optim.SGD(params, lr=float(np.float32(lr)))
+
+
+def loss_to_step(summed, batch_size):
+    """The loss to backpropagate for Gluon's ``summed.backward(); trainer.step(batch_size)``."""
+    return summed / batch_size
+
 
 
 def try_gpu(i=0):
@@ -47,7 +64,7 @@ def train_ch5(net, train_iter, test_iter, batch_size, optimizer, device, num_epo
             y_hat = net(X)
             l = loss(y_hat, y).sum()
             optimizer.zero_grad()
-            (l / batch_size).backward()  # = Gluon's trainer.step(batch_size)
+            loss_to_step(l, batch_size).backward()  # = Gluon's trainer.step(batch_size)
             optimizer.step()
             train_l_sum += l.item()
             train_acc_sum += (y_hat.argmax(dim=1) == y).sum().item()
@@ -73,7 +90,7 @@ def train_ch6(net, train_iter, test_iter, num_epochs, lr, device, *,
               start_epoch=0, progress=None, on_epoch_end=None, seed_epoch=None, optimizer=None):
     """d2l 0.17's ``train_ch6``: mean loss, SGD, per-example bookkeeping, one summary line at the end.
 
-    Seed 003 initialises inside (``net.apply(init_weights)``); here that happens
+    d2l 0.17 initialises inside (``net.apply(init_weights)``); here that happens
     on a fresh start only (``start_epoch == 0``), not when resuming.  An
     ``optimizer`` handed in (e.g. restored from a checkpoint) replaces the SGD
     the course creates.
@@ -84,15 +101,16 @@ def train_ch6(net, train_iter, test_iter, num_epochs, lr, device, *,
     net.to(device)
     optimizer = optimizer or torch.optim.SGD(net.parameters(), lr=lr)
     loss = nn.CrossEntropyLoss()
-    history, train_seconds = [], 0.0
+    history, train_seconds, examples = [], 0.0, 0
     for epoch in range(start_epoch, num_epochs):
         if seed_epoch:
             seed_epoch(epoch)
-        l_sum, acc_sum, n = 0.0, 0.0, 0
+        l_sum, acc_sum, n, step_seconds = 0.0, 0.0, 0, 0.0
         net.train()
         start = time.time()
         batches = progress(train_iter, epoch) if progress else train_iter
         for X, y in batches:
+            step_start = time.time()  # d2l's timer.start(): after the batch is loaded
             optimizer.zero_grad()
             X, y = X.to(device), y.to(device)
             y_hat = net(X)
@@ -103,17 +121,18 @@ def train_ch6(net, train_iter, test_iter, num_epochs, lr, device, *,
                 l_sum += float(l) * X.shape[0]
                 acc_sum += float((y_hat.argmax(dim=1) == y).sum())
                 n += X.shape[0]
-        epoch_seconds = time.time() - start
-        train_seconds += epoch_seconds
+            step_seconds += time.time() - step_start  # d2l's timer.stop()
+        train_seconds, examples = train_seconds + step_seconds, examples + n
         test_acc = evaluate_accuracy(test_iter, net, device)
         record = {"epoch": epoch + 1, "loss": l_sum / n, "train_acc": acc_sum / n, "test_acc": float(test_acc),
-                  "time": epoch_seconds, "examples_per_sec": n / epoch_seconds}
+                  "time": time.time() - start, "examples_per_sec": n / max(step_seconds, 1e-9)}
         history.append(record)
         if on_epoch_end:
             on_epoch_end(epoch, record)
     if history:
         last = history[-1]
         print(f'loss {last["loss"]:.3f}, train acc {last["train_acc"]:.3f}, test acc {last["test_acc"]:.3f}')
-        total = sum(r["examples_per_sec"] * r["time"] for r in history)
-        print(f'{total / max(train_seconds, 1e-9):.1f} examples/sec on {str(device)}')
+        # d2l: metric[2] * num_epochs / timer.sum(), its timer running over the training steps
+        # only (not data loading, not the test pass): so here
+        print(f'{examples / max(train_seconds, 1e-9):.1f} examples/sec on {str(device)}')
     return history

@@ -60,7 +60,7 @@ def gluon_uninitialized(block):
     return never, deferred
 
 
-def materialize_gluon_block(block, example_input=None):
+def finish_gluon_shapes(block, example_input=None):
     """Make every Gluon parameter concrete, running ``example_input`` through it if shapes are deferred."""
     import mxnet as mx
 
@@ -112,7 +112,7 @@ def gluon_slots(block, example_input=None):
     """Ordered ``{name: Slot}`` of a Gluon block (materialised first)."""
     from mxnet import nd
 
-    materialize_gluon_block(block, example_input)
+    finish_gluon_shapes(block, example_input)
     slots = {}
     for prefix, blk in walk_gluon(block):
         for attr, p in blk._reg_params.items():
@@ -126,7 +126,7 @@ def gluon_slots(block, example_input=None):
 
 
 # --------------------------------------------------------------------------- PyTorch
-def materialize_torch_module(module, example_input=None):
+def finish_torch_shapes(module, example_input=None):
     """Materialise Lazy modules by one forward pass (eval mode, no grad: no statistic moves)."""
     import torch
     from torch.nn.parameter import is_lazy
@@ -170,7 +170,7 @@ def torch_slots(module, example_input=None):
     """Ordered ``{name: Slot}`` of a torch module, and the names ignored (``num_batches_tracked``)."""
     import torch
 
-    materialize_torch_module(module, example_input)
+    finish_torch_shapes(module, example_input)
     slots, ignored = {}, []
     for prefix, mod in module.named_modules():
         prefix = f"{prefix}." if prefix else ""

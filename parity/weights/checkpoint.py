@@ -13,18 +13,19 @@ or ``strict=False`` (torch).
 Every write goes to a temporary file in the destination folder and is renamed
 over the final name only once complete, so a crash never leaves a half-written
 file under the final name.  Loading checks every name and shape before writing
-anything into the model (see :mod:`parity.transfer`).
+anything into the model (see :mod:`parity.weights.transfer`).
 """
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from parity.state import TORCH_IGNORED_SUFFIXES, Slot, gluon_slots, torch_slots
-from parity.transfer import transfer_slots
+from modern_cnns.parity.weights.state import TORCH_IGNORED_SUFFIXES, Slot, gluon_slots, torch_slots
+from modern_cnns.parity.weights.transfer import transfer_slots
 
 
 class CheckpointError(ValueError):
@@ -71,7 +72,7 @@ def atomic_write(path, write):
 
 def clean_stale_temps(path) -> list:
     """Remove temporary files of ``path`` left by writers that died (SIGKILL); return their names."""
-    from parity.runfolder import pid_alive
+    from modern_cnns.parity.frameworks import pid_alive
 
     path = Path(path)
     removed = []
@@ -249,6 +250,36 @@ def load_torch(module, path, example_input=None, strict=True):
 FORMATS = {".params": "gluon", ".pt": "torch", ".pth": "torch"}
 
 
+class EpochCheckpoints:
+    """A training run's checkpoint folder: ``DIR/checkpoint.json`` names the files of the last finished epoch.
+
+    Per epoch: the model (``write_model``), the optimiser, the data stream's shuffling state and
+    the history so far.  Each file is written atomically, ``checkpoint.json`` last, so it only ever
+    names complete files; older epochs' files are deleted after it.
+    """
+
+    def __init__(self, directory: Path):
+        self.dir = Path(directory)
+        self.meta = self.dir / "checkpoint.json"
+
+    def exists(self):
+        return self.meta.is_file()
+
+    def load_meta(self):
+        return json.loads(self.meta.read_text())
+
+    def save(self, epoch, write_model, write_optimizer, data_state, history, suffix):
+        self.dir.mkdir(parents=True, exist_ok=True)
+        model, optim = f"model-epoch{epoch + 1}{suffix}", f"optimizer-epoch{epoch + 1}.states"
+        write_model(self.dir / model)
+        atomic_write(self.dir / optim, write_optimizer)
+        meta = {"epoch": epoch + 1, "model": model, "optimizer": optim, "data_rng": data_state, "history": history}
+        atomic_write(self.meta, lambda tmp: Path(tmp).write_text(json.dumps(meta)))
+        for old in self.dir.glob("*-epoch*"):
+            if old.name not in (model, optim):
+                old.unlink()
+
+
 def framework_of(path) -> str:
     suffix = Path(path).suffix
     if suffix not in FORMATS:
@@ -258,8 +289,8 @@ def framework_of(path) -> str:
 
 def convert(entry, src, dst):
     """Convert ``src`` to ``dst`` for registry ``entry``; the direction comes from the extensions."""
-    from parity.frameworks import materialize_gluon
-    from parity.transfer import gluon_to_torch, torch_to_gluon
+    from modern_cnns.parity.weights.init import initialize_gluon
+    from modern_cnns.parity.weights.transfer import gluon_to_torch, torch_to_gluon
 
     src_fw, dst_fw = framework_of(src), framework_of(dst)
     if src_fw == dst_fw:
@@ -268,7 +299,7 @@ def convert(entry, src, dst):
         raise CheckpointError(f"{src}: no such file")
     clean_stale_temps(dst)  # a conversion killed earlier leaves its half-written temporary beside dst
     shape = entry.batch_shape(1)
-    block = materialize_gluon(entry.build_gluon(), shape)
+    block = initialize_gluon(entry.build_gluon(), shape)
     module = entry.build_torch()
     if src_fw == "gluon":
         load_gluon(block, src)

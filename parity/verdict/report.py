@@ -51,7 +51,7 @@ def markdown(results, wall_seconds=None):
                 f"{_verdict(row.passed)} |" for row in r.rows]
     if wall_seconds is not None:
         out += ["", f"Wall time: {wall_seconds:.1f} s"]
-    from parity.frameworks import cpu_numerics
+    from modern_cnns.parity.frameworks import cpu_numerics
 
     out += ["", "CPU numerics: " + ", ".join(f"{k} {v}" for k, v in cpu_numerics().items())]
     return "\n".join(out) + "\n"
@@ -86,7 +86,7 @@ def strict(value):
 
 def to_json(results, wall_seconds=None, skipped=None):
     """The report as strict JSON (no NaN or Infinity tokens); ``skipped``: why nothing ran, if so."""
-    from parity.frameworks import cpu_numerics
+    from modern_cnns.parity.frameworks import cpu_numerics
 
     data = {"results": [r.to_dict() for r in results], "wall_seconds": wall_seconds,
             "passed": all(r.passed for r in results) and skipped is None, "cpu numerics": cpu_numerics()}

@@ -2,7 +2,7 @@
 
 The course's loop is ``for layer in net: X = layer(X); print(layer.name,
 'output shape:\\t', X.shape)``.  Gluon names carry a process-wide counter
-(seed 004 shows ``conv52`` because of the cells run before); we build the Gluon
+(gluonbook §5.12.2 shows ``conv52`` because of the cells run before); we build the Gluon
 network inside a fresh ``NameManager`` so its names start at 0, and give the
 torch layers the same kind of names (Gluon's alias for the layer type plus a
 per-type counter), so both tables read alike.

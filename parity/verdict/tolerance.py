@@ -1,6 +1,6 @@
 """The one verdict policy of the parity checks: a table of rules, each with its reason.
 
-Relative differences are ``max|a - b| / max(max|b|, floor)`` (see :mod:`parity.compare`).
+Relative differences are ``max|a - b| / max(max|b|, floor)`` (see :mod:`parity.verdict.compare`).
 
 A comparison passes on the first of these grounds that holds, and the report
 names the ground (``Row.basis``) and the numbers behind it:
@@ -18,7 +18,7 @@ names the ground (``Row.basis``) and the numbers behind it:
    The original's *noise* is the larger of that distance and its sensitivity
    (below), once measured.
 4. **conditioning** (float64): the original *itself* moves by a measured amount
-   when its input is nudged by one ulp (:func:`parity.check.sensitivity` reruns
+   when its input is nudged by one ulp (:func:`parity.verdict.check.sensitivity` reruns
    it, ``NUDGES_PER_ROUND`` at a time up to ``MAX_NUDGES``); the port may differ
    by ``FACTOR`` times that.  This tells
    "ill-conditioned here" from "wrong": a dense BatchNorm over 2 samples, or 10
@@ -48,7 +48,7 @@ float64).  Their reference error and sensitivity are the worst over their group.
 kernels are far more accurate than PyTorch's CPU kernels (VGG-11 input gradient:
 3.8e-7 from float64 for MXNet, 1.8e-2 for torch), so a float32 verdict there
 would judge torch's kernels, not the port: that context is float64 only
-(``CONTEXT_RULES``).
+(``parity.verdict.policy.CONTEXT_RULES``).
 
 **Scale floor.**  Some tensors are zero analytically and rounding noise
 numerically (the gradient of a convolution's bias that a BatchNorm follows, and
@@ -111,13 +111,6 @@ RULES = (
 )
 
 #: contexts with a restricted verdict, and why
-CONTEXT_RULES = {
-    "cpu (oneDNN off)": ("float64 only", "MXNet's native float32 kernels are far more accurate than PyTorch's "
-                                         "CPU kernels: float32 is judged in the default cpu context"),
-}
-FLOAT64_ONLY_CONTEXTS = {context: why for context, (rule, why) in CONTEXT_RULES.items() if rule == "float64 only"}
-
-
 def rule_for(check: str) -> Rule:
     for rule in RULES:
         if check.startswith(rule.prefix):
@@ -196,7 +189,7 @@ def judge(check: str, dtype: str, rel: float, port_err: float | None = None, ori
 
 def scale_floor(arrays) -> float:
     """The scale floor of one group of tensors: ``SCALE_FLOOR`` times its largest magnitude."""
-    from parity.compare import max_abs
+    from modern_cnns.parity.verdict.compare import max_abs
 
     return SCALE_FLOOR * max((max_abs(a) for a in arrays if np.size(a)), default=0.0)
 

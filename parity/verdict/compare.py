@@ -46,7 +46,7 @@ def max_abs(a, b=None) -> float:
 
 
 def diff(name, actual, expected, floor=0.0) -> Diff:
-    """Max abs and max rel diff; ``floor`` bounds the scale from below (see parity.tolerance)."""
+    """Max abs and max rel diff; ``floor`` bounds the scale from below (see parity.verdict.tolerance)."""
     actual, expected = np.asarray(actual), np.asarray(expected)
     if actual.shape != expected.shape:
         raise AssertionError(f"{name}: shape {actual.shape} vs expected {expected.shape}")

@@ -15,8 +15,9 @@ import math
 import os
 from typing import Callable, Iterator
 
-from parity import registry
-from parity.frameworks import cores
+from modern_cnns.parity.catalog import registry
+from modern_cnns.parity.frameworks import cores, threads_per_job
+from modern_cnns.parity.verdict.policy import settings_for
 
 #: memory one job may need: VGG-11's check peaks at 11.2 GB (float64 weights, gradients and the
 #: state after K steps, in both frameworks); every other network needs far less, and the largest
@@ -43,14 +44,10 @@ def default_jobs() -> int:
     return int(max(1, min(cores(), by_memory)))
 
 
-def threads_per_job(jobs: int) -> int:
-    return max(1, cores() // max(1, jobs))
-
-
 def _largest_first(names):
     def cost(name):
         entry = registry.get(name)
-        return math.prod(entry.input_shape) * entry.check_batch_size
+        return math.prod(entry.input_shape) * settings_for(name).batch_size
     return sorted(names, key=cost, reverse=True)
 
 
@@ -61,15 +58,15 @@ def _init_worker(threads: int) -> None:
 
 
 def _check_in_worker(name, threads, **options):
-    from parity.check import check_network
-    from parity.frameworks import set_threads
+    from modern_cnns.parity.frameworks import set_threads
+    from modern_cnns.parity.verdict.check import check_network
 
     set_threads(threads)
     return check_network(registry.get(name), **options)
 
 
 def sweep(names: list[str], jobs: int = 1, **options) -> Iterator[list]:
-    """Check each network; yield its list of :class:`parity.check.Result`, in the order of ``names``.
+    """Check each network; yield its list of :class:`parity.verdict.check.Result`, in the order of ``names``.
 
     With ``jobs > 1`` the workers are spawned: a script calling this must guard its own work with
     ``if __name__ == "__main__":``, as every ``multiprocessing`` program must.
@@ -77,10 +74,10 @@ def sweep(names: list[str], jobs: int = 1, **options) -> Iterator[list]:
     Args:
         names: registry names.
         jobs: worker processes; 1 runs everything in this process.
-        **options: passed to :func:`parity.check.check_network` (device, dtypes, steps, batch_size, seed).
+        **options: passed to :func:`parity.verdict.check.check_network` (device, dtypes, steps, batch_size, seed).
     """
     if jobs <= 1 or len(names) <= 1:
-        from parity.check import check_network
+        from modern_cnns.parity.verdict.check import check_network
 
         for name in names:
             yield check_network(registry.get(name), **options)

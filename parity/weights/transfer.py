@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from parity.state import gluon_slots, torch_slots
+from modern_cnns.parity.weights.state import gluon_slots, torch_slots
 
 _SUFFIX_TWINS = {"gamma": "weight", "beta": "bias", "weight": "gamma", "bias": "beta"}
 
@@ -119,15 +119,37 @@ def transfer_slots(direction, src, dst, ignored, *, name_map, positional, strict
     return report
 
 
-def gluon_to_torch(block, module, *, name_map=None, positional=False, strict=True, example_input=None):
-    """Copy a Gluon block's state into a torch module.  ``example_input`` materialises deferred shapes."""
+def gluon_to_torch(block, module, *, name_map=None, positional=False, strict=True,
+                   example_input=None) -> TransferReport:
+    """Copy a Gluon block's state (parameters, running and moving statistics) into a torch module.
+
+    Args:
+        block: the source Gluon block, initialised.
+        module: the destination torch module; its dtype and device are kept.
+        name_map: ``{gluon name: torch name}`` or a function of the Gluon name, for trees whose
+            names differ; names it does not cover are paired by name (gamma/beta <-> weight/bias).
+        positional: pair tensors in registration order instead of by name (shapes still checked).
+        strict: every source and destination tensor must be paired.
+        example_input: a shape or an array that materialises deferred (Gluon) or lazy (torch) shapes.
+
+    Returns:
+        A :class:`TransferReport`: what went where, and what was left out.
+
+    Raises:
+        TransferError: listing every missing, unexpected or mis-shaped tensor (with both shapes);
+            the destination is then untouched.
+    """
     src = gluon_slots(block, example_input)
     dst, ignored = torch_slots(module, example_input)
     return transfer_slots("gluon -> torch", src, dst, ignored, name_map=name_map, positional=positional, strict=strict)
 
 
-def torch_to_gluon(module, block, *, name_map=None, positional=False, strict=True, example_input=None):
-    """Copy a torch module's state into a Gluon block.  ``example_input`` materialises deferred shapes."""
+def torch_to_gluon(module, block, *, name_map=None, positional=False, strict=True,
+                   example_input=None) -> TransferReport:
+    """Copy a torch module's state into a Gluon block: :func:`gluon_to_torch` the other way.
+
+    ``name_map`` maps torch names to Gluon names here; the rest is as in :func:`gluon_to_torch`.
+    """
     src, ignored = torch_slots(module, example_input)
     dst = gluon_slots(block, example_input)
     return transfer_slots("torch -> gluon", src, dst, ignored, name_map=name_map, positional=positional, strict=strict)

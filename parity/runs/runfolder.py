@@ -13,7 +13,7 @@
   numbers (experiment, frameworks, lr, batch size, seed, limit-batches, dtype,
   code version); ``resume`` refuses a different one and names each differing field.
 * **Leftovers.** Temporary files of an interrupted write (``.NAME.*.tmp``, see
-  :func:`parity.checkpoint.atomic_write`) are removed when the lock is taken: no
+  :func:`parity.weights.checkpoint.atomic_write`) are removed when the lock is taken: no
   one else can be writing them then.
 """
 from __future__ import annotations
@@ -24,6 +24,8 @@ import shutil
 import socket
 import time
 from pathlib import Path
+
+from modern_cnns.parity.frameworks import pid_alive
 
 MANIFEST = "run.json"
 LOCK = ".lock"
@@ -50,17 +52,6 @@ def code_version() -> str:
     except (OSError, subprocess.SubprocessError):
         commit = ""
     return f"{package}+{commit}" if commit else package
-
-
-def pid_alive(pid: int) -> bool:
-    """Is process ``pid`` running (on this host)?"""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, someone else's
-        return True
-    return True
 
 
 def drop_replaced(replaced: Path | None) -> None:
@@ -130,7 +121,7 @@ class RunFolder:
                 tmp.unlink(missing_ok=True)
 
     def _write_manifest(self):
-        from parity.checkpoint import atomic_write
+        from modern_cnns.parity.weights.checkpoint import atomic_write
 
         text = json.dumps({"config": self.config, "started": time.strftime("%Y-%m-%d %H:%M:%S")}, indent=1)
         atomic_write(self.path / MANIFEST, lambda tmp: Path(tmp).write_text(text))

@@ -1,0 +1,60 @@
+"""Every training run in the course, with the course's hyper-parameters as defaults.
+
+Each experiment runs its edition's code: gluonbook's on the Gluon side (``train_ch5``, Xavier),
+and on the torch side the port of that (``loop="ch5"``), or d2l 0.17's ``train_ch6`` and its
+networks (``loop="ch6"``).  Where the edition's torch network is not the Gluon-equivalent port
+(d2l 0.17's concise BN-LeNet uses ``nn.BatchNorm2d/1d``), ``torch_overrides`` builds the
+edition's network.  Where each comes from: :mod:`parity.catalog.provenance`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    network: str             # registry name
+    loop: str                # "ch5" (gluonbook train_ch5, both frameworks) or "ch6" (torch: d2l train_ch6)
+    lr: float
+    epochs: int
+    batch_size: int
+    resize: int | None
+    reference: str | None    # key in data/reference/course_results.json
+    torch_overrides: dict = field(default_factory=dict)  # builder arguments that make the edition's torch network
+
+    @property
+    def source(self):
+        """Where the experiment comes from (:mod:`parity.catalog.provenance`)."""
+        from modern_cnns.parity.catalog.provenance import experiment_source
+
+        return experiment_source(self.name)
+
+
+EXPERIMENTS = {e.name: e for e in [
+    Experiment("bn_lenet_scratch", "bn_lenet_scratch", "ch5", 1.0, 5, 256, None, "gluonbook_bn_lenet_scratch"),
+    Experiment("bn_lenet_concise", "bn_lenet_concise", "ch5", 1.0, 5, 256, None, None),
+    Experiment("bn_lenet_scratch_d2l", "bn_lenet_scratch_d2l", "ch6", 1.0, 10, 256, None, "d2l017_bn_lenet_scratch"),
+    Experiment("bn_lenet_concise_d2l", "bn_lenet_concise_d2l", "ch6", 1.0, 10, 256, None, "d2l017_bn_lenet_concise",
+               torch_overrides={"batchnorm": "stock"}),
+    Experiment("resnet", "resnet", "ch5", 0.05, 5, 256, None, "gluonbook_resnet"),
+    Experiment("resnet18", "resnet18", "ch5", 0.05, 10, 256, 96, None),
+    Experiment("densenet", "densenet", "ch5", 0.1, 5, 256, 96, None),
+    Experiment("googlenet", "googlenet", "ch5", 0.1, 10, 128, 96, None),
+    Experiment("alexnet", "alexnet", "ch5", 0.01, 10, 128, 224, None),
+    Experiment("vgg_small", "vgg_small", "ch5", 0.01, 10, 128, 224, None),
+    Experiment("nin", "nin", "ch5", 0.05, 10, 128, 224, None),
+]}
+
+
+class UnknownExperiment(KeyError):
+    def __str__(self):
+        return self.args[0]
+
+
+def get(name: str) -> Experiment:
+    """The experiment called ``name``; an unknown name raises an error listing the valid ones."""
+    try:
+        return EXPERIMENTS[name]
+    except KeyError:
+        raise UnknownExperiment(f"unknown experiment {name!r}; valid: {', '.join(EXPERIMENTS)}") from None

@@ -1,0 +1,324 @@
+"""A Gluon network and its torch port holding the same weights: the unit every check starts from.
+
+A :class:`Pair` owns everything done to both trees at once, so that a check, a lockstep run or
+a test does each thing in one place, the same way:
+
+* building it (the Gluon original initialised once, seeded, its state moved to the port by name);
+* zeroing dropout in both (its draws come from independent RNGs);
+* stepping both frameworks the same way (gluonbook's summed loss and ``Trainer.step(batch_size)``;
+  torch's :func:`~modern_cnns.torch_impl.train.loss_to_step` and
+  :func:`~modern_cnns.torch_impl.train.sgd_like_gluon`);
+* tracing what the checker compares (outputs, gradients, state), one framework at a time;
+* capturing per-layer activations, to localise a divergence;
+* reading and comparing state.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+
+from modern_cnns.parity.frameworks import gluon_ctx, torch_device
+from modern_cnns.parity.verdict.compare import Diff, diff
+from modern_cnns.parity.weights.init import initialize_gluon
+from modern_cnns.parity.weights.state import gluon_slots, torch_slots, walk_gluon
+from modern_cnns.parity.weights.transfer import gluon_to_torch
+
+#: slot kinds that are running statistics (BatchNorm buffers, the scratch BN's moving averages)
+STATISTICS = ("stat", "attr")
+
+
+def build_gluon(entry, dtype: str = "float64", device: str = "cpu", seed: int = 0):
+    """The Gluon original of a registry ``entry``, initialised (Xavier, MXNet seeded with ``seed``).
+
+    The same seed gives the same weights: the checker rebuilds the original this way to rerun it.
+    """
+    import mxnet as mx
+
+    mx.random.seed(seed)
+    return initialize_gluon(entry.build_gluon(), entry.batch_shape(1), ctx=gluon_ctx(device), dtype=dtype)
+
+
+def zero_dropout_gluon(block) -> None:
+    from mxnet.gluon import nn
+
+    for _, blk in walk_gluon(block):
+        if isinstance(blk, nn.Dropout):
+            blk._rate = 0.0
+
+
+def zero_dropout_torch(module) -> None:
+    from torch import nn
+
+    for mod in module.modules():
+        if isinstance(mod, nn.Dropout):
+            mod.p = 0.0
+
+
+# The first training step doubles as the gradient probe: its outputs and gradients are
+# recorded before the optimiser applies them.
+def trace_gluon(block, batches, dtype: str, device: str, lr: float) -> dict:
+    """Run ``batches`` through the Gluon ``block`` as training steps; return what the checker compares.
+
+    Returns ``{check: array}``: ``predict output`` (the first batch, outside ``record()``), then
+    from the first step ``train output``, ``input gradient`` and ``gradient of <param>`` (of the
+    summed loss), ``statistics after 1 step: <slot>``, and after the last step
+    ``after K steps: <slot>`` for every slot.
+    """
+    import mxnet as mx
+    from mxnet import autograd, gluon, nd
+
+    ctx = gluon_ctx(device)
+    loss = gluon.loss.SoftmaxCrossEntropyLoss()
+    trainer = gluon.Trainer(block.collect_params(), "sgd", {"learning_rate": lr})
+    out = {"predict output": block(nd.array(batches[0][0], ctx=ctx, dtype=dtype)).asnumpy()}
+    for step, (x, y) in enumerate(batches):
+        X = nd.array(x, ctx=ctx, dtype=dtype)
+        X.attach_grad()
+        with autograd.record():
+            logits = block(X)
+            l = loss(logits, nd.array(y, ctx=ctx, dtype=dtype)).sum()
+        l.backward()
+        if step == 0:
+            out["train output"] = logits.asnumpy()
+            out["input gradient"] = X.grad.asnumpy()
+            for name, p in block._collect_params_with_prefix().items():
+                if p.grad_req != "null":
+                    out[f"gradient of {name}"] = p.grad(ctx).asnumpy()
+        trainer.step(len(y))
+        if step == 0:
+            mx.nd.waitall()
+            out.update({f"statistics after 1 step: {name}": slot.read()
+                        for name, slot in gluon_slots(block).items() if slot.kind in STATISTICS})
+    mx.nd.waitall()
+    for name, slot in gluon_slots(block).items():
+        out[f"after {len(batches)} steps: {name}"] = slot.read()
+    return out
+
+
+def trace_torch(module, batches, dtype: str, device: str, lr: float, names: dict) -> dict:
+    """:func:`trace_gluon` for the torch port; ``names`` maps Gluon names to torch names.
+
+    Results are keyed by Gluon names, and gradients are those of the *summed* loss, as Gluon holds them.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from modern_cnns.torch_impl.train import loss_to_step, sgd_like_gluon
+
+    dev, tdtype = torch_device(device), getattr(torch, dtype)
+    out = {}
+    with torch.no_grad():
+        out["predict output"] = module.eval()(torch.tensor(batches[0][0], dtype=tdtype, device=dev)).cpu().numpy()
+    module.train()
+    opt = sgd_like_gluon(module.parameters(), lr)
+    params = dict(module.named_parameters())
+    for step, (x, y) in enumerate(batches):
+        opt.zero_grad()
+        X = torch.tensor(x, dtype=tdtype, device=dev, requires_grad=step == 0)
+        logits = module(X)
+        n = len(y)
+        loss_to_step(F.cross_entropy(logits, torch.tensor(y, device=dev), reduction="sum"), n).backward()
+        if step == 0:
+            out["train output"] = logits.detach().cpu().numpy()
+            out["input gradient"] = X.grad.cpu().numpy() * n
+            for gname, tname in names.items():
+                p = params.get(tname)
+                if p is not None and p.requires_grad:
+                    out[f"gradient of {gname}"] = p.grad.cpu().numpy() * n
+        opt.step()
+        if step == 0:
+            slots, _ = torch_slots(module)
+            # every slot: the Gluon side decides which are statistics (only its checks are judged)
+            out.update({f"statistics after 1 step: {gname}": slots[tname].read() for gname, tname in names.items()})
+    slots, _ = torch_slots(module)
+    for gname, tname in names.items():  # the module trains no further: no copies needed
+        out[f"after {len(batches)} steps: {gname}"] = slots[tname].read(copy=False)
+    return out
+
+
+# --------------------------------------------------------------------------- activations
+# Hooks must return None: a torch forward hook that returns a value replaces the output.
+def _record_gluon(acts, name, block, inputs, output):
+    acts.setdefault(name, output.asnumpy())
+
+
+def _record_torch(acts, name, module, inputs, output):
+    acts.setdefault(name, output.detach().cpu().numpy())
+
+
+def _record_order(order, name, module, inputs):
+    order.append(name)
+
+
+@dataclass
+class Pair:
+    """A Gluon block and its torch port, same weights, on one device in one dtype.
+
+    Attributes:
+        block: the Gluon original.
+        module: the torch port.
+        names: ``{gluon slot name: torch slot name}``, as the transfer paired them.
+        dtype: ``"float32"`` or ``"float64"``.
+        device: ``"cpu"`` or ``"gpu"``.
+    """
+
+    block: object
+    module: object
+    names: dict
+    dtype: str = "float64"
+    device: str = "cpu"
+
+    @classmethod
+    def from_entry(cls, entry, dtype: str = "float64", device: str = "cpu", seed: int = 0) -> "Pair":
+        """Build a registry ``entry``'s pair: Gluon initialised once (Xavier, seeded), its state moved to torch."""
+        import torch
+
+        block = build_gluon(entry, dtype, device, seed)
+        module = entry.build_torch().to(device=torch_device(device), dtype=getattr(torch, dtype))
+        report = gluon_to_torch(block, module)
+        return cls(block, module, {g: t for g, t, _ in report.mapped}, dtype, device)
+
+    def zero_dropout(self) -> "Pair":
+        """Dropout rate 0 in both trees: the frameworks draw its masks from independent RNGs."""
+        zero_dropout_gluon(self.block)
+        zero_dropout_torch(self.module)
+        return self
+
+    # ---------------------------------------------------------------- stepping
+    def trainers(self, lr: float):
+        """(Gluon ``Trainer``, torch optimiser) that take the same SGD step."""
+        from mxnet import gluon
+
+        from modern_cnns.torch_impl.train import sgd_like_gluon
+
+        return (gluon.Trainer(self.block.collect_params(), "sgd", {"learning_rate": lr}),
+                sgd_like_gluon(self.module.parameters(), lr))
+
+    def step(self, trainers, x, y, batch_size: int | None = None) -> None:
+        """One training step of both frameworks on the same batch (numpy ``x``, ``y``)."""
+        import torch
+        import torch.nn.functional as F
+        from mxnet import autograd, gluon, nd
+
+        from modern_cnns.torch_impl.train import loss_to_step
+
+        trainer, optimizer = trainers
+        batch_size = batch_size or len(y)
+        ctx, dev = gluon_ctx(self.device), torch_device(self.device)
+        with autograd.record():
+            l = gluon.loss.SoftmaxCrossEntropyLoss()(self.block(nd.array(x, ctx=ctx, dtype=self.dtype)),
+                                                     nd.array(y, ctx=ctx, dtype=self.dtype)).sum()
+        l.backward()
+        trainer.step(batch_size)
+        self.module.train()
+        optimizer.zero_grad()
+        logits = self.module(torch.tensor(x, dtype=getattr(torch, self.dtype), device=dev))
+        summed = F.cross_entropy(logits, torch.tensor(y, device=dev), reduction="sum")
+        loss_to_step(summed, batch_size).backward()
+        optimizer.step()
+
+    def trace(self, batches, lr: float) -> tuple[dict, dict]:
+        """(Gluon's, torch's) :func:`trace_gluon` results on ``batches``; the pair is trained by them."""
+        return (trace_gluon(self.block, batches, self.dtype, self.device, lr),
+                trace_torch(self.module, batches, self.dtype, self.device, lr, self.names))
+
+    # ---------------------------------------------------------------- state
+    def start_state(self) -> dict:
+        """``{"before training: <name>": Diff | None}``: the port against the original, exactly, slot by slot.
+
+        Compared here, one tensor at a time, rather than kept for the verdict: on VGG-11 a
+        snapshot of every weight in both frameworks and dtypes costs gigabytes.  None where
+        the port has no counterpart.
+        """
+        gslots, (tslots, _) = gluon_slots(self.block), torch_slots(self.module)
+        out = {}
+        for gname, slot in gslots.items():
+            check = f"before training: {gname}"
+            tname = self.names.get(gname)
+            out[check] = None if tname is None else diff(check, tslots[tname].read(copy=False), slot.read())
+        return out
+
+    def worst_state_diff(self, floor: float) -> Diff:
+        """The slot with the largest relative difference between the two trees, scales floored at ``floor``."""
+        g = {name: slot.read() for name, slot in gluon_slots(self.block).items()}
+        t, _ = torch_slots(self.module)
+        return max((diff(name, t[self.names[name]].read(), value, floor) for name, value in g.items()),
+                   key=lambda d: d.max_rel)
+
+    # ---------------------------------------------------------------- activations
+    def capture_gluon(self, x, train: bool) -> dict:
+        """``{layer name: output}`` of every named Gluon child on input ``x``, in execution order."""
+        from mxnet import autograd, nd
+
+        acts, handles = {}, []
+        for name, blk in walk_gluon(self.block):
+            if name:
+                handles.append(blk.register_forward_hook(partial(_record_gluon, acts, name.rstrip("."))))
+        try:
+            X = nd.array(x, ctx=gluon_ctx(self.device), dtype=self.dtype)
+            if train:
+                with autograd.record():
+                    self.block(X)
+            else:
+                self.block(X)
+        finally:
+            for h in handles:
+                h.detach()
+        return acts
+
+    def capture_torch(self, x, train: bool) -> tuple[dict, str | None]:
+        """(``{module name: output}``, None), or the layer where the torch forward raised, as an error line."""
+        import torch
+
+        acts, order, handles = {}, [], []
+        for name, mod in self.module.named_modules():
+            if name:
+                handles.append(mod.register_forward_pre_hook(partial(_record_order, order, name)))
+                handles.append(mod.register_forward_hook(partial(_record_torch, acts, name)))
+        error = None
+        try:
+            with torch.no_grad():
+                self.module.train(train)(torch.tensor(x, dtype=getattr(torch, self.dtype),
+                                                      device=torch_device(self.device)))
+        except Exception as err:  # a broken port: report where it broke
+            failing = [n for n in order if n not in acts]
+            error = f"torch forward fails in layer {failing[-1] if failing else '?'}: {type(err).__name__}: {err}"
+        finally:
+            for h in handles:
+                h.remove()
+        return acts, error
+
+    def first_divergence(self, x, train: bool, rtol: float) -> str | None:
+        """Name the first layer (in Gluon's execution order) whose output differs beyond ``rtol``."""
+        g = self.capture_gluon(x, train)
+        t, error = self.capture_torch(x, train)
+        if error:
+            return error
+        for name, expected in g.items():
+            if name not in t:
+                continue
+            if t[name].shape != expected.shape:
+                return f"layer {name}: output shape torch {t[name].shape} vs gluon {expected.shape}"
+            d = diff(name, t[name], expected)
+            if d.max_rel > rtol:
+                return f"layer {name}: {d}"
+        return None
+
+
+def randomize_gluon_state(block, seed: int = 0):
+    """Give every slot (parameters, running and moving statistics) random values; return ``block``.
+
+    Variances get positive values; everything else uniform in [-0.5, 0.5).  Fresh
+    networks hold ones and zeros in their BatchNorm state, which would hide a
+    statistic that is dropped or swapped in transfer.
+    """
+    rng = np.random.default_rng(seed)
+    for name, slot in gluon_slots(block).items():
+        if name.endswith("var"):
+            value = rng.uniform(0.5, 1.5, size=slot.shape)
+        else:
+            value = rng.uniform(-0.5, 0.5, size=slot.shape)
+        slot.write(value.astype(slot.dtype))
+    return block

@@ -1,0 +1,1 @@
+"""Weights between frameworks: state slots (state), moving them by name (transfer), files on disk (checkpoint)."""

@@ -134,13 +134,64 @@ def _cmd_summary(args):
     return status
 
 
+def _user_models(args):
+    """(gluon block, torch module) from ``--gluon/--torch MODULE:CALLABLE``, each built by calling it."""
+    from modern_cnns.parity.verdict.ports import PortError, load_callable
+
+    if not (args.gluon and args.torch):
+        raise PortError("give both --gluon MODULE:CALLABLE and --torch MODULE:CALLABLE")
+    built = []
+    for flag, spec in (("--gluon", args.gluon), ("--torch", args.torch)):
+        try:
+            built.append(load_callable(spec)())
+        except PortError:
+            raise
+        except Exception as err:
+            raise PortError(f"{flag} {spec}: calling it failed: {type(err).__name__}: {err}") from None
+    module = built[1]
+    if getattr(args, "gluon_batchnorm", False):
+        from modern_cnns.torch_impl.gluon_layers import use_gluon_batchnorm
+
+        module = use_gluon_batchnorm(module)
+    return built[0], module
+
+
+def _cmd_suggest_map(args):
+    import json
+
+    from modern_cnns.parity.verdict.ports import suggest_map
+
+    block, module = _user_models(args)
+    proposal = suggest_map(block, module, args.input)
+    print(json.dumps(proposal, indent=1))
+    flagged = len(proposal["ambiguous"]) + len(proposal["unpaired_gluon"]) + len(proposal["unpaired_torch"])
+    print(f"{len(proposal['map'])} pairs proposed; {len(proposal['ambiguous'])} ambiguous, "
+          f"{len(proposal['unpaired_gluon'])} gluon and {len(proposal['unpaired_torch'])} torch tensors unpaired"
+          + ("; review them before use" if flagged else ""), file=sys.stderr)
+    return EXIT_OK
+
+
 def _cmd_convert(args):
     from modern_cnns.parity.weights.checkpoint import CheckpointError, convert
     from modern_cnns.parity.weights.transfer import TransferError
 
-    entry = registry.get(args.model)
+    if args.model and (args.gluon or args.torch):
+        print("error: give --model NAME, or --gluon and --torch, not both", file=sys.stderr)
+        return EXIT_USAGE
+    if args.model:
+        entry = registry.get(args.model)
+        build = (entry.build_gluon, entry.build_torch, entry.batch_shape(1))
+    elif args.gluon or args.torch:
+        if not args.input:
+            print("error: --gluon/--torch need --input C,H,W", file=sys.stderr)
+            return EXIT_USAGE
+        block, module = _user_models(args)
+        build = (lambda: block, lambda: module, (1, *args.input))
+    else:
+        print("error: give --model NAME (a registry network), or --gluon, --torch and --input", file=sys.stderr)
+        return EXIT_USAGE
     try:
-        report = convert(entry, args.src, args.dst)
+        report = convert(build, args.src, args.dst, name_map=args.map)
     except (CheckpointError, TransferError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -180,6 +231,8 @@ def _cmd_check(args):
         return EXIT_SKIPPED
     from modern_cnns.parity.verdict.policy import float64_only_reason
 
+    if args.gluon or args.torch:
+        return _check_user_pair(args, report)
     entries = [registry.get(name) for name in args.names] or registry.ENTRIES
     if args.jobs is None:
         from modern_cnns.parity.verdict.sweep import default_jobs
@@ -218,6 +271,39 @@ def _cmd_check(args):
     return 1 if failed else 0
 
 
+def _check_user_pair(args, report):
+    """``check --gluon ... --torch ...``: one pair of the user's, the same reports and exit codes."""
+    import time
+
+    from modern_cnns.parity.frameworks import device_label
+    from modern_cnns.parity.verdict.ports import PortError, check_pair
+
+    if args.names:
+        raise PortError("give registry NAMEs or --gluon/--torch, not both")
+    if not args.input:
+        raise PortError("--gluon/--torch need --input C,H,W (one sample's shape)")
+    block, module = _user_models(args)
+    dtypes = ("float32", "float64") if args.dtype == "both" else (args.dtype,)
+    start = time.perf_counter()
+    results = check_pair(block, module, args.input, name_map=args.map, positional=args.positional, dtypes=dtypes,
+                         steps=args.steps, batch_size=args.batch_size or 2, seed=args.seed,
+                         input_sizes=args.input_sizes, device=args.device, name=f"{args.gluon} -> {args.torch}",
+                         zero_frozen=args.zero_frozen or ())
+    wall = time.perf_counter() - start
+    for result in results:
+        result.device = device_label(args.device)
+        print("\n".join(report.console_lines(result)), flush=True)
+    failed = [r for r in results if not r.passed]
+    print(f"{len(results) - len(failed)}/{len(results)} checks passed; wall time {wall:.1f} s")
+    from modern_cnns.parity.weights.checkpoint import atomic_write
+
+    for path, render in ((args.markdown, report.markdown), (args.json, report.to_json)):
+        if path:
+            text = render(results, wall)
+            atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+    return EXIT_FAILED if failed else EXIT_OK
+
+
 def _cmd_reproduce(args):
     from modern_cnns.parity.catalog import experiments
 
@@ -248,6 +334,40 @@ def _cmd_lockstep(args):
     return 0
 
 
+def shape_arg(text: str) -> tuple:
+    """``"3,224,224"`` -> ``(3, 224, 224)``: one sample's shape, positive integers."""
+    try:
+        dims = tuple(int(d) for d in text.split(","))
+    except ValueError:
+        dims = ()
+    if not dims or any(d <= 0 for d in dims):
+        raise argparse.ArgumentTypeError(f"expected positive integers separated by commas, e.g. 3,224,224; "
+                                         f"got {text!r}")
+    return dims
+
+
+def sizes_arg(text: str) -> tuple:
+    """``"224,256"`` -> ``(224, 256)``."""
+    return shape_arg(text)
+
+
+def _pair_options(p, check: bool) -> None:
+    """``--gluon/--torch MODULE:CALLABLE`` and what a pair of the user's needs."""
+    p.add_argument("--gluon", metavar="MODULE:CALLABLE", help="builds your Gluon model (called with no arguments)")
+    p.add_argument("--torch", metavar="MODULE:CALLABLE", help="builds your PyTorch port (called with no arguments)")
+    p.add_argument("--input", type=shape_arg, metavar="C,H,W", help="one sample's input shape")
+    p.add_argument("--gluon-batchnorm", action="store_true",
+                   help="swap the port's stock torch BatchNorm for the Gluon-exact layer first")
+    p.add_argument("--map", metavar="FILE.json", help="a gluon -> torch name map (suggest-map writes one)")
+    if check:
+        p.add_argument("--positional", action="store_true",
+                       help="pair tensors in registration order instead of by name")
+        p.add_argument("--input-sizes", type=sizes_arg, metavar="S1,S2",
+                       help="also compare prediction outputs at these spatial sizes")
+        p.add_argument("--zero-frozen", nargs="+", metavar="NAME",
+                       help="torch parameters with no Gluon counterpart, set to zero and frozen")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m parity", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -267,10 +387,15 @@ def build_parser():
     p.set_defaults(func=_cmd_summary)
 
     p = sub.add_parser("convert", help="convert a checkpoint: Gluon .params <-> torch .pt (by extension)")
-    p.add_argument("--model", required=True, help="registry name of the network the checkpoint belongs to")
+    p.add_argument("--model", help="registry name of the network the checkpoint belongs to")
+    _pair_options(p, check=False)
     p.add_argument("src")
     p.add_argument("dst", type=writable_file)
     p.set_defaults(func=_cmd_convert)
+
+    p = sub.add_parser("suggest-map", help="propose a gluon -> torch name map for a pair of yours (JSON on stdout)")
+    _pair_options(p, check=False)
+    p.set_defaults(func=_cmd_suggest_map)
 
     p = sub.add_parser("check", help="compare every network's Gluon original and torch port")
     p.add_argument("names", nargs="*", metavar="NAME", help="registry names (default: all)")
@@ -287,6 +412,7 @@ def build_parser():
                         "available memory allows, ~10 GB each)")
     p.add_argument("--json", metavar="FILE", type=writable_file)
     p.add_argument("--markdown", metavar="FILE", type=writable_file)
+    _pair_options(p, check=True)
     p.set_defaults(func=_cmd_check)
 
     p = sub.add_parser("reproduce", help="re-run a course training experiment (--list shows them)")
@@ -330,11 +456,12 @@ def _user_errors():
     from modern_cnns.data import DatasetError
     from modern_cnns.parity.catalog.experiments import UnknownExperiment
     from modern_cnns.parity.runs.runfolder import RunFolderError
+    from modern_cnns.parity.verdict.ports import PortError
     from modern_cnns.parity.weights.checkpoint import CheckpointError
     from modern_cnns.parity.weights.state import StateError
-    from modern_cnns.parity.weights.transfer import TransferError
+    from modern_cnns.parity.weights.transfer import NameMapError, TransferError
 
-    return [((registry.UnknownNetwork, UnknownExperiment, RunFolderError), EXIT_USAGE),
+    return [((registry.UnknownNetwork, UnknownExperiment, RunFolderError, PortError, NameMapError), EXIT_USAGE),
             ((CheckpointError, TransferError, StateError, DatasetError), EXIT_FAILED)]
 
 

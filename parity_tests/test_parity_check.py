@@ -12,9 +12,14 @@ from modern_cnns.parity.frameworks import device_skip_reason
 from parity_tests.conftest import REPO, needs_both
 
 pytestmark = needs_both
-NAMES = registry.names()
+#: networks whose check takes seconds; the rest (224x224 and 96x96 inputs) are marked slow:
+#: ``pytest -m "not slow"`` keeps the quick loop quick
+QUICK = {"lenet", "lenet_d2l", "bn_lenet_scratch", "bn_lenet_concise", "bn_lenet_scratch_d2l",
+         "bn_lenet_scratch_d2l_v1", "bn_lenet_concise_d2l", "resnet"}
+NAMES = [name if name in QUICK else pytest.param(name, marks=pytest.mark.slow) for name in registry.names()]
 _GPU_SKIP = device_skip_reason("gpu")
-CONTEXTS = ["cpu", "cpu-noonednn",
+CONTEXTS = ["cpu",
+            pytest.param("cpu-noonednn", marks=pytest.mark.slow),  # the whole catalog in a subprocess
             pytest.param("gpu", marks=pytest.mark.skipif(_GPU_SKIP is not None, reason=f"gpu: {_GPU_SKIP}"))]
 
 
@@ -275,7 +280,7 @@ def test_ill_conditioned_float64_is_judged_by_the_originals_own_sensitivity(name
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-@pytest.mark.parametrize("steps", [1, 3, 10])
+@pytest.mark.parametrize("steps", [1, 3, pytest.param(10, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("name", ["lenet", "bn_lenet_scratch", "bn_lenet_concise", "bn_lenet_concise_d2l"])
 def test_correct_ports_pass_across_seeds_and_steps(name, steps, seed):
     from modern_cnns.parity.verdict.check import check_network

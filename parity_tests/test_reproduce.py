@@ -139,6 +139,7 @@ def _final_state(out):
     return state
 
 
+@pytest.mark.slow
 def test_resume_after_a_kill_ends_where_an_uninterrupted_run_ends(tmp_path):
     args = ["reproduce", "bn_lenet_concise", "--epochs", "3", "--limit-batches", "25", "--serial"]
     straight = tmp_path / "straight"

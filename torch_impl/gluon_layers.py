@@ -198,3 +198,37 @@ class BatchNorm(nn.Module):
 def global_avg_pool2d():
     """Gluon ``nn.GlobalAvgPool2D``: (N, C, H, W) -> (N, C, 1, 1)."""
     return nn.AdaptiveAvgPool2d(1)
+
+
+def use_gluon_batchnorm(module: nn.Module) -> nn.Module:
+    """Swap every stock ``nn.BatchNorm1d/2d/3d`` in ``module`` for :class:`BatchNorm`; return ``module``.
+
+    The replacement keeps each layer's weights, running statistics, eps and device/dtype, and
+    computes what MXNet's BatchNorm computes: the biased running variance, the update in backward,
+    momentum in Gluon's convention (torch's 0.1 becomes Gluon's 0.9).  Use it to verify a port
+    whose only difference from its Gluon original is torch's BatchNorm convention.
+
+    Raises:
+        ValueError: for a layer without running statistics (``track_running_stats=False``) or with
+            a momentum of None (cumulative averaging), which Gluon has no equivalent of.
+    """
+    for parent in list(module.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child) not in (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d):
+                continue
+            if not child.track_running_stats or child.momentum is None:
+                raise ValueError(f"{name}: {child} has no Gluon equivalent (track_running_stats=False or "
+                                 "momentum=None)")
+            gluon_bn = BatchNorm(momentum=1.0 - child.momentum, epsilon=child.eps, center=child.affine,
+                                 scale=child.affine, in_channels=child.num_features)
+            ref = child.running_mean
+            gluon_bn.to(device=ref.device, dtype=ref.dtype)
+            with torch.no_grad():
+                if child.affine:
+                    gluon_bn.weight.copy_(child.weight)
+                    gluon_bn.bias.copy_(child.bias)
+                gluon_bn.running_mean.copy_(child.running_mean)
+                gluon_bn.running_var.copy_(child.running_var)
+            gluon_bn.train(child.training)
+            setattr(parent, name, gluon_bn)
+    return module

@@ -67,6 +67,10 @@ def plot(histories, path):
     plt.close(fig)
 
 
+def _seconds(records) -> str:
+    return ", ".join(f"{r['time']:.0f}" for r in records if r.get("time") is not None)
+
+
 def markdown(exp, histories, reference, bn, lr, batch_size, seed=0, limit_batches=None):
     """The run's table beside the course's; ``lr``, ``batch_size``, ... are the values *used*."""
     limit = f", first {limit_batches} batches per epoch" if limit_batches else ""
@@ -90,6 +94,12 @@ def markdown(exp, histories, reference, bn, lr, batch_size, seed=0, limit_batche
             r = ref_rows.get(epoch)
             cells += [f"{r['loss']:.4f}", f"{r['train_acc']:.3f}", f"{r['test_acc']:.3f}"] if r else ["", "", ""]
         lines.append("| " + " | ".join(cells) + " |")
+    times = [f"{f} {_seconds(histories[f])}" for f in cols if _seconds(histories[f])]
+    if reference and _seconds(reference.get("epochs", [])):
+        times.append(f"the course {_seconds(reference['epochs'])}")
+    if times:
+        how = "as `train_ch5` prints them: training, then the test pass" if exp.loop == "ch5" else "wall time"
+        lines += ["", f"Seconds per epoch ({how}): " + "; ".join(times) + "."]
     for framework, params in bn.items():
         if params:
             lines += ["", f"{framework}: first BatchNorm gamma {np.round(params[0], 4).tolist()}",

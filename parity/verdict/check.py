@@ -26,13 +26,15 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from functools import partial
+from typing import Callable
 
 import numpy as np
 
 from modern_cnns.parity.frameworks import configure_torch_for_parity
-from modern_cnns.parity.verdict import policy, tolerance
+from modern_cnns.parity.verdict import diagnosis, policy, tolerance
 from modern_cnns.parity.verdict.compare import diff
-from modern_cnns.parity.verdict.pair import Pair, build_gluon, trace_gluon, zero_dropout_gluon
+from modern_cnns.parity.verdict.pair import STATISTICS, Pair, build_gluon, trace_gluon, zero_dropout_gluon
+from modern_cnns.parity.weights.state import gluon_slots
 
 
 @dataclass
@@ -55,6 +57,8 @@ class Result:
     first_divergence: str | None = None
     error: str | None = None
     seconds: float = 0.0
+    #: plain-language findings on what differs (:mod:`parity.verdict.diagnosis`), when something fails
+    diagnosis: list = field(default_factory=list)
 
     @property
     def passed(self):
@@ -68,31 +72,90 @@ class Result:
         return {**asdict(self), "passed": self.passed}
 
 
-# --------------------------------------------------------------------------- inputs
-def make_batches(entry, batch_size, steps, seed=policy.SEED):
-    """K training batches (the first is also the probe): images in [0, 1), labels 0..classes-1."""
+# --------------------------------------------------------------------------- what is checked
+@dataclass
+class Subject:
+    """What the checker checks: one Gluon original and its port, rebuildable in any dtype.
+
+    Attributes:
+        name: how reports name it.
+        sample_shape: one sample's input shape, e.g. ``(1, 28, 28)``.
+        num_classes: the width of the output (labels are drawn below it).
+        make_pair: ``make_pair(dtype) -> Pair``, the same initial weights on every call, dropout off.
+        make_gluon: ``make_gluon(dtype) -> block``, the original alone, as ``make_pair`` builds it.
+        extra_shapes: further sample shapes at which prediction outputs are compared too.
+    """
+
+    name: str
+    sample_shape: tuple
+    num_classes: int
+    make_pair: Callable
+    make_gluon: Callable
+    extra_shapes: tuple = ()
+
+
+def make_batches(sample_shape, num_classes, batch_size, steps, seed=policy.SEED):
+    """K training batches (the first is also the probe): inputs in [0, 1), labels 0..classes-1."""
     rng = np.random.default_rng(seed)
-    return [(rng.uniform(size=entry.batch_shape(batch_size)), rng.integers(0, entry.num_classes, size=batch_size))
+    return [(rng.uniform(size=(batch_size, *sample_shape)), rng.integers(0, num_classes, size=batch_size))
             for _ in range(steps)]
 
 
-# --------------------------------------------------------------------------- one network
-def _pair(entry, dtype, device, tamper, seed) -> Pair:
-    """The Gluon network and its torch twin, same weights, dropout off in both for training checks."""
-    pair = Pair.from_entry(entry, dtype, device, seed=seed)
-    if tamper is not None:
-        tamper(pair.module)
-    if entry.dropout:
-        pair.zero_dropout()
-    return pair
+def _registry_subject(entry, device, tamper, seed) -> Subject:
+    def make_pair(dtype):
+        pair = Pair.from_entry(entry, dtype, device, seed=seed)
+        if tamper is not None:
+            tamper(pair.module)
+        return pair
+
+    def make_gluon(dtype):
+        block = build_gluon(entry, dtype, device, seed=seed)
+        zero_dropout_gluon(block)
+        return block
+
+    def make_pair_without_dropout(dtype):
+        return make_pair(dtype).zero_dropout()
+
+    subject = Subject(entry.name, tuple(entry.input_shape), entry.num_classes, make_pair_without_dropout, make_gluon)
+    subject.make_pair_with_dropout = make_pair
+    return subject
 
 
-def _run_pair(entry, dtype, device, batches, tamper, seed):
-    """(original's results, port's results, start-state diffs) for one dtype."""
-    pair = _pair(entry, dtype, device, tamper, seed)
+def _predict_at(pair: Pair, sample_shape, seed) -> tuple:
+    """Prediction outputs of both frameworks on one batch of ``sample_shape`` (before any training)."""
+    import torch
+    from mxnet import nd
+
+    from modern_cnns.parity.frameworks import gluon_ctx, torch_device
+
+    x = np.random.default_rng(seed + 104729).uniform(size=(2, *sample_shape))
+    g = pair.block(nd.array(x, ctx=gluon_ctx(pair.device), dtype=pair.dtype)).asnumpy()
+    with torch.no_grad():
+        t = pair.module.eval()(torch.tensor(x, dtype=getattr(torch, pair.dtype),
+                                            device=torch_device(pair.device))).cpu().numpy()
+    return g, t
+
+
+def _run_pair(subject: Subject, dtype, batches, seed):
+    """(original's results, port's results, start-state diffs, facts for the diagnosis) for one dtype."""
+    pair = subject.make_pair(dtype)
     before = pair.start_state()
-    g, t = pair.trace(batches, policy.LR)
-    return g, t, before
+    initial = {name: slot.read() for name, slot in gluon_slots(pair.block).items() if slot.kind in STATISTICS}
+    g, t, raised = {}, {}, {}
+    for shape in subject.extra_shapes:
+        check = f"predict output at {'x'.join(map(str, shape))}"
+        try:
+            g[check], t[check] = _predict_at(pair, shape, seed)
+            if g[check].shape != t[check].shape:
+                raised[check] = f"output shape gluon {g[check].shape}, torch {t[check].shape}"
+                del g[check], t[check]
+        except Exception as err:  # a size one framework cannot take: a failing row, not a crash
+            raised[check] = f"{type(err).__name__}: {err}"
+            g.pop(check, None)
+    traced_g, traced_t = pair.trace(batches, policy.LR)
+    g.update(traced_g)
+    t.update(traced_t)
+    return g, t, before, {"initial": initial, "raised": raised}
 
 
 def nudge_rng(seed):
@@ -106,11 +169,12 @@ def nudge(x, dtype, rng):
     return np.nextafter(x, np.where(rng.random(x.shape) < 0.5, -np.inf, np.inf).astype(dtype))
 
 
-def sensitivity(entry, dtype, device, batches, reference, seed, nudges=tolerance.NUDGES_PER_ROUND, rng=None):
+def sensitivity(subject: Subject, dtype, device, batches, reference, seed, nudges=tolerance.NUDGES_PER_ROUND,
+                rng=None):
     """The original's own relative change, per check, when every input value moves by one ulp.
 
     Reruns the Gluon original ``nudges`` times on nudged copies of ``batches`` (same
-    weights: the build is seeded) and returns ``{check: worst relative change}``
+    weights: ``subject.make_gluon`` rebuilds them) and returns ``{check: worst relative change}``
     against ``reference`` (its unnudged run), scales floored as in :mod:`parity.verdict.tolerance`.
     Pass the same ``rng`` to draw further nudges in later rounds.
     """
@@ -118,9 +182,7 @@ def sensitivity(entry, dtype, device, batches, reference, seed, nudges=tolerance
     floors = tolerance.group_floors(reference)
     worst = {}
     for _ in range(nudges):
-        block = build_gluon(entry, dtype, device, seed=seed)
-        if entry.dropout:
-            zero_dropout_gluon(block)
+        block = subject.make_gluon(dtype)
         run = trace_gluon(block, [(nudge(x, dtype, rng), y) for x, y in batches], dtype, device, policy.LR)
         for check, value in run.items():
             change = diff(check, value, reference[check], tolerance.floor_for(floors, check)).max_rel
@@ -128,13 +190,21 @@ def sensitivity(entry, dtype, device, batches, reference, seed, nudges=tolerance
     return worst
 
 
-def _localise(entry, dtype, device, x, train, tamper, seed):
-    """Rebuild the pair (deterministic: same seed) and find the first diverging layer."""
+def _localise(subject: Subject, dtype, x, train):
+    """Rebuild the pair (deterministic: same weights) and find the first diverging layer."""
     rtol = tolerance.FLOAT64_RTOL if dtype == "float64" else policy.LOCALISE_FLOAT32_RTOL
     try:
-        return _pair(entry, dtype, device, tamper, seed).first_divergence(x, train, rtol)
+        return subject.make_pair(dtype).first_divergence(x, train, rtol)
     except Exception as err:  # localisation is a diagnosis: never hide the verdict behind its failure
         return f"(could not localise: {type(err).__name__}: {err})"
+
+
+def _structure(subject: Subject):
+    try:
+        make = getattr(subject, "make_pair_with_dropout", subject.make_pair)
+        return make("float64").structure()
+    except Exception:  # a diagnosis aid: never hide the verdict behind its failure
+        return None
 
 
 def check_network(entry, device="cpu", dtypes=("float32", "float64"), steps=2, batch_size=None, tamper=None,
@@ -155,6 +225,13 @@ def check_network(entry, device="cpu", dtypes=("float32", "float64"), steps=2, b
     Returns:
         ``[Result]``, in the order of ``dtypes``.
     """
+    subject = _registry_subject(entry, device, tamper, seed)
+    return run_checks(subject, device, dtypes, steps, batch_size or policy.settings_for(entry.name).batch_size, seed)
+
+
+def run_checks(subject: Subject, device="cpu", dtypes=("float32", "float64"), steps=2, batch_size=4,
+               seed=policy.SEED):
+    """Every check of ``subject`` (see :func:`check_network` for the arguments); one Result per dtype."""
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
     from modern_cnns.parity.frameworks import ensure_threads
@@ -162,38 +239,56 @@ def check_network(entry, device="cpu", dtypes=("float32", "float64"), steps=2, b
     ensure_threads()
     if device == "gpu":
         configure_torch_for_parity()
-    batches = make_batches(entry, batch_size or policy.settings_for(entry.name).batch_size, steps, seed=seed)
-    runs, judged, results = {}, {}, []
+    batches = make_batches(subject.sample_shape, subject.num_classes, batch_size, steps, seed=seed)
+    runs, judged, results, structure = {}, {}, [], None
     for dtype in ("float64", "float32"):
         if dtype not in dtypes and not (dtype == "float64" and "float32" in dtypes):
             continue
         start = time.perf_counter()
         try:
-            runs[dtype] = _run_pair(entry, dtype, device, batches, tamper, seed)
+            runs[dtype] = _run_pair(subject, dtype, batches, seed)
         except Exception as err:
             runs[dtype] = None
             if dtype in dtypes:
-                result = Result(entry.name, device, dtype, steps, error=f"{type(err).__name__}: {err}")
-                result.first_divergence = _localise(entry, dtype, device, batches[0][0], False, tamper, seed)
+                result = Result(subject.name, device, dtype, steps, error=f"{type(err).__name__}: {err}")
+                result.first_divergence = _localise(subject, dtype, batches[0][0], False)
                 result.seconds = time.perf_counter() - start
                 results.append(result)
             continue
         # float64 is judged even when only float32 was asked for: float32 rows may defer to it
         rng = nudge_rng(seed)
-        result = judged[dtype] = _judge(entry, device, dtype, steps, runs,
-                                        partial(sensitivity, entry, dtype, device, batches, runs[dtype][0], seed,
+        result = judged[dtype] = _judge(subject.name, device, dtype, steps, runs,
+                                        partial(sensitivity, subject, dtype, device, batches, runs[dtype][0], seed,
                                                 rng=rng),
                                         float64=judged.get("float64"))
-        runs[dtype] = (runs[dtype][0], None, None)  # float32 needs only the original's float64 run
         if dtype in dtypes:
             failed = [r.check for r in result.rows if not r.passed]
             if any(tolerance.kind_of(c) not in ("after steps", "statistics after 1 step", "before training")
-                   for c in failed):
-                train = "predict output" not in failed
-                result.first_divergence = _localise(entry, dtype, device, batches[0][0], train, tamper, seed)
+                   and not c.startswith("predict output at ") for c in failed):
+                # localise in the mode whose output differs most: there the signal is strongest
+                rel = {r.check: r.max_rel for r in result.rows}
+                train = not rel.get("predict output", 0.0) > rel.get("train output", 0.0)
+                result.first_divergence = _localise(subject, dtype, batches[0][0], train)
+            if failed:
+                structure = structure or _structure(subject)
+                result.diagnosis = _diagnose(result, runs[dtype], structure)
             result.seconds = time.perf_counter() - start
             results.append(result)
+        runs[dtype] = (runs[dtype][0], None, None, None)  # float32 needs only the original's float64 run
     return sorted(results, key=lambda r: list(dtypes).index(r.dtype))
+
+
+def _diagnose(result, run, structure) -> list:
+    g, t, _, facts = run
+    failed = [r.check for r in result.rows if not r.passed]
+    out = []
+    if structure is not None:
+        out += diagnosis.statistics_findings([c for c in failed if c.startswith("statistics after 1 step: ")],
+                                             facts["initial"], g, t, structure)
+        out += diagnosis.eps_findings(structure) + diagnosis.dropout_findings(structure)
+    out += diagnosis.size_findings(result.rows)
+    out += [f"{check}: {why}" for check, why in facts["raised"].items()]
+    return out
 
 
 def _scoped_worst(values: dict) -> dict:
@@ -205,7 +300,7 @@ def _scoped_worst(values: dict) -> dict:
     return worst
 
 
-def _judge(entry, device, dtype, steps, runs, measure_sensitivity, float64=None):
+def _judge(name, device, dtype, steps, runs, measure_sensitivity, float64=None):
     """One :class:`Row` per check of the original; sensitivity is measured only if a row needs it.
 
     ``measure_sensitivity()`` returns the original's change under a further round of nudges.
@@ -213,10 +308,10 @@ def _judge(entry, device, dtype, steps, runs, measure_sensitivity, float64=None)
     ``float64``: the float64 :class:`Result` of the same pair, which float32 rows that float32
     cannot resolve defer to.
     """
-    g, t, before = runs[dtype]
+    g, t, before, facts = runs[dtype]
     truth = runs.get("float64") if dtype == "float32" else None
     truth = truth[0] if truth is not None else None
-    result = Result(entry.name, device, dtype, steps)
+    result = Result(name, device, dtype, steps)
     floors = tolerance.group_floors(g)
 
     def floor(check):
@@ -259,4 +354,6 @@ def _judge(entry, device, dtype, steps, runs, measure_sensitivity, float64=None)
             continue
         d, v = diffs[check], judged[check]
         result.rows.append(Row(check, d.max_abs, d.max_rel, v.text, v.passed, v.basis))
+    for check in facts["raised"] if facts else ():
+        result.rows.append(Row(check, float("nan"), float("nan"), "runs in both", False))
     return result

@@ -22,7 +22,7 @@ import numpy as np
 from modern_cnns.parity.frameworks import gluon_ctx, torch_device
 from modern_cnns.parity.verdict.compare import Diff, diff
 from modern_cnns.parity.weights.init import initialize_gluon
-from modern_cnns.parity.weights.state import gluon_slots, torch_slots, walk_gluon
+from modern_cnns.parity.weights.state import gluon_params, gluon_slots, torch_slots, walk_gluon
 from modern_cnns.parity.weights.transfer import gluon_to_torch
 
 #: slot kinds that are running statistics (BatchNorm buffers, the scratch BN's moving averages)
@@ -83,7 +83,7 @@ def trace_gluon(block, batches, dtype: str, device: str, lr: float) -> dict:
         if step == 0:
             out["train output"] = logits.asnumpy()
             out["input gradient"] = X.grad.asnumpy()
-            for name, p in block._collect_params_with_prefix().items():
+            for name, p in gluon_params(block).items():
                 if p.grad_req != "null":
                     out[f"gradient of {name}"] = p.grad(ctx).asnumpy()
         trainer.step(len(y))
@@ -139,17 +139,59 @@ def trace_torch(module, batches, dtype: str, device: str, lr: float, names: dict
 
 
 # --------------------------------------------------------------------------- activations
-# Hooks must return None: a torch forward hook that returns a value replaces the output.
+# Hooks must return None: a torch forward hook that returns a value replaces the output.  Each
+# output is copied when the hook fires: in-place operations later in the forward (torchvision's
+# ``relu(inplace=True)``, ``out += identity``) would otherwise rewrite what was recorded.
 def _record_gluon(acts, name, block, inputs, output):
-    acts.setdefault(name, output.asnumpy())
+    if hasattr(output, "asnumpy"):  # asnumpy() copies
+        acts.append((name, output.asnumpy()))
 
 
 def _record_torch(acts, name, module, inputs, output):
-    acts.setdefault(name, output.detach().cpu().numpy())
+    if hasattr(output, "detach"):
+        acts.append((name, output.detach().cpu().numpy().copy()))
 
 
 def _record_order(order, name, module, inputs):
     order.append(name)
+
+
+#: how far ahead in torch's execution order a Gluon layer's counterpart is looked for
+ALIGN_WINDOW = 64
+
+
+def _agrees(t_out, g_out, rtol) -> bool:
+    if t_out.size != g_out.size:
+        return False
+    return diff("", t_out.reshape(g_out.shape), g_out).max_rel <= rtol
+
+
+def align_first_divergence(g_acts, t_acts, rtol) -> str | None:
+    """The first layer where the two forward passes part, named by its torch name; None if they never do.
+
+    ``g_acts``/``t_acts``: ``[(layer name, output)]`` in execution order.  Layers are paired by
+    execution order and value, not by name, so trees whose names differ (a third-party port)
+    localise too.  Each Gluon output is looked for among the torch outputs from the last pairing
+    on (``ALIGN_WINDOW`` of them): one that agrees within ``rtol`` pairs it.  A Gluon output that
+    no torch output of its size could pair with is one torch does not expose (a flatten inside a
+    dense layer) and is passed over.  The first Gluon output that torch exposes at its size but
+    never matches is the divergence, named by the closest torch output of that size.
+    """
+    j = 0
+    for gname, g_out in g_acts:
+        window = t_acts[j:j + ALIGN_WINDOW]
+        same_size = [k for k, (_, t_out) in enumerate(window) if t_out.size == g_out.size]
+        match = next((k for k in same_size if _agrees(window[k][1], g_out, rtol)), None)
+        if match is not None:
+            j += match  # inclusive: a container's output repeats its last child's
+            continue
+        if not same_size:
+            continue
+        d, tname = min(((diff(window[k][0], window[k][1].reshape(g_out.shape), g_out), window[k][0])
+                        for k in same_size), key=lambda c: c[0].max_rel)
+        also = "" if gname == tname or gname.startswith(tname + ".") else f" (gluon {gname})"
+        return f"layer {tname}{also}: {d}"
+    return None
 
 
 @dataclass
@@ -248,11 +290,11 @@ class Pair:
                    key=lambda d: d.max_rel)
 
     # ---------------------------------------------------------------- activations
-    def capture_gluon(self, x, train: bool) -> dict:
-        """``{layer name: output}`` of every named Gluon child on input ``x``, in execution order."""
+    def capture_gluon(self, x, train: bool) -> list:
+        """``[(layer name, output)]`` of every named Gluon block on input ``x``, in execution order."""
         from mxnet import autograd, nd
 
-        acts, handles = {}, []
+        acts, handles = [], []
         for name, blk in walk_gluon(self.block):
             if name:
                 handles.append(blk.register_forward_hook(partial(_record_gluon, acts, name.rstrip("."))))
@@ -268,11 +310,11 @@ class Pair:
                 h.detach()
         return acts
 
-    def capture_torch(self, x, train: bool) -> tuple[dict, str | None]:
-        """(``{module name: output}``, None), or the layer where the torch forward raised, as an error line."""
+    def capture_torch(self, x, train: bool) -> tuple[list, str | None]:
+        """(``[(module name, output)]`` in execution order, None), or the layer where the torch forward raised."""
         import torch
 
-        acts, order, handles = {}, [], []
+        acts, order, handles = [], [], []
         for name, mod in self.module.named_modules():
             if name:
                 handles.append(mod.register_forward_pre_hook(partial(_record_order, order, name)))
@@ -283,28 +325,56 @@ class Pair:
                 self.module.train(train)(torch.tensor(x, dtype=getattr(torch, self.dtype),
                                                       device=torch_device(self.device)))
         except Exception as err:  # a broken port: report where it broke
-            failing = [n for n in order if n not in acts]
+            done = {name for name, _ in acts}
+            failing = [n for n in order if n not in done]
             error = f"torch forward fails in layer {failing[-1] if failing else '?'}: {type(err).__name__}: {err}"
         finally:
             for h in handles:
                 h.remove()
         return acts, error
 
+    def structure(self):
+        """What both trees declare where values cannot tell: BatchNorm eps and momentum, dropout layout.
+
+        Returns a :class:`~parity.verdict.diagnosis.Structure`, torch layer names throughout (Gluon
+        layers are named through the transfer's name map).  Call it before dropout is zeroed.
+        """
+        from mxnet.gluon import nn as gnn
+        from torch import nn as tnn
+
+        from modern_cnns.parity.verdict.diagnosis import Structure
+
+        owner = {g.rsplit(".", 1)[0]: t.rsplit(".", 1)[0] for g, t in self.names.items() if "." in g and "." in t}
+        tmods = dict(self.module.named_modules())
+        out = Structure()
+        last = ""
+        for name, blk in walk_gluon(self.block):
+            name = name.rstrip(".")
+            if isinstance(blk, gnn.BatchNorm):
+                out.gluon_momentum[name] = float(blk._kwargs.get("momentum", 0.9))
+                tmod = tmods.get(owner.get(name, ""))
+                teps = getattr(tmod, "epsilon", getattr(tmod, "eps", None))
+                if teps is not None:
+                    out.batchnorm_eps.append((owner[name], float(blk._kwargs.get("eps", 1e-5)), float(teps)))
+            if isinstance(blk, gnn.Dropout):
+                out.gluon_dropout.append((last, float(blk._rate)))
+            elif name in owner:
+                last = owner[name]
+        last = ""
+        for name, mod in self.module.named_modules():
+            if isinstance(mod, tnn.Dropout):
+                out.torch_dropout.append((last, float(mod.p)))
+            elif any(True for _ in mod.parameters(recurse=False)):
+                last = name
+        return out
+
     def first_divergence(self, x, train: bool, rtol: float) -> str | None:
-        """Name the first layer (in Gluon's execution order) whose output differs beyond ``rtol``."""
+        """Name the first layer whose output differs beyond ``rtol`` (see :func:`align_first_divergence`)."""
         g = self.capture_gluon(x, train)
         t, error = self.capture_torch(x, train)
         if error:
             return error
-        for name, expected in g.items():
-            if name not in t:
-                continue
-            if t[name].shape != expected.shape:
-                return f"layer {name}: output shape torch {t[name].shape} vs gluon {expected.shape}"
-            d = diff(name, t[name], expected)
-            if d.max_rel > rtol:
-                return f"layer {name}: {d}"
-        return None
+        return align_first_divergence(g, t, rtol)
 
 
 def randomize_gluon_state(block, seed: int = 0):

@@ -25,6 +25,7 @@ def console_lines(result):
             lines.append(f"    ... and {len(failed) - 10} more failing checks")
     if result.first_divergence:
         lines.append(f"    first divergence: {result.first_divergence}")
+    lines += [f"    diagnosis: {finding}" for finding in getattr(result, "diagnosis", [])]
     return lines
 
 
@@ -45,6 +46,9 @@ def markdown(results, wall_seconds=None):
             out.append(f"error: {r.error}")
         if r.first_divergence:
             out.append(f"first divergence: {r.first_divergence}")
+        out += [f"- diagnosis: {finding}" for finding in getattr(r, "diagnosis", [])]
+        if getattr(r, "diagnosis", []):
+            out.append("")
         out += ["| check | max abs diff | max rel diff | trusted because | bound | verdict |",
                 "|---|---|---|---|---|---|"]
         out += [f"| {row.check} | {row.max_abs:.3e} | {row.max_rel:.3e} | {row.basis} | {row.tolerance} | "

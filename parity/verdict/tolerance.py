@@ -110,7 +110,6 @@ RULES = (
          "of all state"),
 )
 
-#: contexts with a restricted verdict, and why
 def rule_for(check: str) -> Rule:
     for rule in RULES:
         if check.startswith(rule.prefix):

@@ -287,8 +287,18 @@ def framework_of(path) -> str:
     return FORMATS[suffix]
 
 
-def convert(entry, src, dst):
-    """Convert ``src`` to ``dst`` for registry ``entry``; the direction comes from the extensions."""
+def convert(model, src, dst, name_map=None):
+    """Convert checkpoint ``src`` to ``dst``; the direction comes from the extensions.
+
+    Args:
+        model: a registry entry, or ``(build_gluon, build_torch, example input shape)`` for a
+            pair of your own (each builder called with no arguments).
+        src, dst: ``.params`` (Gluon) and ``.pt`` (torch) paths, either way round.
+        name_map: ``{gluon name: torch name}``, or a JSON file of it, where the names differ.
+
+    Returns:
+        The :class:`~parity.weights.transfer.TransferReport` of the conversion.
+    """
     from modern_cnns.parity.weights.init import initialize_gluon
     from modern_cnns.parity.weights.transfer import gluon_to_torch, torch_to_gluon
 
@@ -297,16 +307,22 @@ def convert(entry, src, dst):
         raise CheckpointError(f"{src} and {dst} are both {src_fw} checkpoints; convert between .params and .pt")
     if not Path(src).is_file():
         raise CheckpointError(f"{src}: no such file")
+    if isinstance(name_map, (str, Path)):
+        from modern_cnns.parity.weights.transfer import load_name_map
+
+        name_map = load_name_map(name_map)
     clean_stale_temps(dst)  # a conversion killed earlier leaves its half-written temporary beside dst
-    shape = entry.batch_shape(1)
-    block = initialize_gluon(entry.build_gluon(), shape)
-    module = entry.build_torch()
+    build_gluon, build_torch, shape = model if isinstance(model, tuple) else \
+        (model.build_gluon, model.build_torch, model.batch_shape(1))
+    block = initialize_gluon(build_gluon(), shape)
+    module = build_torch()
     if src_fw == "gluon":
         load_gluon(block, src)
-        report = gluon_to_torch(block, module)
+        report = gluon_to_torch(block, module, name_map=name_map, example_input=shape)
         save_torch(module, dst)
     else:
-        load_torch(module, src)
-        report = torch_to_gluon(module, block)
+        load_torch(module, src, example_input=shape)
+        inverse = {t: g for g, t in name_map.items()} if isinstance(name_map, dict) else None
+        report = torch_to_gluon(module, block, name_map=inverse, example_input=shape)
         save_gluon(block, dst)
     return report

@@ -54,7 +54,9 @@ def xavier_like_gluon(module) -> None:
 
 def gluon_param_count(block) -> int:
     """Learnable values: every Parameter except BatchNorm's running statistics."""
-    return sum(int(p.data().size) for name, p in block._collect_params_with_prefix().items()
+    from modern_cnns.parity.weights.state import gluon_params
+
+    return sum(int(p.data().size) for name, p in gluon_params(block).items()
                if not name.endswith(("running_mean", "running_var")))
 
 

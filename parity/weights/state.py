@@ -108,14 +108,27 @@ def _gluon_attr_slot(name, block, attr):
     return Slot(name, tuple(value.shape), np.dtype(value.dtype).name, "attr", read, write)
 
 
+def gluon_params(block) -> dict:
+    """``{structural name: Parameter}``, each Parameter once (under its first name) though registered twice."""
+    out, seen = {}, set()
+    for name, p in block._collect_params_with_prefix().items():
+        if id(p) not in seen:
+            seen.add(id(p))
+            out[name] = p
+    return out
+
+
 def gluon_slots(block, example_input=None):
     """Ordered ``{name: Slot}`` of a Gluon block (materialised first)."""
     from mxnet import nd
 
     finish_gluon_shapes(block, example_input)
-    slots = {}
+    slots, seen = {}, set()
     for prefix, blk in walk_gluon(block):
         for attr, p in blk._reg_params.items():
+            if id(p) in seen:  # one Parameter registered under two names (an alias): counted once
+                continue
+            seen.add(id(p))
             kind = "stat" if p.grad_req == "null" and attr.startswith("running_") else "param"
             slots[prefix + attr] = _gluon_param_slot(prefix + attr, p, kind)
         for attr, value in vars(blk).items():
@@ -171,11 +184,12 @@ def torch_slots(module, example_input=None):
     import torch
 
     finish_torch_shapes(module, example_input)
-    slots, ignored = {}, []
+    slots, ignored, seen = {}, [], set()
     for prefix, mod in module.named_modules():
         prefix = f"{prefix}." if prefix else ""
         for attr, p in mod._parameters.items():
-            if p is not None:
+            if p is not None and id(p) not in seen:  # a shared Parameter: counted once
+                seen.add(id(p))
                 slots[prefix + attr] = _torch_slot(prefix + attr, mod, attr, "param")
         for attr, b in mod._buffers.items():
             if b is None:

@@ -27,9 +27,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from modern_cnns.parity.weights.state import gluon_slots, torch_slots
 
 _SUFFIX_TWINS = {"gamma": "weight", "beta": "bias", "weight": "gamma", "bias": "beta"}
+
+
+class NameMapError(ValueError):
+    """A name map that cannot be read; says what was expected."""
 
 
 class TransferError(ValueError):
@@ -49,11 +55,14 @@ class TransferReport:
     missing: list = field(default_factory=list)      # destination names nothing filled (strict=False)
     mismatched: list = field(default_factory=list)   # "name: shapes" not copied (strict=False)
     ignored: list = field(default_factory=list)      # e.g. torch's num_batches_tracked
+    reshaped: list = field(default_factory=list)     # (source, destination, source shape, destination shape)
+    zeroed: list = field(default_factory=list)       # destination names set to zero and frozen, by request
 
     def __str__(self):
         lines = [f"{self.direction}: {len(self.mapped)} tensors transferred"]
         lines += [f"  {src} -> {dst} {tuple(shape)}" for src, dst, shape in self.mapped]
-        for label in ("unexpected", "missing", "mismatched", "ignored"):
+        lines += [f"  reshaped: {s} {tuple(a)} -> {d} {tuple(b)}" for s, d, a, b in self.reshaped]
+        for label in ("unexpected", "missing", "mismatched", "ignored", "zeroed"):
             for name in getattr(self, label):
                 lines.append(f"  {label}: {name}")
         return "\n".join(lines)
@@ -96,11 +105,28 @@ def _pair(src, dst, name_map, positional):
     return pairs, unexpected, missing
 
 
-def transfer_slots(direction, src, dst, ignored, *, name_map, positional, strict):
+def _trim(shape) -> tuple:
+    shape = tuple(shape)
+    while shape and shape[-1] == 1:
+        shape = shape[:-1]
+    return shape
+
+
+def _fits(a, b) -> bool:
+    """Same shape, or the same but for trailing singleton dimensions (a 1x1 conv's weight and a dense one's)."""
+    return tuple(a) == tuple(b) or _trim(a) == _trim(b)
+
+
+def transfer_slots(direction, src, dst, ignored, *, name_map, positional, strict, zero_frozen=()):
     src_fw, dst_fw = direction.split(" -> ")
-    pairs, unexpected, missing = _pair(src, dst, name_map, positional)
+    zero_frozen = list(zero_frozen)
+    unknown = [name for name in zero_frozen if name not in dst]
+    if unknown:
+        raise TransferError(direction, [f"zero_frozen names no {dst_fw} tensor: {name}" for name in unknown])
+    dst_open = {name: slot for name, slot in dst.items() if name not in zero_frozen}
+    pairs, unexpected, missing = _pair(src, dst_open, name_map, positional)
     mismatched = [f"{s} -> {d}: {src_fw} {src[s].shape} vs {dst_fw} {dst[d].shape}"
-                  for s, d in pairs if src[s].shape != dst[d].shape]
+                  for s, d in pairs if not _fits(src[s].shape, dst[d].shape)]
     report = TransferReport(direction, ignored=ignored)
     if strict:
         problems = ([f"shape mismatch {m}" for m in mismatched]
@@ -110,17 +136,21 @@ def transfer_slots(direction, src, dst, ignored, *, name_map, positional, strict
             raise TransferError(direction, problems)
     else:
         report.unexpected, report.missing, report.mismatched = unexpected, missing, mismatched
-    good = [(s, d) for s, d in pairs if src[s].shape == dst[d].shape]
+    good = [(s, d) for s, d in pairs if _fits(src[s].shape, dst[d].shape)]
     # Read everything first: a failure while reading leaves the destination untouched.
-    values = [(dst[d], src[s].read()) for s, d in good]
+    values = [(dst[d], src[s].read().reshape(dst[d].shape)) for s, d in good]
     for slot, value in values:
         slot.write(value)
+    for name in zero_frozen:
+        dst[name].write(np.zeros(dst[name].shape, dtype=dst[name].dtype))
     report.mapped = [(s, d, src[s].shape) for s, d in good]
+    report.reshaped = [(s, d, src[s].shape, dst[d].shape) for s, d in good if src[s].shape != dst[d].shape]
+    report.zeroed = zero_frozen
     return report
 
 
-def gluon_to_torch(block, module, *, name_map=None, positional=False, strict=True,
-                   example_input=None) -> TransferReport:
+def gluon_to_torch(block, module, *, name_map=None, positional=False, strict=True, example_input=None,
+                   zero_frozen=()) -> TransferReport:
     """Copy a Gluon block's state (parameters, running and moving statistics) into a torch module.
 
     Args:
@@ -131,6 +161,11 @@ def gluon_to_torch(block, module, *, name_map=None, positional=False, strict=Tru
         positional: pair tensors in registration order instead of by name (shapes still checked).
         strict: every source and destination tensor must be paired.
         example_input: a shape or an array that materialises deferred (Gluon) or lazy (torch) shapes.
+        zero_frozen: torch tensors the Gluon model has no counterpart of, declared zero and frozen
+            (``requires_grad=False``): the bias of a torch ``Linear`` that ports a bias-free 1x1
+            convolution.  Weights whose shapes differ only by trailing singleton dimensions (that
+            convolution's ``(O, I, 1, 1)`` and the ``Linear``'s ``(O, I)``) are reshaped, and listed
+            in the report's ``reshaped``.
 
     Returns:
         A :class:`TransferReport`: what went where, and what was left out.
@@ -141,7 +176,11 @@ def gluon_to_torch(block, module, *, name_map=None, positional=False, strict=Tru
     """
     src = gluon_slots(block, example_input)
     dst, ignored = torch_slots(module, example_input)
-    return transfer_slots("gluon -> torch", src, dst, ignored, name_map=name_map, positional=positional, strict=strict)
+    report = transfer_slots("gluon -> torch", src, dst, ignored, name_map=name_map, positional=positional,
+                            strict=strict, zero_frozen=zero_frozen)
+    for name in zero_frozen:
+        module.get_parameter(name).requires_grad_(False)
+    return report
 
 
 def torch_to_gluon(module, block, *, name_map=None, positional=False, strict=True,
@@ -153,3 +192,19 @@ def torch_to_gluon(module, block, *, name_map=None, positional=False, strict=Tru
     src, ignored = torch_slots(module, example_input)
     dst = gluon_slots(block, example_input)
     return transfer_slots("torch -> gluon", src, dst, ignored, name_map=name_map, positional=positional, strict=strict)
+
+
+def load_name_map(path) -> dict:
+    """A ``{gluon name: torch name}`` map from a JSON file (as ``python -m parity suggest-map`` writes it)."""
+    import json
+    from pathlib import Path
+
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as err:
+        raise NameMapError(f"{path}: cannot read a name map ({err}); expected a JSON object of gluon -> torch "
+                           "names") from None
+    mapping = data.get("map", data) if isinstance(data, dict) else None
+    if not isinstance(mapping, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
+        raise NameMapError(f"{path}: expected a JSON object mapping gluon names to torch names")
+    return mapping

@@ -1,0 +1,220 @@
+"""Verify your own port: :func:`check_pair` for any Gluon block and any torch module.
+
+The registry's networks are checked by :func:`~parity.verdict.check.check_network`; this is the
+same checker for a pair this project has never seen.  The two models are used in place: the
+checker casts them to each dtype, resets them to their starting weights before every run, zeroes
+dropout while it trains them, and gives them back as it found them (weights, dtype, dropout).
+"""
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from modern_cnns.parity.verdict.check import Result, Subject, run_checks
+from modern_cnns.parity.verdict.pair import Pair, zero_dropout_gluon, zero_dropout_torch
+from modern_cnns.parity.weights.transfer import load_name_map
+
+
+class PortError(ValueError):
+    """A pair that cannot be checked as given (a model that cannot be loaded or run); says what to fix."""
+
+
+class _UserPair:
+    """Rebuilds one user pair in any dtype from the same starting weights."""
+
+    def __init__(self, block, module, sample_shape, name_map, positional, seed, device, zero_frozen=()):
+        import mxnet as mx
+
+        from modern_cnns.parity.frameworks import gluon_ctx
+        from modern_cnns.parity.weights.init import initialize_gluon
+        from modern_cnns.parity.weights.state import finish_gluon_shapes, gluon_slots, gluon_uninitialized
+
+        self.block, self.module, self.device = block, module, device
+        self.name_map, self.positional, self.zero_frozen = name_map, positional, tuple(zero_frozen)
+        never, deferred = gluon_uninitialized(block)
+        if never:  # an un-initialised block: Xavier, seeded, as the course initialises
+            mx.random.seed(seed)
+            initialize_gluon(block, (1, *sample_shape), ctx=gluon_ctx(device))
+        elif deferred:
+            finish_gluon_shapes(block, (1, *sample_shape))
+        if device == "gpu":
+            block.collect_params().reset_ctx(gluon_ctx(device))
+        self.slots = {name: slot.read() for name, slot in gluon_slots(block).items()}
+        self.gluon_dtype = next(iter(self.slots.values())).dtype.name
+        self.torch_dtype = next(iter(module.state_dict().values())).dtype
+        self.rates = self._rates()
+
+    def _rates(self):
+        from mxnet.gluon import nn as gnn
+        from torch import nn as tnn
+
+        from modern_cnns.parity.weights.state import walk_gluon
+
+        g = [(blk, blk._rate) for _, blk in walk_gluon(self.block) if isinstance(blk, gnn.Dropout)]
+        t = [(mod, mod.p) for mod in self.module.modules() if isinstance(mod, tnn.Dropout)]
+        return g, t
+
+    def gluon(self, dtype: str, dropout: bool = False):
+        from modern_cnns.parity.weights.state import gluon_slots
+
+        self.block.cast(dtype)
+        for name, slot in gluon_slots(self.block).items():
+            slot.write(self.slots[name].astype(dtype))
+        if not dropout:
+            zero_dropout_gluon(self.block)
+        return self.block
+
+    def pair(self, dtype: str, dropout: bool = False) -> Pair:
+        import torch
+
+        from modern_cnns.parity.frameworks import torch_device
+        from modern_cnns.parity.weights.transfer import gluon_to_torch
+
+        block = self.gluon(dtype, dropout)
+        self.module.to(device=torch_device(self.device), dtype=getattr(torch, dtype))
+        report = gluon_to_torch(block, self.module, name_map=self.name_map, positional=self.positional,
+                                zero_frozen=self.zero_frozen)
+        if not dropout:
+            zero_dropout_torch(self.module)
+        return Pair(block, self.module, {g: t for g, t, _ in report.mapped}, dtype, self.device)
+
+    def restore(self) -> None:
+        """The models as they were given: starting weights, dtype, dropout rates."""
+        import torch
+
+        self.pair(self.gluon_dtype, dropout=True)
+        self.module.to(dtype=self.torch_dtype if self.torch_dtype.is_floating_point else torch.float32)
+        for blk, rate in self.rates[0]:
+            blk._rate = rate
+        for mod, p in self.rates[1]:
+            mod.p = p
+
+
+def check_pair(gluon_block, torch_module, input_shape, *, name_map=None, positional: bool = False,
+               dtypes=("float32", "float64"), steps: int = 2, batch_size: int = 2, seed: int = 0,
+               input_sizes=None, device: str = "cpu", name: str | None = None, zero_frozen=()) -> list[Result]:
+    """Check that ``torch_module`` computes what ``gluon_block`` computes; one :class:`Result` per dtype.
+
+    The Gluon block's weights are moved to the torch module (by name, through ``name_map``, or in
+    registration order), then both get the same inputs: prediction and training outputs, the
+    input gradient and every parameter gradient, the BatchNorm statistics after one SGD step,
+    and every parameter and statistic after ``steps`` steps are compared, tensor by tensor, under
+    the policy of :mod:`parity.verdict.tolerance`.
+
+    Args:
+        gluon_block: the original.  If it is not initialised yet it is initialised here
+            (``init.Xavier()``, MXNet seeded with ``seed``).
+        torch_module: the port.
+        input_shape: one sample's shape, e.g. ``(3, 224, 224)``.
+        name_map: ``{gluon name: torch name}``, a function of the Gluon name, or the path of a
+            JSON file holding the dict, where the trees' names differ.  Names it leaves out are
+            paired by name, with gamma/beta <-> weight/bias.
+        positional: pair tensors in registration order instead (shapes still checked).
+        dtypes: the dtypes to report; float32 is judged against float64, which then runs too.
+        steps: SGD steps both frameworks take.
+        batch_size: samples per batch (2 or more where the model has BatchNorm).
+        seed: draws the inputs, and the weights of an un-initialised block.
+        input_sizes: further spatial sizes (e.g. ``[240, 256]``) at which the prediction outputs
+            are compared too: a pooling layer that depends on the input size shows there.
+        device: ``"cpu"`` or ``"gpu"``.
+        name: how reports name the pair (default: the two classes' names).
+        zero_frozen: torch parameters with no Gluon counterpart, declared zero and frozen (see
+            :func:`~parity.weights.transfer.gluon_to_torch`).
+
+    Returns:
+        ``[Result]`` in the order of ``dtypes``: ``.passed``, ``.rows`` (``.check``, ``.max_rel``,
+        ``.passed``, ...), ``.first_divergence`` (the first torch layer whose output differs) and
+        ``.diagnosis`` (plain-language findings: BatchNorm conventions, eps, dropout, sizes).
+    """
+    if isinstance(name_map, (str, Path)):
+        name_map = load_name_map(name_map)
+    sample_shape = tuple(int(d) for d in input_shape)
+    user = _UserPair(gluon_block, torch_module, sample_shape, name_map, positional, seed, device, zero_frozen)
+    try:
+        num_classes = _output_width(user, sample_shape)
+        extra = tuple((*sample_shape[:-2], int(s), int(s)) for s in (input_sizes or ()) if int(s) != sample_shape[-1])
+        subject = Subject(name or f"{type(gluon_block).__name__} -> {type(torch_module).__name__}", sample_shape,
+                          num_classes, user.pair, user.gluon, extra)
+        subject.make_pair_with_dropout = lambda dtype: user.pair(dtype, dropout=True)
+        return run_checks(subject, device, tuple(dtypes), steps, batch_size, seed)
+    finally:
+        user.restore()
+
+
+def _output_width(user: _UserPair, sample_shape) -> int:
+    from mxnet import nd
+
+    from modern_cnns.parity.frameworks import gluon_ctx
+
+    block = user.gluon("float32")
+    out = block(nd.zeros((1, *sample_shape), ctx=gluon_ctx(user.device)))
+    if out.ndim != 2:
+        raise PortError(f"the Gluon model outputs shape {out.shape}; check_pair needs (batch, classes) logits")
+    return int(out.shape[1])
+
+
+def load_callable(spec: str) -> Callable:
+    """``"package.module:callable"`` -> the callable (a class or a builder function)."""
+    module, sep, attr = spec.partition(":")
+    if not sep or not module or not attr:
+        raise PortError(f"{spec!r}: expected MODULE:CALLABLE, e.g. mypkg.models:resnet18")
+    try:
+        target = importlib.import_module(module)
+    except ImportError as err:
+        raise PortError(f"{spec!r}: cannot import {module!r} ({err})") from None
+    for part in attr.split("."):
+        if not hasattr(target, part):
+            raise PortError(f"{spec!r}: {module!r} has no {attr!r}")
+        target = getattr(target, part)
+    if not callable(target):
+        raise PortError(f"{spec!r}: {attr!r} is not callable")
+    return target
+
+
+def suggest_map(gluon_block, torch_module, input_shape, seed: int = 0) -> dict:
+    """Propose ``{gluon name: torch name}`` from registration order and shapes; flag what is ambiguous.
+
+    Returns ``{"map": {...}, "ambiguous": [...], "unpaired_gluon": [...], "unpaired_torch": [...]}``.
+    Tensors are walked in registration order in both trees and paired in order within each shape;
+    an entry is ambiguous when its shape occurs more than once and the two trees' kinds
+    (parameter or running statistic) or counts of that shape disagree.
+    """
+    import mxnet as mx
+
+    from modern_cnns.parity.weights.init import initialize_gluon
+    from modern_cnns.parity.weights.state import gluon_slots, gluon_uninitialized, torch_slots
+
+    sample_shape = tuple(int(d) for d in input_shape)
+    if gluon_uninitialized(gluon_block)[0]:
+        mx.random.seed(seed)
+        initialize_gluon(gluon_block, (1, *sample_shape))
+    gslots = gluon_slots(gluon_block, (1, *sample_shape))
+    tslots, _ = torch_slots(torch_module, (1, *sample_shape))
+
+    def key(slot):
+        return tuple(int(d) for d in np.squeeze(np.empty(slot.shape)).shape), slot.kind == "param"
+
+    pending = {}
+    for tname, slot in tslots.items():
+        pending.setdefault(key(slot), []).append(tname)
+    counts = {k: len(v) for k, v in pending.items()}
+    mapping, ambiguous, unpaired = {}, [], []
+    gcounts = {}
+    for slot in gslots.values():
+        gcounts[key(slot)] = gcounts.get(key(slot), 0) + 1
+    for gname, slot in gslots.items():
+        queue = pending.get(key(slot))
+        if not queue:
+            unpaired.append(gname)
+            continue
+        mapping[gname] = queue.pop(0)
+        if counts[key(slot)] != gcounts[key(slot)]:
+            ambiguous.append(gname)
+    left = [t for queue in pending.values() for t in queue]
+    return {"map": mapping, "ambiguous": ambiguous, "unpaired_gluon": unpaired, "unpaired_torch": left}
+
+
+__all__ = ["check_pair", "suggest_map", "load_name_map", "load_callable", "PortError"]

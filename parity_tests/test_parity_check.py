@@ -242,6 +242,25 @@ def test_known_mutations_are_caught_in_float32_at_default_settings(network, tamp
         first_step = [c for c in failed if c.startswith("statistics after 1 step: ")]
         assert first_step and all(c.endswith("running_var") for c in first_step), first_step
         assert not [c for c in failed if tolerance_kind(c) in ("predict output", "train output", "input gradient")]
+        # and the diagnosis says which convention, with the n of the first layer named
+        assert any("n/(n-1)" in d and "unbiased" in d for d in result.diagnosis), result.diagnosis
+
+
+def test_diagnosis_names_n_exactly_for_stock_torch_batchnorm():
+    """bn_lenet_concise, batch 4: its first BatchNorm sees 4 x 24 x 24 = 2304 values per channel."""
+    from modern_cnns.parity.verdict.check import check_network
+
+    result, = check_network(registry.get("bn_lenet_concise"), dtypes=("float64",), tamper=_stock_torch_batchnorm)
+    assert any(d.startswith("1.running_var differs by n/(n-1) with n=2304 ") for d in result.diagnosis), \
+        result.diagnosis
+
+
+def test_diagnosis_names_a_momentum_convention_swap():
+    from modern_cnns.parity.verdict.check import check_network
+
+    result, = check_network(registry.get("bn_lenet_concise"), dtypes=("float64",),
+                            tamper=_each_gluon_bn(momentum=0.1))
+    assert any("other momentum convention" in d and "m=0.9" in d for d in result.diagnosis), result.diagnosis
 
 
 def tolerance_kind(check):

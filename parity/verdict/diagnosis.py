@@ -41,12 +41,28 @@ def _median_ratio(num, den) -> float | None:
     return float(np.median(num[keep] / den[keep])) if keep.any() else None
 
 
+def _variance_ratio(old, orig, port, m32: float) -> float | None:
+    """c in ``port = old + a * (c * var_b - old)``: the port's batch variance over Gluon's, whatever its momentum a.
+
+    Gluon's own batch variance per channel is known exactly from its update,
+    ``var_b = old + (orig - old) / (1 - m32)`` (Gluon applies its momentum as a float32).  The port's
+    momentum is not assumed (stock torch's 0.1, or ``1 - m32`` from a careful conversion): over the
+    channels, ``port - old`` is linear in ``var_b`` and ``old`` with slopes ``a * c`` and ``-a``.
+    """
+    var_b = old + (orig - old) / (1 - m32)
+    X = np.stack([var_b.ravel(), old.ravel()], axis=1).astype(np.float64)
+    if X.shape[0] < 3 or np.ptp(var_b) <= 1e-12 * max(np.abs(var_b).max(), 1e-300):
+        return _median_ratio(old + (port - old) / (1 - m32), var_b)
+    (ac, minus_a), *_ = np.linalg.lstsq(X, (port - old).ravel().astype(np.float64), rcond=None)
+    return float(-ac / minus_a) if minus_a else None
+
+
 def _as_n_over_n_minus_1(r: float) -> int | None:
     """n where r = n/(n-1) for an integer n >= 2, else None."""
     if r <= 1.0 + 1e-9:
         return None
     n = r / (r - 1.0)
-    return int(round(n)) if round(n) >= 2 and abs(n - round(n)) <= 0.02 * n else None
+    return int(round(n)) if round(n) >= 2 and abs(n - round(n)) <= max(0.05, 0.005 * n) else None
 
 
 def statistics_findings(failed: list, initial: dict, g: dict, t: dict, structure: Structure) -> list:
@@ -73,7 +89,9 @@ def statistics_findings(failed: list, initial: dict, g: dict, t: dict, structure
             swapped.append((slot, update, m))
             continue
         if kind.endswith("var"):
-            batch = _median_ratio(old + (port - old) / (1 - m), old + (orig - old) / (1 - m))
+            # Gluon applies its momentum as a float32 (0.9 -> 0.899999976); torch's 0.1 is exact.  At a
+            # small batch variance that 2.4e-7 would otherwise hide n/(n-1) for large n.
+            batch = _variance_ratio(old, orig, port, float(np.float32(m)))
             n = _as_n_over_n_minus_1(batch) if batch is not None else None
             if n is not None:
                 variance.append((slot, batch, n))
@@ -86,8 +104,7 @@ def statistics_findings(failed: list, initial: dict, g: dict, t: dict, structure
     if variance:
         slot, r, n = variance[0]
         more = f" (and {len(variance) - 1} more BatchNorm layers, each by its own n)" if len(variance) > 1 else ""
-        approx = "=" if n <= 100 else "\u2248"  # a large n is known to a few percent only
-        out.append(f"{slot} differs by n/(n-1) with n{approx}{n} (measured ratio {r:.6g}){more}: the port stores "
+        out.append(f"{slot} differs by n/(n-1) with n={n} (measured ratio {r:.6g}){more}: the port stores "
                    "torch's unbiased batch variance; MXNet stores the biased one. Wrap the port with "
                    "parity.use_gluon_batchnorm(module), or accept it as a known difference.")
     if swapped:
@@ -96,7 +113,7 @@ def statistics_findings(failed: list, initial: dict, g: dict, t: dict, structure
         out.append(f"{slot}: the update differs by {r:.4g}, m/(1-m) with Gluon's momentum m={m:g}{more}: the "
                    f"port uses the other momentum convention. Gluon's momentum weights the old value, torch's "
                    f"the new one: a Gluon momentum of {m:g} is torch's {1 - m:.4g}.")
-    if rounded and not variance:
+    if rounded:
         out.append(f"{rounded[0]}: the first update differs in the 7th digit (and {len(rounded) - 1} more): Gluon "
                    "keeps its momentum as a float32 (0.9 is 0.899999976), torch uses the exact double. "
                    "parity.use_gluon_batchnorm(module) rounds as Gluon does.")

@@ -194,6 +194,13 @@ def align_first_divergence(g_acts, t_acts, rtol) -> str | None:
     return None
 
 
+def _as_shape(value, like):
+    """``value`` in ``like``'s shape where the transfer reshaped it (trailing singleton dimensions)."""
+    if like is None or value.shape == like.shape or value.size != like.size:
+        return value
+    return value.reshape(like.shape)
+
+
 @dataclass
 class Pair:
     """A Gluon block and its torch port, same weights, on one device in one dtype.
@@ -263,8 +270,9 @@ class Pair:
 
     def trace(self, batches, lr: float) -> tuple[dict, dict]:
         """(Gluon's, torch's) :func:`trace_gluon` results on ``batches``; the pair is trained by them."""
-        return (trace_gluon(self.block, batches, self.dtype, self.device, lr),
-                trace_torch(self.module, batches, self.dtype, self.device, lr, self.names))
+        g = trace_gluon(self.block, batches, self.dtype, self.device, lr)
+        t = trace_torch(self.module, batches, self.dtype, self.device, lr, self.names)
+        return g, {check: _as_shape(value, g.get(check)) for check, value in t.items()}
 
     # ---------------------------------------------------------------- state
     def start_state(self) -> dict:
@@ -279,15 +287,17 @@ class Pair:
         for gname, slot in gslots.items():
             check = f"before training: {gname}"
             tname = self.names.get(gname)
-            out[check] = None if tname is None else diff(check, tslots[tname].read(copy=False), slot.read())
+            expected = slot.read()
+            out[check] = None if tname is None else \
+                diff(check, _as_shape(tslots[tname].read(copy=False), expected), expected)
         return out
 
     def worst_state_diff(self, floor: float) -> Diff:
         """The slot with the largest relative difference between the two trees, scales floored at ``floor``."""
         g = {name: slot.read() for name, slot in gluon_slots(self.block).items()}
         t, _ = torch_slots(self.module)
-        return max((diff(name, t[self.names[name]].read(), value, floor) for name, value in g.items()),
-                   key=lambda d: d.max_rel)
+        return max((diff(name, _as_shape(t[self.names[name]].read(), value), value, floor)
+                    for name, value in g.items()), key=lambda d: d.max_rel)
 
     # ---------------------------------------------------------------- activations
     def capture_gluon(self, x, train: bool) -> list:

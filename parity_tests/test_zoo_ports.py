@@ -106,6 +106,7 @@ def test_positional_transfer_checks_a_pair_whose_names_differ():
 
 def test_check_pair_gives_the_models_back_as_it_found_them():
     import numpy as np
+    from torch import nn
 
     from modern_cnns.parity import check_pair
     from modern_cnns.parity.weights.state import gluon_slots
@@ -113,7 +114,10 @@ def test_check_pair_gives_the_models_back_as_it_found_them():
     block, module = zoo("gluoncv2_nin_cifar10"), zoo("pytorchcv_nin_cifar10")
     block.initialize()
     before = {n: s.read() for n, s in gluon_slots(block, (1, 3, 32, 32)).items()}
+    rates = [m.p for m in module.modules() if isinstance(m, nn.Dropout)]
+    assert rates and all(rate > 0 for rate in rates)
     check_pair(block, module, (3, 32, 32), positional=True, dtypes=("float64",))
+    assert [m.p for m in module.modules() if isinstance(m, nn.Dropout)] == rates
     after = {n: s.read() for n, s in gluon_slots(block).items()}
     assert all(after[n].dtype == np.float32 and np.array_equal(after[n], before[n]) for n in before)
     assert next(module.parameters()).dtype.is_floating_point and str(next(module.parameters()).dtype) == \
@@ -170,3 +174,16 @@ def test_224_only_zoo_pairs_pass_in_float64(gluon, torch_port):
     result, = check_pair(zoo(gluon), use_gluon_batchnorm(zoo(torch_port)), (3, 224, 224), positional=True,
                          dtypes=("float64",))
     assert result.passed, (_failed(result)[:5], result.diagnosis, result.first_divergence)
+
+
+@pytest.mark.slow
+def test_dropout_is_compared_by_structure():
+    """Values cannot show dropout (the checks run with it off): its rates and positions are compared."""
+    from modern_cnns.parity import check_pair, use_gluon_batchnorm
+
+    result, = check_pair(zoo("gluoncv_googlenet"), use_gluon_batchnorm(zoo("torchvision_googlenet")), (3, 224, 224),
+                         positional=True, dtypes=("float64",))
+    assert any("dropout differs" in d and "p=0.4" in d and "p=0.2" in d for d in result.diagnosis), result.diagnosis
+    result, = check_pair(zoo("gluoncv_alexnet"), zoo("torchvision_alexnet"), (3, 224, 224), positional=True,
+                         dtypes=("float64",))
+    assert any("after features.10" in d for d in result.diagnosis), result.diagnosis  # torch drops before fc6

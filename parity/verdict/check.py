@@ -269,9 +269,8 @@ def run_checks(subject: Subject, device="cpu", dtypes=("float32", "float64"), st
                 rel = {r.check: r.max_rel for r in result.rows}
                 train = not rel.get("predict output", 0.0) > rel.get("train output", 0.0)
                 result.first_divergence = _localise(subject, dtype, batches[0][0], train)
-            if failed:
-                structure = structure or _structure(subject)
-                result.diagnosis = _diagnose(result, runs[dtype], structure)
+            structure = structure or _structure(subject)
+            result.diagnosis = _diagnose(result, runs[dtype], structure)
             result.seconds = time.perf_counter() - start
             results.append(result)
         runs[dtype] = (runs[dtype][0], None, None, None)  # float32 needs only the original's float64 run
@@ -279,6 +278,7 @@ def run_checks(subject: Subject, device="cpu", dtypes=("float32", "float64"), st
 
 
 def _diagnose(result, run, structure) -> list:
+    """Findings on what differs; structural ones (eps, dropout) even on a pass: values cannot show them."""
     g, t, _, facts = run
     failed = [r.check for r in result.rows if not r.passed]
     out = []

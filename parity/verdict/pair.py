@@ -357,8 +357,11 @@ class Pair:
         owner = {g.rsplit(".", 1)[0]: t.rsplit(".", 1)[0] for g, t in self.names.items() if "." in g and "." in t}
         tmods = dict(self.module.named_modules())
         out = Structure()
-        last = ""
+        last, seen = "", set()
         for name, blk in walk_gluon(self.block):
+            if id(blk) in seen:  # a block registered twice (an alias) is one layer
+                continue
+            seen.add(id(blk))
             name = name.rstrip(".")
             if isinstance(blk, gnn.BatchNorm):
                 out.gluon_momentum[name] = float(blk._kwargs.get("momentum", 0.9))

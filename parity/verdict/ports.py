@@ -63,7 +63,10 @@ class _UserPair:
         self.block.cast(dtype)
         for name, slot in gluon_slots(self.block).items():
             slot.write(self.slots[name].astype(dtype))
-        if not dropout:
+        if dropout:
+            for blk, rate in self.rates[0]:
+                blk._rate = rate
+        else:
             zero_dropout_gluon(self.block)
         return self.block
 
@@ -77,7 +80,10 @@ class _UserPair:
         self.module.to(device=torch_device(self.device), dtype=getattr(torch, dtype))
         report = gluon_to_torch(block, self.module, name_map=self.name_map, positional=self.positional,
                                 zero_frozen=self.zero_frozen)
-        if not dropout:
+        if dropout:
+            for mod, p in self.rates[1]:
+                mod.p = p
+        else:
             zero_dropout_torch(self.module)
         return Pair(block, self.module, {g: t for g, t, _ in report.mapped}, dtype, self.device)
 
@@ -87,10 +93,6 @@ class _UserPair:
 
         self.pair(self.gluon_dtype, dropout=True)
         self.module.to(dtype=self.torch_dtype if self.torch_dtype.is_floating_point else torch.float32)
-        for blk, rate in self.rates[0]:
-            blk._rate = rate
-        for mod, p in self.rates[1]:
-            mod.p = p
 
 
 def check_pair(gluon_block, torch_module, input_shape, *, name_map=None, positional: bool = False,

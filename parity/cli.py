@@ -259,16 +259,20 @@ def _cmd_check(args):
 
     results = run_sweep([entry.name for entry in entries], args.jobs, show, device=args.device, dtypes=dtypes,
                         steps=args.steps, batch_size=args.batch_size, seed=args.seed)
-    wall = time.perf_counter() - start
-    failed = [r for r in results if not r.passed]
-    print(f"{len(results) - len(failed)}/{len(results)} network checks passed; wall time {wall:.1f} s")
+    return _finish_check(args, report, results, time.perf_counter() - start, "network checks")
+
+
+def _finish_check(args, report, results, wall, noun) -> int:
+    """The summary line, the ``--markdown``/``--json`` reports, the exit code: the same for every check."""
     from modern_cnns.parity.weights.checkpoint import atomic_write
 
+    failed = [r for r in results if not r.passed]
+    print(f"{len(results) - len(failed)}/{len(results)} {noun} passed; wall time {wall:.1f} s")
     for path, render in ((args.markdown, report.markdown), (args.json, report.to_json)):
         if path:
             text = render(results, wall)
             atomic_write(path, lambda tmp: Path(tmp).write_text(text))
-    return 1 if failed else 0
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def _check_user_pair(args, report):
@@ -293,15 +297,7 @@ def _check_user_pair(args, report):
     for result in results:
         result.device = device_label(args.device)
         print("\n".join(report.console_lines(result)), flush=True)
-    failed = [r for r in results if not r.passed]
-    print(f"{len(results) - len(failed)}/{len(results)} checks passed; wall time {wall:.1f} s")
-    from modern_cnns.parity.weights.checkpoint import atomic_write
-
-    for path, render in ((args.markdown, report.markdown), (args.json, report.to_json)):
-        if path:
-            text = render(results, wall)
-            atomic_write(path, lambda tmp: Path(tmp).write_text(text))
-    return EXIT_FAILED if failed else EXIT_OK
+    return _finish_check(args, report, results, wall, "checks")
 
 
 def _cmd_reproduce(args):

@@ -117,3 +117,23 @@ def test_train_ch6_times_training_steps_only_as_d2ls_timer():
     record = history[0]
     assert record["time"] >= 1.0  # the epoch's wall time includes the loader's sleeps...
     assert 40 / record["examples_per_sec"] < 0.5  # ...the timed steps do not
+
+
+def test_each_edition_trains_with_its_own_loop():
+    """gluonbook: the port of train_ch5 from Gluon's Xavier; d2l 0.17: train_ch6; d2l 1.0: its init_cnn."""
+    from modern_cnns.torch_impl import train
+
+    editions = {"gluonbook": "ch5", "d2l 0.17": "ch6", "d2l 1.0": "d2l1"}
+    for exp in experiments.EXPERIMENTS.values():
+        assert exp.loop == editions[exp.source.edition.name], (exp.name, exp.loop, exp.source.cite())
+    assert "bn_lenet_d2l_v1" in experiments.EXPERIMENTS and "densenet_d2l" in experiments.EXPERIMENTS
+    assert registry.get("densenet_d2l").kwargs == {"halve_channels": True}
+    # the initialiser reaches the ports' layers, which subclass nn.Conv2d / nn.Linear
+    from torch import nn
+
+    net = registry.get("alexnet").build_torch()
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.zeros_(m.weight)
+    net.apply(train.init_cnn)
+    assert all(m.weight.abs().sum() > 0 for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))

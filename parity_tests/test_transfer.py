@@ -360,3 +360,29 @@ def test_atomic_write_never_leaves_a_partial_file(tmp_path):
         atomic_write(final, crash)
     assert final.read_bytes() == b"previous good checkpoint"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]
+
+
+def test_a_hand_map_written_per_layer_gets_the_gamma_beta_fallback():
+    """A map that renames layers and keeps Gluon's suffixes ("1.gamma" -> "1.gamma") still lands on weight/bias."""
+    from modern_cnns.parity.weights.transfer import gluon_to_torch
+
+    block = gluon_net("bn_lenet_concise")
+    module = registry.get("bn_lenet_concise").build_torch()
+    report = gluon_to_torch(block, module, name_map=lambda name: name)  # identity map: suffixes left as Gluon's
+    assert ("1.gamma", "1.weight", (6,)) in report.mapped and ("1.beta", "1.bias", (6,)) in report.mapped
+    gamma = next(v for k, v in snapshot_gluon(block).items() if k.endswith("gamma"))
+    assert np.array_equal(module[1].weight.detach().numpy(), gamma)
+
+
+def test_differently_named_trees_are_refused_with_the_way_out():
+    from torch import nn
+
+    from modern_cnns.parity.weights.transfer import TransferError, gluon_to_torch
+
+    block = gluon_net("lenet")
+    renamed = nn.Sequential(OrderedDict((f"layer{i}", m) for i, m in enumerate(registry.get("lenet").build_torch())))
+    with pytest.raises(TransferError) as err:
+        gluon_to_torch(block, renamed)
+    assert "suggest-map" in str(err.value) and "positional=True" in str(err.value)
+    report = gluon_to_torch(block, renamed, positional=True)
+    assert len(report.mapped) == 10

@@ -81,22 +81,37 @@ def train_ch5(net, train_iter, test_iter, batch_size, optimizer, device, num_epo
 
 
 def init_weights_ch6(m):
-    """d2l 0.17's initialisation in ``train_ch6``: Xavier-uniform on Linear and Conv2d weights."""
-    if type(m) == nn.Linear or type(m) == nn.Conv2d:  # noqa: E721 (d2l's exact-type test, kept)
+    """d2l 0.17's initialisation in ``train_ch6``: Xavier-uniform on Linear and Conv2d weights.
+
+    d2l tests the exact type (``type(m) == nn.Conv2d``) on its own networks, built from plain
+    layers; the ports here subclass them (``gluon_layers.Conv2D``, ``Dense``), so the test is
+    ``isinstance``: the same layers initialised, on either kind of network.
+    """
+    if isinstance(m, (nn.Linear, nn.Conv2d)):
         nn.init.xavier_uniform_(m.weight)
 
 
+def init_cnn(m):
+    """d2l 1.0's ``init_cnn`` (§7.6): Xavier-uniform on Linear and Conv2d weights, as 0.17's."""
+    init_weights_ch6(m)
+
+
 def train_ch6(net, train_iter, test_iter, num_epochs, lr, device, *,
-              start_epoch=0, progress=None, on_epoch_end=None, seed_epoch=None, optimizer=None):
+              start_epoch=0, progress=None, on_epoch_end=None, seed_epoch=None, optimizer=None,
+              init=init_weights_ch6):
     """d2l 0.17's ``train_ch6``: mean loss, SGD, per-example bookkeeping, one summary line at the end.
+
+    d2l 1.0's ``Trainer.fit`` with ``init_cnn`` takes the same steps (SGD on the mean
+    cross-entropy, Xavier-uniform weights, ``eval()`` for validation); it plots where this
+    prints.  ``init=init_cnn`` names that edition's initialiser.
 
     d2l 0.17 initialises inside (``net.apply(init_weights)``); here that happens
     on a fresh start only (``start_epoch == 0``), not when resuming.  An
     ``optimizer`` handed in (e.g. restored from a checkpoint) replaces the SGD
     the course creates.
     """
-    if start_epoch == 0:
-        net.apply(init_weights_ch6)
+    if start_epoch == 0 and init is not None:
+        net.apply(init)
     print('training on', device)
     net.to(device)
     optimizer = optimizer or torch.optim.SGD(net.parameters(), lr=lr)

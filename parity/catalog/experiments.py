@@ -1,10 +1,11 @@
 """Every training run in the course, with the course's hyper-parameters as defaults.
 
 Each experiment runs its edition's code: gluonbook's on the Gluon side (``train_ch5``, Xavier),
-and on the torch side the port of that (``loop="ch5"``), or d2l 0.17's ``train_ch6`` and its
-networks (``loop="ch6"``).  Where the edition's torch network is not the Gluon-equivalent port
-(d2l 0.17's concise BN-LeNet uses ``nn.BatchNorm2d/1d``), ``torch_overrides`` builds the
-edition's network.  Where each comes from: :mod:`parity.catalog.provenance`.
+and on the torch side the port of that (``loop="ch5"``), d2l 0.17's ``train_ch6``
+(``loop="ch6"``), or d2l 1.0's loop with its ``init_cnn`` (``loop="d2l1"``).  Where the
+edition's torch network is not the Gluon-equivalent port (d2l 0.17's concise BN-LeNet uses
+``nn.BatchNorm2d/1d``), ``torch_overrides`` builds the edition's network.  Where each comes
+from: :mod:`parity.catalog.provenance`.
 """
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from dataclasses import dataclass, field
 class Experiment:
     name: str
     network: str             # registry name
-    loop: str                # "ch5" (gluonbook train_ch5, both frameworks) or "ch6" (torch: d2l train_ch6)
+    loop: str                # the torch side's loop: "ch5" (the port of gluonbook's train_ch5), "ch6" (d2l
+    #                          0.17's train_ch6) or "d2l1" (d2l 1.0's Trainer.fit: the same steps, init_cnn).
+    #                          Gluon always runs gluonbook's train_ch5.
     lr: float
     epochs: int
     batch_size: int
@@ -38,12 +41,14 @@ EXPERIMENTS = {e.name: e for e in [
     Experiment("bn_lenet_concise_d2l", "bn_lenet_concise_d2l", "ch6", 1.0, 10, 256, None, "d2l017_bn_lenet_concise",
                torch_overrides={"batchnorm": "stock"}),
     Experiment("resnet", "resnet", "ch5", 0.05, 5, 256, None, "gluonbook_resnet"),
-    Experiment("resnet18", "resnet18", "ch5", 0.05, 10, 256, 96, None),
+    Experiment("resnet18", "resnet18", "ch6", 0.05, 10, 256, 96, None),
     Experiment("densenet", "densenet", "ch5", 0.1, 5, 256, 96, None),
-    Experiment("googlenet", "googlenet", "ch5", 0.1, 10, 128, 96, None),
-    Experiment("alexnet", "alexnet", "ch5", 0.01, 10, 128, 224, None),
-    Experiment("vgg_small", "vgg_small", "ch5", 0.01, 10, 128, 224, None),
-    Experiment("nin", "nin", "ch5", 0.05, 10, 128, 224, None),
+    Experiment("googlenet", "googlenet", "ch6", 0.1, 10, 128, 96, None),
+    Experiment("alexnet", "alexnet", "d2l1", 0.01, 10, 128, 224, None),
+    Experiment("vgg_small", "vgg_small", "d2l1", 0.01, 10, 128, 224, None),
+    Experiment("nin", "nin", "d2l1", 0.05, 10, 128, 224, None),
+    Experiment("bn_lenet_d2l_v1", "bn_lenet_scratch_d2l_v1", "d2l1", 0.1, 10, 128, None, None),
+    Experiment("densenet_d2l", "densenet_d2l", "d2l1", 0.01, 10, 128, 96, None),
 ]}
 
 

@@ -88,6 +88,7 @@ NETWORKS = {
     "resnet": _gb("5.12.2", "ResNet Model", "three residuals per stage, 28x28 input"),
     "resnet18": _d17("7.6", "Residual Networks (ResNet)", "resnet.html", "ResNet-18 at 96x96"),
     "densenet": _gb("5.13.3", "DenseNet Model"),
+    "densenet_d2l": _d10("8.7.4", "DenseNet Model", "densenet.html", "the transitions halve the channels"),
 }
 
 #: every experiment (``python -m parity reproduce --list``)
@@ -103,6 +104,8 @@ EXPERIMENTS = {
     "alexnet": _d10("8.1.3", "Training", "alexnet.html"),
     "vgg_small": _d10("8.2.3", "Training", "vgg.html"),
     "nin": _d10("8.3.3", "Training", "nin.html"),
+    "bn_lenet_d2l_v1": _d10("8.5.4", "LeNet with Batch Normalization", "batch-norm.html"),
+    "densenet_d2l": _d10("8.7.5", "Training", "densenet.html"),
 }
 
 

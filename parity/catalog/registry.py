@@ -87,6 +87,8 @@ ENTRIES = [
           "ResNet-18: 2 residuals per stage, 96x96 input"),
     Entry("densenet", "gluon_impl.densenet:DenseNet", "torch_impl.densenet:DenseNet", _96,
           "growth 32, arch (4,4,4,4), gluonbook's transition widths (96,160,224)"),
+    Entry("densenet_d2l", "gluon_impl.densenet:DenseNet", "torch_impl.densenet:DenseNet", _96,
+          "growth 32, arch (4,4,4,4), d2l's halving transitions (96,112,120)", kwargs={"halve_channels": True}),
 ]
 
 REGISTRY = {entry.name: entry for entry in ENTRIES}

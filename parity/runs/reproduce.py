@@ -108,7 +108,8 @@ def train_torch(spec: RunSpec, progress: bool = True, replaced: Path | None = No
 
     gluonbook's experiments (``loop="ch5"``) run the port of ``train_ch5`` from Gluon's
     initialisation (:func:`~modern_cnns.parity.weights.init.xavier_like_gluon`) and Gluon's SGD;
-    d2l 0.17's (``loop="ch6"``) run that edition's ``train_ch6``, which initialises the network itself.
+    d2l 0.17's (``loop="ch6"``) run that edition's ``train_ch6``, which initialises the network
+    itself; d2l 1.0's (``loop="d2l1"``) the same steps with that edition's ``init_cnn``.
     """
     import torch
 
@@ -116,7 +117,7 @@ def train_torch(spec: RunSpec, progress: bool = True, replaced: Path | None = No
     from modern_cnns.parity.weights.checkpoint import load_torch, save_torch
     from modern_cnns.parity.weights.init import xavier_like_gluon
     from modern_cnns.torch_impl.data import load_data_fashion_mnist
-    from modern_cnns.torch_impl.train import sgd_like_gluon, train_ch5, train_ch6
+    from modern_cnns.torch_impl.train import init_cnn, init_weights_ch6, sgd_like_gluon, train_ch5, train_ch6
 
     exp, entry = spec.experiment, registry.get(spec.experiment.network)
     dev = torch_device(spec.device)
@@ -150,8 +151,9 @@ def train_torch(spec: RunSpec, progress: bool = True, replaced: Path | None = No
     train, test = _limited(spec, train_iter, test_iter)
     extras = dict(start_epoch=start, progress=_progress("torch") if progress else None, on_epoch_end=on_epoch_end,
                   seed_epoch=seed_epoch)
-    if exp.loop == "ch6":
-        train_ch6(net, train, test, spec.epochs, spec.lr, dev, optimizer=optimizer, **extras)
+    if exp.loop in ("ch6", "d2l1"):
+        init = init_cnn if exp.loop == "d2l1" else init_weights_ch6
+        train_ch6(net, train, test, spec.epochs, spec.lr, dev, optimizer=optimizer, init=init, **extras)
     else:
         train_ch5(net, train, test, spec.batch_size, optimizer, dev, spec.epochs, **extras)
     return history, net

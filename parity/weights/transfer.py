@@ -41,10 +41,10 @@ class NameMapError(ValueError):
 class TransferError(ValueError):
     """A transfer was refused; ``problems`` lists every reason.  The destination is unchanged."""
 
-    def __init__(self, direction, problems):
+    def __init__(self, direction, problems, hint=""):
         self.direction, self.problems = direction, problems
         super().__init__(f"{direction} transfer refused ({len(problems)} problem(s)); the destination "
-                         "model was not modified:\n  " + "\n  ".join(problems))
+                         "model was not modified:\n  " + "\n  ".join(problems) + (f"\n{hint}" if hint else ""))
 
 
 @dataclass
@@ -95,7 +95,9 @@ def _pair(src, dst, name_map, positional):
     pairs, taken = [], set()
     unexpected = []
     for name in src:
-        target = _lookup(name_map, name) or _by_name(name, dst)
+        target = _lookup(name_map, name)
+        # a mapped name gets the gamma/beta <-> weight/bias fallback too (a map written per layer)
+        target = (_by_name(target, dst) or target) if target else _by_name(name, dst)
         if target is None or target not in dst or target in taken:
             unexpected.append(name)
             continue
@@ -133,7 +135,10 @@ def transfer_slots(direction, src, dst, ignored, *, name_map, positional, strict
                     + [f"unexpected (in {src_fw}, no {dst_fw} counterpart): {s} {src[s].shape}" for s in unexpected]
                     + [f"missing (in {dst_fw}, no {src_fw} counterpart): {d} {dst[d].shape}" for d in missing])
         if problems:
-            raise TransferError(direction, problems)
+            hint = ("The two trees name their tensors differently? Pass a name map (name_map=, --map; "
+                    "`python -m parity suggest-map` proposes one) or pair them in order (positional=True, "
+                    "--positional).") if unexpected and missing and not positional else ""
+            raise TransferError(direction, problems, hint)
     else:
         report.unexpected, report.missing, report.mismatched = unexpected, missing, mismatched
     good = [(s, d) for s, d in pairs if _fits(src[s].shape, dst[d].shape)]

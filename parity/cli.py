@@ -42,6 +42,7 @@ def steps_count(text):
 
 
 def positive_float(text):
+    """An argparse type: a finite number > 0."""
     import math
 
     value = float(text)
@@ -365,6 +366,7 @@ def _pair_options(p, check: bool) -> None:
 
 
 def build_parser():
+    """The ``python -m parity`` argument parser, every command and option."""
     parser = argparse.ArgumentParser(prog="python -m parity", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -12,6 +12,7 @@ _MODULE = {"gluon": "mxnet", "torch": "torch"}
 
 
 def importable(module: str) -> bool:
+    """Is ``module`` installed (found without importing it)?"""
     return importlib.util.find_spec(module) is not None
 
 
@@ -21,6 +22,7 @@ def available(framework: str) -> bool:
 
 
 def missing_reason(framework: str) -> str:
+    """Why ``framework`` cannot run here, with the fix."""
     return f"{_MODULE[framework]} is not installed in this environment (pip install -r requirements.txt)"
 
 

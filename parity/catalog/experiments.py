@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Experiment:
+    """One training run of the course: its network, loop and the course's hyper-parameters."""
     name: str
     network: str             # registry name
     loop: str                # the torch side's loop: "ch5" (the port of gluonbook's train_ch5), "ch6" (d2l
@@ -53,6 +54,7 @@ EXPERIMENTS = {e.name: e for e in [
 
 
 class UnknownExperiment(KeyError):
+    """An experiment name that is not in the catalog; the message lists the valid ones."""
     def __str__(self):
         return self.args[0]
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Edition:
+    """One edition of the course, as users cite and find it."""
     name: str        #: short name, as cited: "gluonbook", "d2l 0.17", "d2l 1.0"
     title: str       #: what a reader searches for
     home: str        #: where the edition can be read or installed
@@ -110,8 +111,10 @@ EXPERIMENTS = {
 
 
 def network_source(name: str) -> Source:
+    """Where registry network ``name`` comes from."""
     return NETWORKS[name]
 
 
 def experiment_source(name: str) -> Source:
+    """Where experiment ``name`` comes from."""
     return EXPERIMENTS[name]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Entry:
+    """One network of the course: its Gluon and torch builders, its input and what it is."""
     name: str
     gluon: str              # "module:callable" in gluon_impl
     torch: str              # "module:callable" in torch_impl
@@ -95,6 +96,7 @@ REGISTRY = {entry.name: entry for entry in ENTRIES}
 
 
 class UnknownNetwork(KeyError):
+    """A network name that is not in the registry; the message lists the valid ones."""
     def __str__(self):
         return self.args[0]
 
@@ -108,4 +110,5 @@ def get(name: str) -> Entry:
 
 
 def names():
+    """Every registry name, in catalog order."""
     return list(REGISTRY)

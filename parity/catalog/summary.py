@@ -41,6 +41,7 @@ def gluon_summary(entry, batch_size=1, seed=0):
 
 
 def torch_summary(entry, batch_size=1, seed=0):
+    """The port's layer output shapes, in the course's printout format (see ``gluon_summary``)."""
     import torch
 
     net = entry.build_torch().eval()  # Gluon predicts outside autograd.record()

@@ -47,6 +47,7 @@ def first_bn_params(framework, net):
 
 
 def plot(histories, path):
+    """Draw loss, train and test accuracy per epoch, both frameworks overlaid, to ``path`` (atomically)."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -39,6 +39,7 @@ from modern_cnns.parity.weights.state import gluon_slots
 
 @dataclass
 class Row:
+    """One comparison: a check's name, its differences, the bound it was held to, its verdict and why."""
     check: str
     max_abs: float
     max_rel: float
@@ -49,6 +50,7 @@ class Row:
 
 @dataclass
 class Result:
+    """Every comparison of one pair in one dtype, with the first diverging layer and the diagnosis."""
     network: str
     device: str
     dtype: str

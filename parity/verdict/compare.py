@@ -16,6 +16,7 @@ _TINY = np.finfo(np.float64).tiny
 
 @dataclass
 class Diff:
+    """The largest absolute and relative difference between two tensors."""
     name: str
     max_abs: float
     max_rel: float

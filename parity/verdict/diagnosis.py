@@ -124,11 +124,13 @@ def statistics_findings(failed: list, initial: dict, g: dict, t: dict, structure
 
 
 def eps_findings(structure: Structure) -> list:
+    """BatchNorm layers whose eps differs between the two trees."""
     return [f"BatchNorm eps differs at {layer}: gluon {ge:g}, torch {te:g}."
             for layer, ge, te in structure.batchnorm_eps if not np.isclose(ge, te, rtol=1e-6, atol=0.0)]
 
 
 def dropout_findings(structure: Structure) -> list:
+    """Dropout layers whose rate or position differs (compared by structure)."""
     g, t = structure.gluon_dropout, structure.torch_dropout
     if g == t:
         return []

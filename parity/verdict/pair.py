@@ -41,6 +41,7 @@ def build_gluon(entry, dtype: str = "float64", device: str = "cpu", seed: int = 
 
 
 def zero_dropout_gluon(block) -> None:
+    """Set every Gluon ``Dropout``'s rate to 0."""
     from mxnet.gluon import nn
 
     for _, blk in walk_gluon(block):
@@ -49,6 +50,7 @@ def zero_dropout_gluon(block) -> None:
 
 
 def zero_dropout_torch(module) -> None:
+    """Set every torch ``nn.Dropout``'s ``p`` to 0."""
     from torch import nn
 
     for mod in module.modules():

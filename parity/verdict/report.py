@@ -9,6 +9,7 @@ def _verdict(ok):
 
 
 def console_lines(result):
+    """The lines ``check`` prints for one result: the verdict, the failing rows, where and why."""
     head = f"{result.network:24s} {result.device:16s} {result.dtype}  "
     if result.error:
         lines = [head + f"FAIL  error: {result.error}"]
@@ -30,6 +31,7 @@ def console_lines(result):
 
 
 def markdown(results, wall_seconds=None):
+    """The Markdown report: a summary table, then every row of every result."""
     out = ["# Parity report: MXNet Gluon vs the PyTorch port", ""]
     out += ["| network | device | dtype | checks | worst check | max rel diff | verdict |",
             "|---|---|---|---|---|---|---|"]

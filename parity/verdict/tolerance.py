@@ -111,6 +111,7 @@ RULES = (
 )
 
 def rule_for(check: str) -> Rule:
+    """The rule of the first kind whose prefix ``check`` starts with."""
     for rule in RULES:
         if check.startswith(rule.prefix):
             return rule
@@ -118,6 +119,7 @@ def rule_for(check: str) -> Rule:
 
 
 def kind_of(check: str) -> str:
+    """The kind of check (a rule's ``kind``)."""
     return rule_for(check).kind
 
 
@@ -128,11 +130,13 @@ def group_of(check: str) -> str:
 
 
 def scope_name(check: str) -> str:
+    """How a report names the scope of a check's reference: the tensor, or its group's worst."""
     return "" if rule_for(check).per_tensor else f", worst over {kind_of(check)}"
 
 
 @dataclass(frozen=True)
 class Verdict:
+    """A rule's answer for one comparison: passed, on which ground, and the bound in words."""
     passed: bool
     basis: str  #: "exact", "rounding", "float64 reference", "conditioning", "float64 decides" or "none"
     text: str              #: the numbers behind it, for the report
@@ -203,4 +207,5 @@ def group_floors(results: dict) -> dict:
 
 
 def floor_for(floors: dict, check: str) -> float:
+    """The scale floor of ``check`` from :func:`group_floors`' result."""
     return floors[kind_of(check)]

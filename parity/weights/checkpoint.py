@@ -91,6 +91,7 @@ def _array_slots(arrays: dict) -> dict:
 
 # --------------------------------------------------------------------------- Gluon
 def save_gluon(block, path, example_input=None):
+    """Write ``block``'s state to a Gluon ``.params`` file, atomically."""
     import mxnet as mx
 
     arrays = {name: mx.nd.array(slot.read(), dtype=slot.dtype)
@@ -166,6 +167,7 @@ def _verify_params(path):
 
 
 def read_gluon(path) -> dict:
+    """``{name: array}`` of a ``.params`` file, its structure verified first."""
     import mxnet as mx
 
     _verify_params(path)
@@ -182,6 +184,7 @@ def read_gluon(path) -> dict:
 
 
 def load_gluon(block, path, example_input=None, strict=True):
+    """Load a ``.params`` file into ``block``: every name and shape checked before anything is written."""
     src = _array_slots(read_gluon(path))
     dst = gluon_slots(block, example_input)
     return transfer_slots("file -> gluon", src, dst, [], name_map=None, positional=False, strict=strict)
@@ -189,6 +192,7 @@ def load_gluon(block, path, example_input=None, strict=True):
 
 # --------------------------------------------------------------------------- PyTorch
 def save_torch(module, path, example_input=None):
+    """Write ``module``'s state to a ``.pt`` file, atomically and reproducibly."""
     import torch
 
     slots, _ignored = torch_slots(module, example_input)
@@ -218,6 +222,7 @@ def _verify_zip(path):
 
 
 def read_torch(path) -> dict:
+    """``{name: array}`` of a ``.pt`` file, read with ``weights_only=True`` after a CRC check."""
     import pickle
 
     import torch
@@ -241,6 +246,7 @@ def read_torch(path) -> dict:
 
 
 def load_torch(module, path, example_input=None, strict=True):
+    """Load a ``.pt`` file into ``module``: every name and shape checked before anything is written."""
     src = _array_slots(read_torch(path))
     dst, ignored = torch_slots(module, example_input)
     return transfer_slots("file -> torch", src, dst, ignored, name_map=None, positional=False, strict=strict)
@@ -281,6 +287,7 @@ class EpochCheckpoints:
 
 
 def framework_of(path) -> str:
+    """``"gluon"`` for ``.params``, ``"torch"`` for ``.pt``; anything else is refused."""
     suffix = Path(path).suffix
     if suffix not in FORMATS:
         raise CheckpointError(f"{path}: unknown checkpoint extension {suffix!r}; use .params (Gluon) or .pt (torch)")

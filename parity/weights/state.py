@@ -30,6 +30,7 @@ class StateError(ValueError):
 
 @dataclass
 class Slot:
+    """One tensor of a model's state (parameter, running statistic or plain attribute), readable and writable."""
     name: str
     shape: tuple
     dtype: str

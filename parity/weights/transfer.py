@@ -49,6 +49,7 @@ class TransferError(ValueError):
 
 @dataclass
 class TransferReport:
+    """What a transfer moved where, and (``strict=False``) what it left out."""
     direction: str
     mapped: list = field(default_factory=list)       # (source name, destination name, shape)
     unexpected: list = field(default_factory=list)   # source names nothing received (strict=False)
@@ -120,6 +121,7 @@ def _fits(a, b) -> bool:
 
 
 def transfer_slots(direction, src, dst, ignored, *, name_map, positional, strict, zero_frozen=()):
+    """Pair ``src`` slots with ``dst`` slots and copy them, all or nothing (see :func:`gluon_to_torch`)."""
     src_fw, dst_fw = direction.split(" -> ")
     zero_frozen = list(zero_frozen)
     unknown = [name for name in zero_frozen if name not in dst]

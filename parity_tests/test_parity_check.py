@@ -15,7 +15,7 @@ pytestmark = needs_both
 #: networks whose check takes seconds; the rest (224x224 and 96x96 inputs) are marked slow:
 #: ``pytest -m "not slow"`` keeps the quick loop quick
 QUICK = {"lenet", "lenet_d2l", "bn_lenet_scratch", "bn_lenet_concise", "bn_lenet_scratch_d2l",
-         "bn_lenet_scratch_d2l_v1", "bn_lenet_concise_d2l", "resnet"}
+         "bn_lenet_scratch_d2l_v1", "bn_lenet_concise_d2l", "bn_lenet_concise_d2l_stock", "resnet"}
 NAMES = [name if name in QUICK else pytest.param(name, marks=pytest.mark.slow) for name in registry.names()]
 _GPU_SKIP = device_skip_reason("gpu")
 CONTEXTS = ["cpu",
@@ -354,3 +354,26 @@ def test_float32_sweep_passes_as_another_cpu_computes(isa, aten, reported, tmp_p
     assert data["cpu numerics"]["torch cpu capability"] == aten.upper()
     failures = [f"{r['network']}: {_explain(r)}" for r in data["results"] if not r["passed"]]
     assert proc.returncode == 0 and not failures, "\n".join(failures) or proc.stderr[-3000:]
+
+
+def test_the_editions_stock_batchnorm_is_a_known_difference_of_the_course_not_a_port_failure():
+    """d2l 0.17's concise BN-LeNet as written (nn.BatchNorm2d/1d) against Gluon's: reported as the course's own
+    difference, with the measured n/(n-1); a real break on top of it is still a failure."""
+    from torch import nn
+
+    from modern_cnns.parity.verdict.check import check_network
+
+    entry = registry.get("bn_lenet_concise_d2l_stock")
+    for result in check_network(entry):
+        assert result.passed and result.known_difference and "d2l 0.17" in result.known_difference
+        failed = _failed(result)
+        assert failed and all(c.endswith(("running_var", "running_mean")) for c in failed), failed
+        assert any("n/(n-1)" in d for d in result.diagnosis)
+
+    def and_wrong_eps(module):
+        for m in module.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.eps = 1e-3
+
+    result, = check_network(entry, dtypes=("float64",), tamper=and_wrong_eps)
+    assert not result.passed and result.known_difference is None

@@ -80,6 +80,8 @@ NETWORKS = {
     "bn_lenet_concise_d2l": _d17("7.5.5", "Concise Implementation", "batch-norm.html",
                                  "the port's BatchNorm has Gluon's semantics; the edition's nn.BatchNorm2d/1d "
                                  "is the experiment's (python -m parity reproduce bn_lenet_concise_d2l)"),
+    "bn_lenet_concise_d2l_stock": _d17("7.5.5", "Concise Implementation", "batch-norm.html",
+                                       "the edition's code as written, stock torch BatchNorm"),
     "alexnet": _d10("8.1", "Deep Convolutional Neural Networks (AlexNet)", "alexnet.html"),
     "vgg11": _d10("8.2", "Networks Using Blocks (VGG)", "vgg.html"),
     "vgg_small": _d10("8.2.3", "Training", "vgg.html", "the small VGG the section trains"),

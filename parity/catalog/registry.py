@@ -21,6 +21,7 @@ class Entry:
     notes: str              # what the network is, in a line; where it comes from is ``source``
     num_classes: int = 10
     kwargs: dict = field(default_factory=dict)
+    torch_kwargs: dict = field(default_factory=dict)  # for the torch builder only (e.g. the edition's stock BN)
     dropout: bool = False   # has Dropout: training checks run with the rate set to 0 in both
 
     def _builder(self, spec):
@@ -36,7 +37,7 @@ class Entry:
 
     def build_torch(self, **overrides):
         """A fresh torch module (PyTorch's default initialisation)."""
-        return self._builder(self.torch)(**self._kwargs(overrides))
+        return self._builder(self.torch)(**self._kwargs({**self.torch_kwargs, **overrides}))
 
     def batch_shape(self, batch_size=1):
         """``(batch_size, C, H, W)``."""
@@ -72,6 +73,10 @@ ENTRIES = [
     Entry("bn_lenet_concise_d2l", "gluon_impl.lenet:bn_lenet_concise_d2l",
           "torch_impl.lenet:bn_lenet_concise_d2l", _MNIST,
           "built-in BatchNorm (Gluon semantics in the port), average pooling, explicit Flatten"),
+    Entry("bn_lenet_concise_d2l_stock", "gluon_impl.lenet:bn_lenet_concise_d2l",
+          "torch_impl.lenet:bn_lenet_concise_d2l", _MNIST,
+          "the edition's own nn.BatchNorm2d/1d against Gluon's BatchNorm: a known difference of the course",
+          torch_kwargs={"batchnorm": "stock"}),
     Entry("alexnet", "gluon_impl.alexnet:AlexNet", "torch_impl.alexnet:AlexNet", _224,
           "AlexNet at 224x224 (first conv padded by 1), dropout 0.5", dropout=True),
     Entry("vgg11", "gluon_impl.vgg:vgg11", "torch_impl.vgg:vgg11", _224,

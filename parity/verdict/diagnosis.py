@@ -106,7 +106,8 @@ def statistics_findings(failed: list, initial: dict, g: dict, t: dict, structure
         more = f" (and {len(variance) - 1} more BatchNorm layers, each by its own n)" if len(variance) > 1 else ""
         out.append(f"{slot} differs by n/(n-1) with n={n} (measured ratio {r:.6g}){more}: the port stores "
                    "torch's unbiased batch variance; MXNet stores the biased one. Wrap the port with "
-                   "parity.use_gluon_batchnorm(module), or accept it as a known difference.")
+                   "modern_cnns.parity.use_gluon_batchnorm(module) (CLI: --gluon-batchnorm), or accept it as a "
+                   "known difference.")
     if swapped:
         slot, r, m = swapped[0]
         more = f" (and {len(swapped) - 1} more statistics)" if len(swapped) > 1 else ""
@@ -116,7 +117,7 @@ def statistics_findings(failed: list, initial: dict, g: dict, t: dict, structure
     if rounded:
         out.append(f"{rounded[0]}: the first update differs in the 7th digit (and {len(rounded) - 1} more): Gluon "
                    "keeps its momentum as a float32 (0.9 is 0.899999976), torch uses the exact double. "
-                   "parity.use_gluon_batchnorm(module) rounds as Gluon does.")
+                   "modern_cnns.parity.use_gluon_batchnorm(module) rounds as Gluon does.")
     for slot, r in other[:3]:
         out.append(f"{slot}: the first update differs by a factor {r:.6g}, which is neither a variance "
                    "convention (n/(n-1)) nor a momentum swap.")

@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 
 
-def _verdict(ok):
-    return "PASS" if ok else "FAIL"
+def _verdict(ok, known=None):
+    return ("KNOWN DIFFERENCE" if known else "PASS") if ok else "FAIL"
 
 
 def console_lines(result):
@@ -16,7 +16,7 @@ def console_lines(result):
     else:
         failed = [r for r in result.rows if not r.passed]
         worst = result.worst()
-        lines = [head + f"{_verdict(result.passed)}  {len(result.rows)} checks, "
+        lines = [head + f"{_verdict(result.passed, result.known_difference)}  {len(result.rows)} checks, "
                  f"worst {worst.check}: rel {worst.max_rel:.2e} ({worst.basis}: {worst.tolerance})  "
                  f"{result.seconds:.1f} s"]
         for row in failed[:10]:
@@ -24,6 +24,8 @@ def console_lines(result):
                          f"tolerance {row.tolerance}")
         if len(failed) > 10:
             lines.append(f"    ... and {len(failed) - 10} more failing checks")
+    if result.known_difference:
+        lines.append(f"    known difference of the course: {result.known_difference}")
     if result.first_divergence:
         lines.append(f"    first divergence: {result.first_divergence}")
     lines += [f"    diagnosis: {finding}" for finding in getattr(result, "diagnosis", [])]
@@ -41,9 +43,12 @@ def markdown(results, wall_seconds=None):
             out.append(f"| {r.network} | {r.device} | {r.dtype} | 0 | {r.error} | - | FAIL |")
         else:
             out.append(f"| {r.network} | {r.device} | {r.dtype} | {len(r.rows)} | {worst.check} | "
-                       f"{worst.max_rel:.2e} | {_verdict(r.passed)} |")
+                       f"{worst.max_rel:.2e} | {_verdict(r.passed, r.known_difference)} |")
     for r in results:
-        out += ["", f"## {r.network}: {r.device}, {r.dtype}, {r.steps} SGD steps: {_verdict(r.passed)}", ""]
+        out += ["", f"## {r.network}: {r.device}, {r.dtype}, {r.steps} SGD steps: "
+                f"{_verdict(r.passed, r.known_difference)}", ""]
+        if r.known_difference:
+            out.append(f"known difference of the course: {r.known_difference}")
         if r.error:
             out.append(f"error: {r.error}")
         if r.first_divergence:

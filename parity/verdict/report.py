@@ -24,12 +24,17 @@ def console_lines(result):
                          f"tolerance {row.tolerance}")
         if len(failed) > 10:
             lines.append(f"    ... and {len(failed) - 10} more failing checks")
-    if result.known_difference:
-        lines.append(f"    known difference of the course: {result.known_difference}")
-    if result.first_divergence:
-        lines.append(f"    first divergence: {result.first_divergence}")
-    lines += [f"    diagnosis: {finding}" for finding in getattr(result, "diagnosis", [])]
+    lines += [f"    {label}: {text}" for label, text in _explanations(result, error=False)]
     return lines
+
+
+def _explanations(result, error=True) -> list:
+    """(label, text) of what a result says beyond its rows: known difference, error, divergence, diagnosis."""
+    out = [("known difference of the course", result.known_difference)]
+    out += [("error", result.error)] if error else []
+    out += [("first divergence", result.first_divergence)]
+    out += [("diagnosis", finding) for finding in getattr(result, "diagnosis", [])]
+    return [(label, text) for label, text in out if text]
 
 
 def markdown(results, wall_seconds=None):
@@ -47,15 +52,8 @@ def markdown(results, wall_seconds=None):
     for r in results:
         out += ["", f"## {r.network}: {r.device}, {r.dtype}, {r.steps} SGD steps: "
                 f"{_verdict(r.passed, r.known_difference)}", ""]
-        if r.known_difference:
-            out.append(f"known difference of the course: {r.known_difference}")
-        if r.error:
-            out.append(f"error: {r.error}")
-        if r.first_divergence:
-            out.append(f"first divergence: {r.first_divergence}")
-        out += [f"- diagnosis: {finding}" for finding in getattr(r, "diagnosis", [])]
-        if getattr(r, "diagnosis", []):
-            out.append("")
+        said = _explanations(r)
+        out += [f"- {label}: {text}" for label, text in said] + ([""] if said else [])
         out += ["| check | max abs diff | max rel diff | trusted because | bound | verdict |",
                 "|---|---|---|---|---|---|"]
         out += [f"| {row.check} | {row.max_abs:.3e} | {row.max_rel:.3e} | {row.basis} | {row.tolerance} | "

@@ -141,6 +141,8 @@ def _user_models(args):
 
     if not (args.gluon and args.torch):
         raise PortError("give both --gluon MODULE:CALLABLE and --torch MODULE:CALLABLE")
+    if not args.input:
+        raise PortError("--gluon/--torch need --input C,H,W (one sample's shape)")
     built = []
     for flag, spec in (("--gluon", args.gluon), ("--torch", args.torch)):
         try:
@@ -183,9 +185,6 @@ def _cmd_convert(args):
         entry = registry.get(args.model)
         build = (entry.build_gluon, entry.build_torch, entry.batch_shape(1))
     elif args.gluon or args.torch:
-        if not args.input:
-            print("error: --gluon/--torch need --input C,H,W", file=sys.stderr)
-            return EXIT_USAGE
         block, module = _user_models(args)
         build = (lambda: block, lambda: module, (1, *args.input))
     else:
@@ -285,8 +284,6 @@ def _check_user_pair(args, report):
 
     if args.names:
         raise PortError("give registry NAMEs or --gluon/--torch, not both")
-    if not args.input:
-        raise PortError("--gluon/--torch need --input C,H,W (one sample's shape)")
     block, module = _user_models(args)
     dtypes = ("float32", "float64") if args.dtype == "both" else (args.dtype,)
     start = time.perf_counter()

@@ -116,8 +116,10 @@ def test_check_pair_gives_the_models_back_as_it_found_them():
     before = {n: s.read() for n, s in gluon_slots(block, (1, 3, 32, 32)).items()}
     rates = [m.p for m in module.modules() if isinstance(m, nn.Dropout)]
     assert rates and all(rate > 0 for rate in rates)
+    port_before = {k: v.clone() for k, v in module.state_dict().items()}
     check_pair(block, module, (3, 32, 32), positional=True, dtypes=("float64",))
     assert [m.p for m in module.modules() if isinstance(m, nn.Dropout)] == rates
+    assert all(v.equal(port_before[k]) for k, v in module.state_dict().items())  # the port's own weights
     after = {n: s.read() for n, s in gluon_slots(block).items()}
     assert all(after[n].dtype == np.float32 and np.array_equal(after[n], before[n]) for n in before)
     assert next(module.parameters()).dtype.is_floating_point and str(next(module.parameters()).dtype) == \

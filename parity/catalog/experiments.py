@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from modern_cnns.parity.catalog.registry import UnknownName, lookup
+
 
 @dataclass(frozen=True)
 class Experiment:
@@ -53,15 +55,11 @@ EXPERIMENTS = {e.name: e for e in [
 ]}
 
 
-class UnknownExperiment(KeyError):
-    """An experiment name that is not in the catalog; the message lists the valid ones."""
-    def __str__(self):
-        return self.args[0]
+class UnknownExperiment(UnknownName):
+    """An experiment name that is not in the catalog."""
+    what, listing = "experiment", "valid"
 
 
 def get(name: str) -> Experiment:
     """The experiment called ``name``; an unknown name raises an error listing the valid ones."""
-    try:
-        return EXPERIMENTS[name]
-    except KeyError:
-        raise UnknownExperiment(f"unknown experiment {name!r}; valid: {', '.join(EXPERIMENTS)}") from None
+    return lookup(EXPERIMENTS, name, UnknownExperiment)

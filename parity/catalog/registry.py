@@ -100,18 +100,30 @@ ENTRIES = [
 REGISTRY = {entry.name: entry for entry in ENTRIES}
 
 
-class UnknownNetwork(KeyError):
-    """A network name that is not in the registry; the message lists the valid ones."""
+class UnknownName(KeyError):
+    """A name that is not in a catalog table; the message lists the valid ones."""
+    what, listing = "name", "valid names"
+
     def __str__(self):
         return self.args[0]
 
 
+class UnknownNetwork(UnknownName):
+    """A network name that is not in the registry."""
+    what = "network"
+
+
+def lookup(table: dict, name: str, error: type):
+    """``table[name]``; else ``error`` (an :class:`UnknownName`) naming ``name`` and every valid one."""
+    try:
+        return table[name]
+    except KeyError:
+        raise error(f"unknown {error.what} {name!r}; {error.listing}: {', '.join(table)}") from None
+
+
 def get(name: str) -> Entry:
     """The entry called ``name``; an unknown name raises an error listing the valid ones."""
-    try:
-        return REGISTRY[name]
-    except KeyError:
-        raise UnknownNetwork(f"unknown network {name!r}; valid names: {', '.join(REGISTRY)}") from None
+    return lookup(REGISTRY, name, UnknownNetwork)
 
 
 def names():

@@ -1,7 +1,7 @@
 """The parity checker: does the torch port compute what the Gluon original computes?
 
 For one network, build its :class:`~parity.verdict.pair.Pair` (the Gluon block
-initialised once, Xavier, seeded; its state moved to the torch port by name),
+initialised once, Xavier, seeded; its state moved to the torch port),
 trace the same probe batch and the same K training batches through both, and
 compare, tensor by tensor:
 
@@ -19,7 +19,7 @@ prediction check is unaffected: dropout is off there anyway).
 
 Verdicts follow :mod:`parity.verdict.tolerance`.  When an output or gradient fails, the
 checker compares per-layer activations (forward hooks on both trees, paired by
-structural name) and names the first layer whose output diverges.
+execution order and value) and names the first torch layer whose output diverges.
 """
 from __future__ import annotations
 
@@ -33,7 +33,15 @@ import numpy as np
 from modern_cnns.parity.frameworks import configure_torch_for_parity
 from modern_cnns.parity.verdict import diagnosis, policy, tolerance
 from modern_cnns.parity.verdict.compare import diff
-from modern_cnns.parity.verdict.pair import STATISTICS, Pair, build_gluon, trace_gluon, zero_dropout_gluon
+from modern_cnns.parity.verdict.pair import (
+    STATISTICS,
+    Pair,
+    build_gluon,
+    predict_gluon,
+    predict_torch,
+    trace_gluon,
+    zero_dropout_gluon,
+)
 from modern_cnns.parity.weights.state import gluon_slots
 
 
@@ -86,7 +94,8 @@ class Subject:
         name: how reports name it.
         sample_shape: one sample's input shape, e.g. ``(1, 28, 28)``.
         num_classes: the width of the output (labels are drawn below it).
-        make_pair: ``make_pair(dtype) -> Pair``, the same initial weights on every call, dropout off.
+        make_pair: ``make_pair(dtype, dropout=False) -> Pair``, the same initial weights on every call;
+            dropout off unless ``dropout=True`` (which only reads the trees' structure).
         make_gluon: ``make_gluon(dtype) -> block``, the original alone, as ``make_pair`` builds it.
         extra_shapes: further sample shapes at which prediction outputs are compared too.
     """
@@ -107,38 +116,25 @@ def make_batches(sample_shape, num_classes, batch_size, steps, seed=policy.SEED)
 
 
 def _registry_subject(entry, device, tamper, seed) -> Subject:
-    def make_pair(dtype):
+    def make_pair(dtype, dropout=False):
         pair = Pair.from_entry(entry, dtype, device, seed=seed)
         if tamper is not None:
             tamper(pair.module)
-        return pair
+        return pair if dropout else pair.zero_dropout()
 
     def make_gluon(dtype):
         block = build_gluon(entry, dtype, device, seed=seed)
         zero_dropout_gluon(block)
         return block
 
-    def make_pair_without_dropout(dtype):
-        return make_pair(dtype).zero_dropout()
-
-    subject = Subject(entry.name, tuple(entry.input_shape), entry.num_classes, make_pair_without_dropout, make_gluon)
-    subject.make_pair_with_dropout = make_pair
-    return subject
+    return Subject(entry.name, tuple(entry.input_shape), entry.num_classes, make_pair, make_gluon)
 
 
 def _predict_at(pair: Pair, sample_shape, seed) -> tuple:
     """Prediction outputs of both frameworks on one batch of ``sample_shape`` (before any training)."""
-    import torch
-    from mxnet import nd
-
-    from modern_cnns.parity.frameworks import gluon_ctx, torch_device
-
     x = np.random.default_rng(seed + 104729).uniform(size=(2, *sample_shape))
-    g = pair.block(nd.array(x, ctx=gluon_ctx(pair.device), dtype=pair.dtype)).asnumpy()
-    with torch.no_grad():
-        t = pair.module.eval()(torch.tensor(x, dtype=getattr(torch, pair.dtype),
-                                            device=torch_device(pair.device))).cpu().numpy()
-    return g, t
+    return (predict_gluon(pair.block, x, pair.dtype, pair.device),
+            predict_torch(pair.module, x, pair.dtype, pair.device))
 
 
 def _run_pair(subject: Subject, dtype, batches, seed):
@@ -206,8 +202,7 @@ def _localise(subject: Subject, dtype, x, train):
 
 def _structure(subject: Subject):
     try:
-        make = getattr(subject, "make_pair_with_dropout", subject.make_pair)
-        return make("float64").structure()
+        return subject.make_pair("float64", dropout=True).structure()
     except Exception:  # a diagnosis aid: never hide the verdict behind its failure
         return None
 

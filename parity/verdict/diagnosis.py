@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-STATISTIC_SUFFIXES = ("running_var", "running_mean", "moving_var", "moving_mean")
-
 
 @dataclass
 class Structure:

@@ -58,6 +58,54 @@ def zero_dropout_torch(module) -> None:
             mod.p = 0.0
 
 
+# --------------------------------------------------------------------------- one step, each framework
+# gluonbook's step: the summed softmax cross-entropy, backward, ``trainer.step(batch_size)``; in
+# torch, ``loss_to_step(summed, batch_size)`` backward and ``sgd_like_gluon``.  Trace and lockstep
+# both step through these.
+def gluon_trainer(block, lr: float):
+    """gluonbook's ``gluon.Trainer(net.collect_params(), 'sgd', {'learning_rate': lr})``."""
+    from mxnet import gluon
+
+    return gluon.Trainer(block.collect_params(), "sgd", {"learning_rate": lr})
+
+
+def gluon_backward(block, X, y):
+    """Forward ``X`` in ``record()``, backward the summed loss against labels ``y`` (NDArrays); the logits."""
+    from mxnet import autograd, gluon
+
+    with autograd.record():
+        logits = block(X)
+        l = gluon.loss.SoftmaxCrossEntropyLoss()(logits, y).sum()
+    l.backward()
+    return logits
+
+
+def torch_backward(module, X, y, batch_size: int):
+    """Forward ``X``, backward the loss that makes torch's SGD take Gluon's step (tensors); the logits."""
+    import torch.nn.functional as F
+
+    from modern_cnns.torch_impl.train import loss_to_step
+
+    logits = module(X)
+    loss_to_step(F.cross_entropy(logits, y, reduction="sum"), batch_size).backward()
+    return logits
+
+
+def predict_gluon(block, x, dtype: str, device: str):
+    """Gluon's prediction-mode output (outside ``record()``) for numpy ``x``."""
+    from mxnet import nd
+
+    return block(nd.array(x, ctx=gluon_ctx(device), dtype=dtype)).asnumpy()
+
+
+def predict_torch(module, x, dtype: str, device: str):
+    """torch's prediction-mode output (``eval()``, no grad) for numpy ``x``."""
+    import torch
+
+    with torch.no_grad():
+        return module.eval()(torch.tensor(x, dtype=getattr(torch, dtype), device=torch_device(device))).cpu().numpy()
+
+
 # The first training step doubles as the gradient probe: its outputs and gradients are
 # recorded before the optimiser applies them.
 def trace_gluon(block, batches, dtype: str, device: str, lr: float) -> dict:
@@ -69,19 +117,15 @@ def trace_gluon(block, batches, dtype: str, device: str, lr: float) -> dict:
     ``after K steps: <slot>`` for every slot.
     """
     import mxnet as mx
-    from mxnet import autograd, gluon, nd
+    from mxnet import nd
 
     ctx = gluon_ctx(device)
-    loss = gluon.loss.SoftmaxCrossEntropyLoss()
-    trainer = gluon.Trainer(block.collect_params(), "sgd", {"learning_rate": lr})
-    out = {"predict output": block(nd.array(batches[0][0], ctx=ctx, dtype=dtype)).asnumpy()}
+    trainer = gluon_trainer(block, lr)
+    out = {"predict output": predict_gluon(block, batches[0][0], dtype, device)}
     for step, (x, y) in enumerate(batches):
         X = nd.array(x, ctx=ctx, dtype=dtype)
         X.attach_grad()
-        with autograd.record():
-            logits = block(X)
-            l = loss(logits, nd.array(y, ctx=ctx, dtype=dtype)).sum()
-        l.backward()
+        logits = gluon_backward(block, X, nd.array(y, ctx=ctx, dtype=dtype))
         if step == 0:
             out["train output"] = logits.asnumpy()
             out["input gradient"] = X.grad.asnumpy()
@@ -105,23 +149,19 @@ def trace_torch(module, batches, dtype: str, device: str, lr: float, names: dict
     Results are keyed by Gluon names, and gradients are those of the *summed* loss, as Gluon holds them.
     """
     import torch
-    import torch.nn.functional as F
 
-    from modern_cnns.torch_impl.train import loss_to_step, sgd_like_gluon
+    from modern_cnns.torch_impl.train import sgd_like_gluon
 
     dev, tdtype = torch_device(device), getattr(torch, dtype)
-    out = {}
-    with torch.no_grad():
-        out["predict output"] = module.eval()(torch.tensor(batches[0][0], dtype=tdtype, device=dev)).cpu().numpy()
+    out = {"predict output": predict_torch(module, batches[0][0], dtype, device)}
     module.train()
     opt = sgd_like_gluon(module.parameters(), lr)
     params = dict(module.named_parameters())
     for step, (x, y) in enumerate(batches):
         opt.zero_grad()
         X = torch.tensor(x, dtype=tdtype, device=dev, requires_grad=step == 0)
-        logits = module(X)
         n = len(y)
-        loss_to_step(F.cross_entropy(logits, torch.tensor(y, device=dev), reduction="sum"), n).backward()
+        logits = torch_backward(module, X, torch.tensor(y, device=dev), n)
         if step == 0:
             out["train output"] = logits.detach().cpu().numpy()
             out["input gradient"] = X.grad.cpu().numpy() * n
@@ -240,34 +280,24 @@ class Pair:
     # ---------------------------------------------------------------- stepping
     def trainers(self, lr: float):
         """(Gluon ``Trainer``, torch optimiser) that take the same SGD step."""
-        from mxnet import gluon
-
         from modern_cnns.torch_impl.train import sgd_like_gluon
 
-        return (gluon.Trainer(self.block.collect_params(), "sgd", {"learning_rate": lr}),
-                sgd_like_gluon(self.module.parameters(), lr))
+        return gluon_trainer(self.block, lr), sgd_like_gluon(self.module.parameters(), lr)
 
     def step(self, trainers, x, y, batch_size: int | None = None) -> None:
         """One training step of both frameworks on the same batch (numpy ``x``, ``y``)."""
         import torch
-        import torch.nn.functional as F
-        from mxnet import autograd, gluon, nd
-
-        from modern_cnns.torch_impl.train import loss_to_step
+        from mxnet import nd
 
         trainer, optimizer = trainers
         batch_size = batch_size or len(y)
         ctx, dev = gluon_ctx(self.device), torch_device(self.device)
-        with autograd.record():
-            l = gluon.loss.SoftmaxCrossEntropyLoss()(self.block(nd.array(x, ctx=ctx, dtype=self.dtype)),
-                                                     nd.array(y, ctx=ctx, dtype=self.dtype)).sum()
-        l.backward()
+        gluon_backward(self.block, nd.array(x, ctx=ctx, dtype=self.dtype), nd.array(y, ctx=ctx, dtype=self.dtype))
         trainer.step(batch_size)
         self.module.train()
         optimizer.zero_grad()
-        logits = self.module(torch.tensor(x, dtype=getattr(torch, self.dtype), device=dev))
-        summed = F.cross_entropy(logits, torch.tensor(y, device=dev), reduction="sum")
-        loss_to_step(summed, batch_size).backward()
+        torch_backward(self.module, torch.tensor(x, dtype=getattr(torch, self.dtype), device=dev),
+                       torch.tensor(y, device=dev), batch_size)
         optimizer.step()
 
     def trace(self, batches, lr: float) -> tuple[dict, dict]:

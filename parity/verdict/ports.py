@@ -11,10 +11,8 @@ import importlib
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-
 from modern_cnns.parity.verdict.check import Result, Subject, run_checks
-from modern_cnns.parity.verdict.pair import Pair, zero_dropout_gluon, zero_dropout_torch
+from modern_cnns.parity.verdict.pair import Pair
 from modern_cnns.parity.weights.transfer import load_name_map
 
 
@@ -44,8 +42,11 @@ class _UserPair:
             block.collect_params().reset_ctx(gluon_ctx(device))
         self.slots = {name: slot.read() for name, slot in gluon_slots(block).items()}
         self.gluon_dtype = next(iter(self.slots.values())).dtype.name
-        self.torch_dtype = next(iter(module.state_dict().values())).dtype
-        self.rates = self._rates()
+        # the port as given: its own weights, dtype, frozen parameters and dropout rates come back in restore()
+        self.torch_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        self.torch_dtype, self.torch_place = next(module.parameters()).dtype, next(module.parameters()).device
+        self.torch_trainable = {name: p.requires_grad for name, p in module.named_parameters()}
+        self.gluon_rates, self.torch_rates = self._rates()
 
     def _rates(self):
         from mxnet.gluon import nn as gnn
@@ -63,11 +64,8 @@ class _UserPair:
         self.block.cast(dtype)
         for name, slot in gluon_slots(self.block).items():
             slot.write(self.slots[name].astype(dtype))
-        if dropout:
-            for blk, rate in self.rates[0]:
-                blk._rate = rate
-        else:
-            zero_dropout_gluon(self.block)
+        for blk, rate in self.gluon_rates:
+            blk._rate = rate if dropout else 0.0
         return self.block
 
     def pair(self, dtype: str, dropout: bool = False) -> Pair:
@@ -80,19 +78,19 @@ class _UserPair:
         self.module.to(device=torch_device(self.device), dtype=getattr(torch, dtype))
         report = gluon_to_torch(block, self.module, name_map=self.name_map, positional=self.positional,
                                 zero_frozen=self.zero_frozen)
-        if dropout:
-            for mod, p in self.rates[1]:
-                mod.p = p
-        else:
-            zero_dropout_torch(self.module)
+        for mod, p in self.torch_rates:
+            mod.p = p if dropout else 0.0
         return Pair(block, self.module, {g: t for g, t, _ in report.mapped}, dtype, self.device)
 
     def restore(self) -> None:
-        """The models as they were given: starting weights, dtype, dropout rates."""
-        import torch
-
-        self.pair(self.gluon_dtype, dropout=True)
-        self.module.to(dtype=self.torch_dtype if self.torch_dtype.is_floating_point else torch.float32)
+        """The models as they were given: each its own weights, dtype and dropout rates."""
+        self.gluon(self.gluon_dtype, dropout=True)
+        self.module.to(device=self.torch_place, dtype=self.torch_dtype)
+        self.module.load_state_dict(self.torch_state)
+        for name, p in self.module.named_parameters():
+            p.requires_grad_(self.torch_trainable[name])
+        for mod, p in self.torch_rates:
+            mod.p = p
 
 
 def check_pair(gluon_block, torch_module, input_shape, *, name_map=None, positional: bool = False,
@@ -140,7 +138,6 @@ def check_pair(gluon_block, torch_module, input_shape, *, name_map=None, positio
         extra = tuple((*sample_shape[:-2], int(s), int(s)) for s in (input_sizes or ()) if int(s) != sample_shape[-1])
         subject = Subject(name or f"{type(gluon_block).__name__} -> {type(torch_module).__name__}", sample_shape,
                           num_classes, user.pair, user.gluon, extra)
-        subject.make_pair_with_dropout = lambda dtype: user.pair(dtype, dropout=True)
         return run_checks(subject, device, tuple(dtypes), steps, batch_size, seed)
     finally:
         user.restore()
@@ -197,7 +194,7 @@ def suggest_map(gluon_block, torch_module, input_shape, seed: int = 0) -> dict:
     tslots, _ = torch_slots(torch_module, (1, *sample_shape))
 
     def key(slot):
-        return tuple(int(d) for d in np.squeeze(np.empty(slot.shape)).shape), slot.kind == "param"
+        return tuple(int(d) for d in slot.shape if d != 1), slot.kind == "param"  # singleton dims aside
 
     pending = {}
     for tname, slot in tslots.items():

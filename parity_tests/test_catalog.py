@@ -182,3 +182,31 @@ def test_mirrored_networks_compute_the_same_prediction(name):
         got = module.eval()(torch.from_numpy(x)).numpy()
     scale = max(np.abs(expected).max(), 1.0)
     assert np.abs(got - expected).max() <= 1e-12 * scale, (name, np.abs(got - expected).max())
+
+
+@needs_both
+@pytest.mark.parametrize("name,dtype", [(name, "float32") for name in NAMES]
+                         + [("bn_lenet_concise_d2l_stock", "float64"), ("resnet", "float64")])
+def test_pair_built_unset_then_filled_equals_a_conventional_build(name, dtype):
+    """The pair's port skips torch's initialisation (meta device) and is filled by the strict transfer:
+    every parameter, buffer (``num_batches_tracked`` too) and tensor attribute (the scratch BatchNorm's
+    moving statistics) ends as in a module built the usual way."""
+    import torch
+
+    from modern_cnns.parity.verdict.pair import Pair
+    from modern_cnns.parity.weights.state import torch_slots
+    from modern_cnns.parity.weights.transfer import gluon_to_torch
+
+    entry = registry.get(name)
+    pair = Pair.from_entry(entry, dtype)
+    usual = entry.build_torch().to(dtype=getattr(torch, dtype))
+    gluon_to_torch(pair.block, usual)
+    got, expected = pair.module.state_dict(), usual.state_dict()
+    assert list(got) == list(expected)
+    for key, value in expected.items():
+        assert got[key].dtype == value.dtype and got[key].device == value.device, key
+        assert torch.equal(got[key], value), key
+    got, expected = torch_slots(pair.module)[0], torch_slots(usual)[0]
+    assert list(got) == list(expected)
+    for key, slot in expected.items():
+        assert got[key].dtype == slot.dtype and np.array_equal(got[key].read(), slot.read()), key

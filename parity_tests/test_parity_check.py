@@ -377,3 +377,23 @@ def test_the_editions_stock_batchnorm_is_a_known_difference_of_the_course_not_a_
 
     result, = check_network(entry, dtypes=("float64",), tamper=and_wrong_eps)
     assert not result.passed and result.known_difference is None
+
+
+def test_differences_are_taken_in_float64_across_chunks_and_keep_nan():
+    """``max_abs`` works chunk by chunk in one float64 buffer: the difference of two float32 tensors
+    is taken in float64 (2^24 - (-1) is 2^24 in float32), the worst element is found in any chunk,
+    and a NaN anywhere is reported, not lost in a chunk's maximum."""
+    import numpy as np
+
+    from modern_cnns.parity.verdict import compare
+
+    n = 3 * compare._CHUNK + 5
+    a, b = np.zeros(n, np.float32), np.zeros(n, np.float32)
+    a[-1], b[-1] = 2.0 ** 24, -1.0  # in the last, short chunk
+    assert compare.max_abs(a, b) == 2.0 ** 24 + 1
+    assert compare.max_abs(b) == 1.0 and compare.max_abs(-a) == 2.0 ** 24
+    assert compare.max_abs(a.astype(np.float64), b) == 2.0 ** 24 + 1  # mixed dtypes
+    d = compare.diff("t", a, b)
+    assert (d.max_abs, d.max_rel) == (2.0 ** 24 + 1, 2.0 ** 24 + 1)
+    a[compare._CHUNK + 3] = np.nan
+    assert np.isnan(compare.max_abs(a, b)) and np.isnan(compare.max_abs(a))

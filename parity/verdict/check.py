@@ -95,7 +95,8 @@ class Subject:
         sample_shape: one sample's input shape, e.g. ``(1, 28, 28)``.
         num_classes: the width of the output (labels are drawn below it).
         make_pair: ``make_pair(dtype, dropout=False) -> Pair``, the same initial weights on every call;
-            dropout off unless ``dropout=True`` (which only reads the trees' structure).
+            dropout off unless ``dropout=True`` (the checker reads the trees' structure from such a
+            pair, then zeroes its dropout with :meth:`Pair.zero_dropout`).
         make_gluon: ``make_gluon(dtype) -> block``, the original alone, as ``make_pair`` builds it.
         extra_shapes: further sample shapes at which prediction outputs are compared too.
     """
@@ -139,7 +140,11 @@ def _predict_at(pair: Pair, sample_shape, seed) -> tuple:
 
 def _run_pair(subject: Subject, dtype, batches, seed):
     """(original's results, port's results, start-state diffs, facts for the diagnosis) for one dtype."""
-    pair = subject.make_pair(dtype)
+    # built with dropout as declared, to read the structure, then zeroed: one pair, not a second
+    # one for the structure (on VGG-11 a float64 pair costs ~8 s)
+    pair = subject.make_pair(dtype, dropout=True)
+    structure = _structure(pair)
+    pair.zero_dropout()
     before = pair.start_state()
     initial = {name: slot.read() for name, slot in gluon_slots(pair.block).items() if slot.kind in STATISTICS}
     g, t, raised = {}, {}, {}
@@ -156,7 +161,7 @@ def _run_pair(subject: Subject, dtype, batches, seed):
     traced_g, traced_t = pair.trace(batches, policy.LR)
     g.update(traced_g)
     t.update(traced_t)
-    return g, t, before, {"initial": initial, "raised": raised}
+    return g, t, before, {"initial": initial, "raised": raised, "structure": structure}
 
 
 def nudge_rng(seed):
@@ -200,9 +205,9 @@ def _localise(subject: Subject, dtype, x, train):
         return f"(could not localise: {type(err).__name__}: {err})"
 
 
-def _structure(subject: Subject):
+def _structure(pair: Pair):
     try:
-        return subject.make_pair("float64", dropout=True).structure()
+        return pair.structure()
     except Exception:  # a diagnosis aid: never hide the verdict behind its failure
         return None
 
@@ -248,7 +253,7 @@ def run_checks(subject: Subject, device="cpu", dtypes=("float32", "float64"), st
     if device == "gpu":
         configure_torch_for_parity()
     batches = make_batches(subject.sample_shape, subject.num_classes, batch_size, steps, seed=seed)
-    runs, judged, results, structure = {}, {}, [], None
+    runs, judged, results = {}, {}, []
     for dtype in ("float64", "float32"):
         if dtype not in dtypes and not (dtype == "float64" and "float32" in dtypes):
             continue
@@ -277,17 +282,17 @@ def run_checks(subject: Subject, device="cpu", dtypes=("float32", "float64"), st
                 rel = {r.check: r.max_rel for r in result.rows}
                 train = not rel.get("predict output", 0.0) > rel.get("train output", 0.0)
                 result.first_divergence = _localise(subject, dtype, batches[0][0], train)
-            structure = structure or _structure(subject)
-            result.diagnosis = _diagnose(result, runs[dtype], structure)
+            result.diagnosis = _diagnose(result, runs[dtype])
             result.seconds = time.perf_counter() - start
             results.append(result)
         runs[dtype] = (runs[dtype][0], None, None, None)  # float32 needs only the original's float64 run
     return sorted(results, key=lambda r: list(dtypes).index(r.dtype))
 
 
-def _diagnose(result, run, structure) -> list:
+def _diagnose(result, run) -> list:
     """Findings on what differs; structural ones (eps, dropout) even on a pass: values cannot show them."""
     g, t, _, facts = run
+    structure = facts["structure"]
     failed = [r.check for r in result.rows if not r.passed]
     out = []
     if structure is not None:

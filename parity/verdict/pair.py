@@ -65,7 +65,7 @@ def _unset_torch(entry, dtype: str, device: str):
         for attr, value in list(vars(mod).items()):
             if isinstance(value, torch.Tensor) and value.is_meta and not attr.startswith("_"):
                 setattr(mod, attr, torch.empty_like(value, device=dev))
-    if any(isinstance(value, torch.Tensor) and value.is_meta for mod in module.modules() for value in vars(mod).values()):
+    if any(isinstance(v, torch.Tensor) and v.is_meta for mod in module.modules() for v in vars(mod).values()):
         return entry.build_torch().to(device=dev, dtype=tdtype)
     return module.to(dtype=tdtype)
 

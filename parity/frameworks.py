@@ -131,7 +131,7 @@ def default_threads() -> int:
     return int(value) if value.isdigit() and int(value) > 0 else cores()
 
 
-def set_threads(n: int | None = None) -> int:
+def set_threads(n: int | None = None, frameworks=("gluon", "torch")) -> int:
     """Give torch ``n`` intra-op threads (default :func:`default_threads`), after loading MXNet.
 
     MXNet and torch share one OpenMP runtime, and importing MXNet drops torch to 1
@@ -139,12 +139,16 @@ def set_threads(n: int | None = None) -> int:
     machine).  So MXNet is imported first, then torch's count is set.  MXNet's own
     count is ``MXNET_OMP_MAX_THREADS``, read when it loads (``python -m parity``
     and the sweep workers set it).
+
+    ``frameworks``: the ones this process will run.  A process that trains one framework alone
+    (``reproduce``'s side-by-side processes) loads only that one: each import costs ~3 s, and
+    both processes start at once on the same cores.
     """
     global _threads_set
     n = n or default_threads()
-    if available("gluon"):
+    if "gluon" in frameworks and available("gluon"):
         import mxnet  # noqa: F401  (its import is what resets torch's count)
-    if available("torch"):
+    if "torch" in frameworks and available("torch"):
         import torch
 
         torch.set_num_threads(n)

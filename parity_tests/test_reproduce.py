@@ -116,6 +116,18 @@ def test_both_frameworks_train_side_by_side_by_default(tmp_path):
     assert [r["epoch"] for r in log["history"]["gluon"]] == [1, 2] == [r["epoch"] for r in log["history"]["torch"]]
 
 
+@pytest.mark.parametrize("framework,module", [("torch", "torch"), ("gluon", "mxnet")])
+def test_a_side_by_side_process_loads_only_its_own_framework(framework, module, tmp_path):
+    """Each framework's import costs ~3 s and both processes start at once on the same cores."""
+    script = (f"import sys; from modern_cnns.parity.runs.reproduce import _train_one; "
+              f"from modern_cnns.parity.runs.spec import RunSpec; "
+              f"_train_one({framework!r}, RunSpec.of('bn_lenet_concise', epochs=1, limit_batches=1, "
+              f"out={str(tmp_path)!r}), threads=1); print('loaded:', sorted({{'mxnet', 'torch'}} & set(sys.modules)))")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert f"loaded: [{module!r}]" in proc.stdout, proc.stdout
+
+
 def test_reproduce_list_and_unknown_experiment():
     proc = run_cli("reproduce", "--list")
     assert proc.returncode == 0

@@ -210,7 +210,7 @@ def _train_one(fw: str, spec: RunSpec, threads: int | None = None, replaced: Pat
         os.environ["MXNET_OMP_MAX_THREADS"] = str(threads)  # read when MXNet loads, below
         sys.stdout = _Prefixed(sys.stdout, f"[{fw}] ")
         _exit_with_parent()
-        set_threads(threads)
+        set_threads(threads, frameworks=(fw,))
     else:
         ensure_threads()
     history, net = TRAINERS[fw](spec, progress=threads is None, replaced=replaced)

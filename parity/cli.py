@@ -245,9 +245,9 @@ def _cmd_check(args):
         dtypes = ("float64",)
     from modern_cnns.parity.frameworks import CPU_EMULATION_VARS, cpu_numerics
 
-    numerics = cpu_numerics()
-    if any(numerics[var] != "unset" for var in CPU_EMULATION_VARS):
-        print("note: CPU code paths capped: " + ", ".join(f"{k}={v}" for k, v in numerics.items()))
+    # cpu_numerics() imports torch (~2 s, before any worker starts): only when there is a cap to show
+    if any(os.environ.get(var) for var in CPU_EMULATION_VARS):
+        print("note: CPU code paths capped: " + ", ".join(f"{k}={v}" for k, v in cpu_numerics().items()))
     from modern_cnns.parity.verdict.sweep import run_sweep
 
     start = time.perf_counter()

@@ -1,6 +1,6 @@
 """Speed figures, each beside its reference, measured in one run (prints; asserts nothing).
 
-    .venv/bin/python benchmarks/speed.py [BATCHES] [--sweep]
+    .venv/bin/python benchmarks/speed.py [BATCHES] [--sweep] [--course-run]
 
 1. The torch port's course loop (``train_ch5``: Gluon-exact BatchNorm, per-batch ``.item()``,
    then a test pass) against a bare PyTorch loop with stock ``nn.BatchNorm2d/1d`` and the same
@@ -11,6 +11,8 @@
    in each framework, against this machine's measured sgemm peak (torch ``mm``, 2048x2048).
    FLOPs are counted by ``torch.utils.flop_counter`` on the torch port (the same network).
 4. ``--sweep``: the default parity sweep with ``--jobs 1`` and with one job per core.
+5. ``--course-run``: the concise BN-LeNet course run, 5 epochs in both frameworks
+   (``python -m parity reproduce bn_lenet_concise``), side by side and with ``--serial``.
 """
 import os
 import subprocess
@@ -172,6 +174,15 @@ def sweep_seconds(jobs):
     return seconds(lambda: subprocess.run(cmd, capture_output=True, check=False))
 
 
+# --------------------------------------------------------------------------- 5. the course run
+def course_run_seconds(*extra):
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as out:
+        cmd = [sys.executable, "-m", "parity", "reproduce", "bn_lenet_concise", "--out", out, *extra]
+        return seconds(lambda: subprocess.run(cmd, capture_output=True, check=True))
+
+
 def main():
     print(f"threads: MXNET_OMP_MAX_THREADS={os.environ['MXNET_OMP_MAX_THREADS']}, torch {THREADS}; "
           f"{BATCHES} training batches of {BS} and {TEST_BATCHES} test batches per loop")
@@ -193,6 +204,10 @@ def main():
         serial, parallel = sweep_seconds(1), sweep_seconds(None)
         print(f"4. parity sweep: --jobs 1 {serial:.1f} s, one job per core {parallel:.1f} s "
               f"({serial / parallel:.2f}x; goal <= 60 s)")
+    if "--course-run" in sys.argv:
+        side, serial = course_run_seconds(), course_run_seconds("--serial")
+        print(f"5. concise BN-LeNet, 5 epochs x 2 frameworks: side by side {side:.1f} s, --serial {serial:.1f} s "
+              f"(goal <= 90 s)")
 
 
 if __name__ == "__main__":

@@ -232,8 +232,8 @@ def reproduce(name, framework="both", epochs=None, batch_size=None, lr=None, dev
         seed: seeds initialisation, shuffling and each epoch's RNGs.
         concurrent: with ``framework="both"``, train the two in two processes at once, each with
             half the cores, instead of one after the other with all of them.  None (the default)
-            does so on 2 or more cores: on 2 cores, the concise BN-LeNet takes 16.6 s per epoch
-            pair side by side against 22.6 s one after the other (README, "Speed").  Half the
+            does so on 2 or more cores: on 2 cores, the concise BN-LeNet's 5 epochs of both took
+            82.5-88.2 s side by side against 111.7 s one after the other (README, "Benchmarks").  Half the
             cores each: Gluon with all of them and torch with half was slower (oversubscribed:
             50 s vs 43 s for two epochs), and ``OMP_WAIT_POLICY=PASSIVE`` changed nothing
             measurable (44 s).
@@ -255,10 +255,13 @@ def reproduce(name, framework="both", epochs=None, batch_size=None, lr=None, dev
 def _side_by_side_plan() -> dict:
     """Threads of each framework's process when both train at once: half the cores each.
 
-    Measured on 2 cores, concise BN-LeNet, 5 epochs each: 103 s.  Gluon with both cores and
-    torch with one at ``nice 10`` (to fill Gluon's idle gaps without stalling its OpenMP
-    barriers): 106 s.  Gluon with both and torch with one, same priority: slower (50 s vs 43 s
-    for 2 epochs).
+    Measured on 2 cores, concise BN-LeNet, 5 epochs each: 82.5-88.2 s (three runs).  Gluon with
+    both cores and torch with one at ``nice 10`` (to fill Gluon's idle gaps without stalling its
+    OpenMP barriers): 106 s (with an older 103 s baseline).  Gluon with both and torch with one,
+    same priority: slower (50 s vs 43 s for 2 epochs).  Each process pinned to its own core: no
+    gain (80.8 and 92.0 s against 82.5 and 83.4 s).  The count stays fixed for the whole run:
+    MXNet's float32 results depend on it, so raising Gluon's once torch is done would make the
+    run's numbers depend on timing (``docs/FINDINGS.md``).
     """
     from modern_cnns.parity.frameworks import threads_per_job
 

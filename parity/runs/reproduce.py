@@ -233,7 +233,7 @@ def reproduce(name, framework="both", epochs=None, batch_size=None, lr=None, dev
         concurrent: with ``framework="both"``, train the two in two processes at once, each with
             half the cores, instead of one after the other with all of them.  None (the default)
             does so on 2 or more cores: on 2 cores, the concise BN-LeNet's 5 epochs of both took
-            82.5-88.2 s side by side against 111.7 s one after the other (README, "Benchmarks").  Half the
+            70.1-88.2 s side by side against 111.7 s one after the other (README, "Benchmarks").  Half the
             cores each: Gluon with all of them and torch with half was slower (oversubscribed:
             50 s vs 43 s for two epochs), and ``OMP_WAIT_POLICY=PASSIVE`` changed nothing
             measurable (44 s).
@@ -255,7 +255,7 @@ def reproduce(name, framework="both", epochs=None, batch_size=None, lr=None, dev
 def _side_by_side_plan() -> dict:
     """Threads of each framework's process when both train at once: half the cores each.
 
-    Measured on 2 cores, concise BN-LeNet, 5 epochs each: 82.5-88.2 s (three runs).  Gluon with
+    Measured on 2 cores, concise BN-LeNet, 5 epochs each: 70.1-88.2 s (five runs).  Gluon with
     both cores and torch with one at ``nice 10`` (to fill Gluon's idle gaps without stalling its
     OpenMP barriers): 106 s (with an older 103 s baseline).  Gluon with both and torch with one,
     same priority: slower (50 s vs 43 s for 2 epochs).  Each process pinned to its own core: no

@@ -68,8 +68,9 @@ def _optimizer_state(path):
     try:
         yield
     except Exception as err:  # MXNetError, RuntimeError, pickle errors, KeyError, ValueError: all mean damage
-        lines = str(err).strip().splitlines() or [type(err).__name__]
-        raise CheckpointError(f"{path}: damaged optimizer state ({type(err).__name__}: {lines[-1][:200]}); start "
+        lines = [line for line in str(err).strip().splitlines() if line.strip()] or [""]
+        reason = lines[-1] if "MXNetError" in type(err).__name__ else lines[0]  # MXNet's last line, torch's first
+        raise CheckpointError(f"{path}: damaged optimizer state ({type(err).__name__}: {reason[:200]}); start "
                               "the run again with --overwrite") from None
 
 

@@ -378,6 +378,7 @@ class RunFolder:
     def open(self, resume=False, overwrite=False) -> "RunFolder":
         """Lock the folder and check it may be used this way; see the module docstring."""
         from modern_cnns.parity.paths import OutputPathError, check_output_dir
+        from modern_cnns.parity.weights.checkpoint import EpochCheckpoints
 
         if resume and overwrite:
             raise RunFolderError("--resume continues a run and --overwrite replaces it: choose one")
@@ -407,6 +408,8 @@ class RunFolder:
                                      "run's first checkpoint), or choose another --out")
             elif holds:
                 self._set_aside()
+            for fw in self._frameworks():
+                EpochCheckpoints(self.path / fw).exists()  # a file where its folder should be: damaged layout
             foreign = self._foreign()
             if foreign:
                 raise RunFolderError(f"{self.path} holds {', '.join(foreign[:5])}, which no run manifest there lists: "

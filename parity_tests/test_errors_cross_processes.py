@@ -1,6 +1,7 @@
 """Errors survive process boundaries: side-by-side training shows the same ``error:`` line as ``--serial``."""
 import importlib
 import inspect
+import json
 import pickle
 import pkgutil
 import subprocess
@@ -92,3 +93,73 @@ def test_side_by_side_training_shows_the_same_error_line_as_serial(one_epoch_run
         assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
         lines[mode] = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert lines["side-by-side"] == lines["--serial"] and "file -> torch transfer refused" in lines["--serial"][0]
+
+
+def _wait_for_checkpoints(out, frameworks, deadline_s=240):
+    import time
+
+    deadline = time.time() + deadline_s
+    while time.time() < deadline and not all((out / fw / "checkpoint.json").exists() for fw in frameworks):
+        time.sleep(0.1)
+    assert all((out / fw / "checkpoint.json").exists() for fw in frameworks), "the run never checkpointed"
+
+
+def _loads(pid, library):
+    try:
+        with open(f"/proc/{pid}/maps") as f:
+            return library in f.read()
+    except OSError:
+        return False
+
+
+@needs_both
+@pytest.mark.slow
+def test_a_killed_training_process_is_named_by_framework_and_signal(tmp_path):
+    """It was BrokenProcessPool, naming neither the framework nor the signal."""
+    import os
+    import signal
+
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "parity", "reproduce", "bn_lenet_scratch", "--limit-batches", "1", "--epochs", "500",
+            "--out", str(out)]
+    parent = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for_checkpoints(out, ("gluon", "torch"))
+        children = subprocess.run(["pgrep", "-P", str(parent.pid)], capture_output=True, text=True).stdout.split()
+        gluon = [int(pid) for pid in children if _loads(pid, "libmxnet")]
+        assert len(gluon) == 1, children
+        os.kill(gluon[0], signal.SIGKILL)
+        _, err = parent.communicate(timeout=120)
+    finally:
+        parent.kill()
+    assert parent.returncode == 1 and "Traceback" not in err, err[-3000:]
+    assert "error: the gluon training process was killed by SIGKILL" in err, err[-3000:]
+    assert json.loads((out / "torch" / "checkpoint.json").read_text())["epoch"] >= 1  # what it finished is kept
+
+
+@needs_both
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["side-by-side", "--serial"])
+def test_ctrl_c_prints_one_line_saying_how_to_resume_and_exits_130(tmp_path, mode):
+    """It printed a full KeyboardInterrupt traceback (two, side by side)."""
+    import os
+    import signal
+
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "parity", "reproduce", "bn_lenet_scratch", "--limit-batches", "1", "--epochs", "500",
+            "--out", str(out), *(["--serial"] if mode == "--serial" else [])]
+    # a session of its own: SIGINT to its process group is what a terminal's Ctrl-C sends
+    run = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                           start_new_session=True)
+    try:
+        _wait_for_checkpoints(out, ("gluon",) if mode == "--serial" else ("gluon", "torch"))
+        os.killpg(run.pid, signal.SIGINT)
+        _, err = run.communicate(timeout=120)
+    finally:
+        run.kill()
+    assert run.returncode == 130, err[-3000:]
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err[-3000:]
+    lines = [line for line in err.splitlines() if line.startswith("interrupted")]
+    assert lines == [f"interrupted; the last finished epoch is kept in {out}; continue with: python -m parity "
+                     f"reproduce bn_lenet_scratch --out {out} --resume --epochs 500 --limit-batches 1"], err[-3000:]
+    assert not (out / ".lock").exists() and (out / "run.json").exists()

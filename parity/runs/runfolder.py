@@ -417,7 +417,8 @@ class RunFolder:
                                      "file it did not write; move them away, or choose another --out")
             self.fresh = not (holds and resume)
             self._clean_leftovers()
-            self._write_manifest()
+            if self.fresh:  # a resumed run keeps its manifest as it was
+                self._write_manifest()
         except BaseException:
             if self.replaced is not None:
                 _restore(self.replaced, self.path)

@@ -1,6 +1,7 @@
 """A run's files, damaged or contradicted: ``error: FILE: damaged ...`` (exit 1) or a refusal (exit 2), never a
 traceback; and every file a run writes is strict JSON."""
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -149,3 +150,36 @@ def test_an_out_of_range_seed_is_refused_before_the_folder_is_taken(tmp_path):
     with pytest.raises(ValueError, match="seed must be an integer from 0 to 4294967295"):
         reproduce("bn_lenet_scratch", seed=2**64, out=out)
     assert not out.exists()
+
+
+#: malformed log.json contents, and what the error says
+MALFORMED_LOGS = [
+    ("{", "not JSON"), ("[]", "a JSON object was expected, found list"), ("{}", "no experiment, history, lr"),
+    ('{"experiment": "nope", "history": {}, "lr": 1, "batch_size": 1, "seed": 0}', "unknown experiment 'nope'"),
+    ('{"experiment": "bn_lenet_scratch", "history": {"gluon": [{"epoch": "1"}]}, "lr": 1, "batch_size": 1, '
+     '"seed": 0}', "history['gluon']: each epoch needs"),
+    ('{"experiment": "bn_lenet_scratch", "history": {"gluon": []}, "lr": "fast", "batch_size": 1, "seed": 0}',
+     "lr 'fast' is not a number"),
+    ('{"experiment": "bn_lenet_scratch", "history": {"gluon": []}, "lr": 1, "batch_size": 1, "seed": 0, '
+     '"first_bn": {"gluon": [1]}}', "first_bn must map"),
+]
+
+
+@pytest.mark.parametrize("content,message", MALFORMED_LOGS, ids=[m for _, m in MALFORMED_LOGS])
+def test_render_of_a_malformed_log_is_an_error_line(tmp_path, content, message):
+    """--render on a malformed log.json printed tracebacks."""
+    from modern_cnns.parity.runs.outputs import render
+    from modern_cnns.parity.runs.runfolder import RunFileError
+
+    (tmp_path / "log.json").write_text(content)
+    with pytest.raises(RunFileError, match=f"log.json: damaged run log: .*{re.escape(message)}"):
+        render(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log.json"]  # nothing drawn
+
+
+def test_render_cli_exit_codes(tmp_path):
+    proc = run_cli("reproduce", "--render", str(tmp_path))
+    assert proc.returncode == 2 and "log.json: no such file; --render redraws a finished run" in proc.stderr
+    (tmp_path / "log.json").write_text("{")
+    proc = run_cli("reproduce", "--render", str(tmp_path))
+    assert proc.returncode == 1 and "damaged run log: not JSON" in proc.stderr and "Traceback" not in proc.stderr

@@ -82,14 +82,22 @@ def test_a_live_lock_refuses_and_a_dead_one_is_taken_over(tmp_path):
     assert not (tmp_path / LOCK).exists()
 
 
-@pytest.mark.parametrize("content", ["", "{not json", "[1, 2]"])
-def test_an_empty_or_unparsable_lock_is_stale_and_says_so(tmp_path, capsys, content):
+@pytest.mark.parametrize("content", ["", "  \n", '{"pid": 12'])
+def test_an_empty_or_cut_short_lock_is_stale_and_says_so(tmp_path, capsys, content):
     """A run that died while taking the lock (a full disk) left it: it used to refuse every run ("pid None")."""
     (tmp_path / LOCK).write_text(content)
     with RunFolder(tmp_path, CONFIG).open():
         pass
     err = capsys.readouterr().err
     assert "left by a run that died while taking it" in err and "pid None" not in err
+
+
+@pytest.mark.parametrize("content", ["{not json", "[1, 2]", "another tool's lock"])
+def test_a_lock_file_that_is_not_this_tools_is_refused_and_kept(tmp_path, content):
+    (tmp_path / LOCK).write_text(content)
+    with pytest.raises(RunFolderError, match="is not a lock of this tool"):
+        RunFolder(tmp_path, CONFIG).open()
+    assert (tmp_path / LOCK).read_text() == content
 
 
 def _tool_temp(folder, name, pid):

@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import socket
 import sys
 import tempfile
@@ -47,6 +48,8 @@ LOCK = ".lock"
 #: what a run writes at the top of its folder, besides the manifest
 OUTPUTS = ("log.json", "curves.png", "results.md")
 SET_ASIDE = ".replaced-"
+#: a set-aside folder's whole name (``.replaced-<date>-<time>-<pid>``): a user's ``.replaced-x`` is not one
+SET_ASIDE_NAME = re.compile(r"^\.replaced-\d{8}-\d{6}-\d+$")
 #: the most entries searched below a run folder for another run
 SEARCH_LIMIT = 20000
 #: the code that shapes a run's numbers: the networks, the loops, the data, the experiments
@@ -222,7 +225,7 @@ def other_runs(path) -> list:
                 raise RunFolderError(f"{path} holds more than {SEARCH_LIMIT} files and folders: too many to make "
                                      "sure that no other run is inside it; give the run a folder of its own")
             if entry.is_dir(follow_symlinks=False):
-                if not (folder == path and entry.name.startswith(SET_ASIDE)):
+                if not (folder == path and SET_ASIDE_NAME.match(entry.name)):
                     stack.append(Path(entry.path))
             elif folder != path and entry.name in (MANIFEST, LOCK) and _is_run_file(entry):
                 found.append(Path(folder))
@@ -231,22 +234,29 @@ def other_runs(path) -> list:
 
 # --------------------------------------------------------------------------- the lock
 def _read_lock(lock: Path):
-    """(holder dict, None) or (None, what is wrong with it)."""
+    """(holder dict, None) when it is a lock of this tool; (None, why it is stale) when one died while taking
+    it; a RunFolderError when ``.lock`` is something else (a user's file, a folder): never removed."""
+    if lock.is_symlink() or (os.path.lexists(lock) and not lock.is_file()):
+        raise RunFolderError(f"{lock} is not a lock of this tool (a folder or a link); move it away, or choose "
+                             "another --out")
     try:
         text = lock.read_text()
     except FileNotFoundError:
         return {}, None
-    except (OSError, UnicodeDecodeError) as err:
-        return None, f"unreadable ({err})"
-    if not text.strip():
+    except (OSError, UnicodeDecodeError):
+        text = None
+    if text is not None and not text.strip():
         return None, "empty"
     try:
-        holder = json.loads(text)
+        holder = json.loads(text) if text is not None else None
     except ValueError:
-        return None, "not a lock of this tool (unparsable)"
-    if not isinstance(holder, dict):
-        return None, "not a lock of this tool (unparsable)"
-    return holder, None
+        holder = None
+    if isinstance(holder, dict) and {"pid", "host"} <= set(holder):
+        return holder, None
+    if text is not None and text.startswith('{"pid": '):  # cut short: an older version's write on a full disk
+        return None, "cut short"
+    raise RunFolderError(f"{lock} is not a lock of this tool (its content is not one); move it away, or choose "
+                         "another --out")
 
 
 def _create_lock(lock: Path, text: str) -> None:
@@ -343,7 +353,7 @@ class RunFolder:
     def _recover(self):
         """Set-aside runs left by killed ``--overwrite`` attempts: restored, or deleted once superseded."""
         for aside in sorted(self.path.glob(f"{SET_ASIDE}*")):
-            if aside.is_symlink() or not aside.is_dir():
+            if not SET_ASIDE_NAME.match(aside.name) or aside.is_symlink() or not aside.is_dir():
                 continue
             if _has_checkpoint(self.path):
                 kept = drop_replaced(aside)

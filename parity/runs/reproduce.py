@@ -283,9 +283,7 @@ class RunInterrupted(KeyboardInterrupt):
 
 def _resume_hint(spec: RunSpec, frameworks) -> str:
     """What Ctrl-C left: nothing (no epoch finished), or the command that continues the run."""
-    from modern_cnns.parity.weights.checkpoint import EpochCheckpoints
-
-    kept = [fw for fw in frameworks if (spec.out / fw / EpochCheckpoints(spec.out).meta.name).is_file()]
+    kept = [fw for fw in frameworks if (spec.out / fw / "checkpoint.json").is_file()]
     if not kept:
         return f"interrupted before the first epoch finished; nothing of this run was kept in {spec.out}"
     exp = spec.experiment

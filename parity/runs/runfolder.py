@@ -8,8 +8,9 @@
   A file of the user's where the run would write is refused, with or without ``--overwrite``.
 * **Lock.** ``DIR/.lock`` holds the owner's pid, host and start time.  It is written to a
   temporary file and hard-linked into place, so it is never seen half-written: an empty or
-  unparsable lock was left by a run that died while taking it (a full disk) and is stale, as
-  is one whose process is gone (same host).  A live one refuses the second run with who holds it.
+  cut-short lock was left by a run that died while taking it (a full disk, an older version)
+  and is stale, as is one whose process is gone (same host).  A live one refuses the second run
+  with who holds it; a ``.lock`` that is not this tool's (another program's) is refused, and kept.
 * **One run per folder.** A folder with another run below it (its ``run.json`` or its lock, at
   any depth) is refused: ``--overwrite`` on the parent of a training run would otherwise move
   that run's files away.  The search does not follow links and stops at :data:`SEARCH_LIMIT`

@@ -293,8 +293,10 @@ def _resume_hint(spec: RunSpec, frameworks) -> str:
              f"--lr {spec.lr}" if spec.lr != exp.lr else "",
              f"--limit-batches {spec.limit_batches}" if spec.limit_batches else "",
              f"--seed {spec.seed}" if spec.seed else "", "--device gpu" if spec.device == "gpu" else ""]
+    import shlex
+
     return (f"interrupted; the last finished epoch is kept in {spec.out}; continue with: python -m parity reproduce "
-            f"{exp.name} --out {spec.out} --resume " + " ".join(f for f in flags if f)).rstrip()
+            f"{exp.name} --out {shlex.quote(str(spec.out))} --resume " + " ".join(f for f in flags if f)).rstrip()
 
 
 def _check_resume_points(spec: RunSpec, frameworks) -> None:

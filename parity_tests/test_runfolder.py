@@ -190,6 +190,20 @@ def test_a_folder_holding_another_run_below_is_refused(tmp_path, how):
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
 
 
+def test_a_folder_or_link_where_the_run_writes_a_file_is_the_users(tmp_path):
+    """A run's manifest lists results.md; a folder or a link by that name is not what the run wrote."""
+    _finished_run(tmp_path)
+    (tmp_path / "log.json").unlink()
+    (tmp_path / "log.json").mkdir()
+    (tmp_path / "log.json" / "mine.txt").write_text("mine")
+    (tmp_path / "elsewhere.md").write_text("my results")
+    (tmp_path / "results.md").symlink_to(tmp_path / "elsewhere.md")
+    with pytest.raises(RunFolderError, match="holds log.json, results.md, which no run manifest there lists"):
+        RunFolder(tmp_path, CONFIG).open(overwrite=True)
+    assert (tmp_path / "log.json" / "mine.txt").read_text() == "mine" and (tmp_path / "results.md").is_symlink()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".replaced-")]
+
+
 def test_a_run_that_fails_before_its_first_checkpoint_does_not_block_the_retry(tmp_path):
     with pytest.raises(ValueError):
         with RunFolder(tmp_path, CONFIG).open():

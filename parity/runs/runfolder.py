@@ -127,6 +127,10 @@ def _frameworks_of(manifest: dict) -> list:
     return [fw for fw in FRAMEWORKS if not isinstance(listed, list) or fw in listed]
 
 
+def _plain_file(path: Path) -> bool:
+    return path.is_file() and not path.is_symlink()
+
+
 def owned_files(path) -> list:
     """The files in run folder ``path`` this tool wrote, relative to it, as its manifests list them."""
     from modern_cnns.parity.weights.checkpoint import EPOCH_FILE, EpochCheckpoints
@@ -137,7 +141,7 @@ def owned_files(path) -> list:
         return []
     listed = manifest.get("files", OUTPUTS)
     names = [MANIFEST] + [n for n in OUTPUTS if isinstance(listed, list) and n in listed]
-    owned = [Path(n) for n in names if os.path.lexists(path / n)]
+    owned = [Path(n) for n in names if _plain_file(path / n)]  # a folder or a link by that name is the user's
     for fw in _frameworks_of(manifest):
         folder = path / fw
         if folder.is_symlink() or not folder.is_dir():
@@ -146,7 +150,7 @@ def owned_files(path) -> list:
         inside = set(ckpt.written()) | {n for n in os.listdir(folder) if EPOCH_FILE.match(n)}
         if ckpt.meta.is_file():
             inside.add(ckpt.meta.name)
-        owned += [Path(fw) / n for n in sorted(inside) if (folder / n).is_file()]
+        owned += [Path(fw) / n for n in sorted(inside) if _plain_file(folder / n)]
     return owned
 
 
@@ -430,6 +434,9 @@ class RunFolder:
             self._clean_leftovers()
             if self.fresh:  # a resumed run keeps its manifest as it was
                 self._write_manifest()
+            if self.replaced is not None:
+                note(f"the run in {self.path} (the files its manifests list; nothing else) is set aside in "
+                     f"{self.replaced.name} until the new run's first checkpoint is written")
         except BaseException:
             if self.replaced is not None:
                 _restore(self.replaced, self.path)
@@ -446,6 +453,7 @@ class RunFolder:
         for rel in owned:
             (self.replaced / rel).parent.mkdir(parents=True, exist_ok=True)
             os.replace(self.path / rel, self.replaced / rel)
+
 
     def first_checkpoint_written(self):
         """The new run is durable: the run it replaced may go now."""

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from modern_cnns.parity.runs.runfolder import LOCK, RunFileError, RunFolder, RunFolderError
@@ -140,6 +140,7 @@ def test_user_files_survive_any_run_folder_and_any_way_in(tree, our_run, nested_
                          lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
                              st.sampled_from(["epoch", "model", "optimizer", "history", "data_rng", "superseded",
                                               "x"]), inner, max_size=6), max_leaves=12))
+@example(meta={"epoch": None, "superseded": True})  # found by this test: a TypeError in written()
 def test_any_checkpoint_json_loads_or_is_a_damaged_checkpoint(meta):
     import json
 

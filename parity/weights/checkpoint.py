@@ -384,8 +384,10 @@ class EpochCheckpoints:
             meta = strictjson.loads(self.meta.read_text())
         except (OSError, ValueError, UnicodeDecodeError):
             meta = {}
-        names = [meta.get("model"), meta.get("optimizer"), *(meta.get("superseded") or [])] \
-            if isinstance(meta, dict) else []
+        if not isinstance(meta, dict):
+            return []
+        superseded = meta.get("superseded")
+        names = [meta.get("model"), meta.get("optimizer"), *(superseded if isinstance(superseded, list) else [])]
         return [n for n in names if isinstance(n, str) and EPOCH_FILE.match(n) and (self.dir / n).is_file()]
 
     def save(self, epoch, write_model, write_optimizer, data_state, history, suffix):

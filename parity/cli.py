@@ -10,6 +10,8 @@ from modern_cnns.parity.frameworks import FRAMEWORKS, available, missing_reason
 
 #: exit codes of every command
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SKIPPED = 0, 1, 2, 3
+#: Ctrl-C: 128 + SIGINT, what a shell reports for a process SIGINT ended
+EXIT_INTERRUPTED = 130
 
 
 # --------------------------------------------------------------------------- option types
@@ -51,37 +53,41 @@ def positive_float(text):
     return value
 
 
-def _can_create_in(folder: Path) -> bool:
-    """Try it: permission bits say nothing to root, and nothing about read-only or virtual filesystems."""
-    import os
-    import tempfile
+#: ``reproduce --seed``: every generator a run seeds takes it (numpy's legacy seed stops at 2**32 - 1)
+seed_value = _int_at_least(0, ">= 0", "seed_value")
 
-    try:
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=".parity-write-probe-")
-    except OSError:
-        return False
-    os.close(fd)
-    os.unlink(probe)
-    return True
+
+def run_seed(text):
+    """A seed for ``reproduce``: checked here, before the run folder is taken."""
+    from modern_cnns.parity.runs.spec import MAX_SEED
+
+    value = seed_value(text)
+    if value > MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_SEED}, got {text}")
+    return value
 
 
 def writable_file(text):
     """A file path that can be written now: its folder exists and is writable, or can be created
-    (``reports/parity.json`` on a fresh clone), so a sweep never fails at the end."""
-    if Path(text).is_dir():
-        raise argparse.ArgumentTypeError(f"{text} is a folder, not a file")
-    writable_dir(str(Path(text).expanduser().resolve().parent))
+    (``reports/parity.json`` on a fresh clone), so a sweep never fails at the end.  A link is
+    written through; names are measured against the filesystem's limit."""
+    from modern_cnns.parity.paths import OutputPathError, check_output_file
+
+    try:
+        check_output_file(text)
+    except OutputPathError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
     return text
 
 
 def writable_dir(text):
     """A folder that exists and is writable, or whose nearest existing parent is."""
-    path = Path(text).expanduser().resolve()
-    existing = next(p for p in (path, *path.parents) if p.exists())
-    if not existing.is_dir():
-        raise argparse.ArgumentTypeError(f"{existing} is not a folder")
-    if not _can_create_in(existing):
-        raise argparse.ArgumentTypeError(f"{existing} is not writable")
+    from modern_cnns.parity.paths import OutputPathError, check_output_dir
+
+    try:
+        check_output_dir(text)
+    except OutputPathError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
     return text
 
 
@@ -312,6 +318,13 @@ def _cmd_reproduce(args):
                   f"batch {exp.batch_size:<4d} input {exp.resize or 28:<4d} {exp.source.cite()}")
         return 0 if args.list else 2
     experiments.get(args.experiment)  # an unknown name: error line before any import
+    if args.out is None:  # the default is checked as a given --out is (a read-only checkout, say)
+        args.out = str(Path("runs") / args.experiment)
+        try:
+            writable_dir(args.out)
+        except argparse.ArgumentTypeError as err:
+            print(f"error: the default --out {args.out}: {err}; give --out a writable folder", file=sys.stderr)
+            return EXIT_USAGE
     from modern_cnns.parity.runs.reproduce import reproduce
 
     reproduce(args.experiment, framework=args.framework, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
@@ -426,7 +439,7 @@ def build_parser():
     p.add_argument("--overwrite", action="store_true", help="replace the run in --out; the old one is kept until "
                    "the new run's first checkpoint is written")
     p.add_argument("--limit-batches", type=positive_int, help="only the first N batches of each epoch (quick runs)")
-    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument("--seed", type=run_seed, default=0)
     p.add_argument("--serial", dest="concurrent", action="store_false", default=None,
                    help="with --framework both: one framework after the other, all cores each (default on 2+ "
                         "cores: both at once, in two processes, half the cores each)")
@@ -450,14 +463,18 @@ def _user_errors():
     """
     from modern_cnns.data import DatasetError
     from modern_cnns.parity.catalog.experiments import UnknownExperiment
-    from modern_cnns.parity.runs.runfolder import RunFolderError
+    from modern_cnns.parity.paths import OutputPathError
+    from modern_cnns.parity.runs.reproduce import TrainingProcessError
+    from modern_cnns.parity.runs.runfolder import RunFileError, RunFolderError
     from modern_cnns.parity.verdict.ports import PortError
     from modern_cnns.parity.weights.checkpoint import CheckpointError
     from modern_cnns.parity.weights.state import StateError
     from modern_cnns.parity.weights.transfer import NameMapError, TransferError
 
-    return [((registry.UnknownNetwork, UnknownExperiment, RunFolderError, PortError, NameMapError), EXIT_USAGE),
-            ((CheckpointError, TransferError, StateError, DatasetError), EXIT_FAILED)]
+    return [((registry.UnknownNetwork, UnknownExperiment, RunFolderError, PortError, NameMapError, OutputPathError),
+             EXIT_USAGE),
+            ((CheckpointError, TransferError, StateError, DatasetError, RunFileError, TrainingProcessError),
+             EXIT_FAILED)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -465,8 +482,17 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = argv
+    from modern_cnns.parity.frameworks import environment_problems
+
+    problems = environment_problems()  # before MXNet loads: after, an abort cannot be caught
+    if problems:
+        print("error: " + "; ".join(problems), file=sys.stderr)
+        return EXIT_USAGE
     try:
         return args.func(args)
+    except KeyboardInterrupt as err:  # Ctrl-C: one line (what to resume), the shell's code for SIGINT
+        print(str(err) or "interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except MemoryError as err:
         print(f"error: not enough memory ({err}); use a smaller --batch-size, --steps or network", file=sys.stderr)
         return EXIT_FAILED
@@ -475,4 +501,9 @@ def main(argv: list[str] | None = None) -> int:
             if isinstance(err, types):
                 print(f"error: {err}", file=sys.stderr)
                 return code
+        if isinstance(err, OSError):  # the system refused: a full disk, a read-only folder, a name too long
+            from modern_cnns.parity.paths import os_error_line
+
+            print(f"error: {os_error_line(err)}", file=sys.stderr)
+            return EXIT_FAILED
         raise

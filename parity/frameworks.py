@@ -113,6 +113,32 @@ def cpu_numerics() -> dict:
     return out
 
 
+#: MXNet's engines (src/engine/engine.cc, 1.9.1); any other name fails every operator, as a parity FAIL
+ENGINE_TYPES = ("NaiveEngine", "ThreadedEngine", "ThreadedEnginePerDevice")
+#: thread counts read when MXNet loads: ``OMP_NUM_THREADS=abc`` (or ``4,2``, or ``2.5``) aborts it (exit 134)
+THREAD_VARS = ("OMP_NUM_THREADS", "MXNET_OMP_MAX_THREADS", "MXNET_CPU_WORKER_NTHREADS")
+
+
+def environment_problems(environ=None) -> list:
+    """What in the environment would abort MXNet or break it, measured on mxnet 1.9.1; [] when nothing.
+
+    Checked before MXNet loads: after, it is too late (an abort cannot be caught).
+    """
+    import os
+
+    environ = os.environ if environ is None else environ
+    problems = []
+    for var in THREAD_VARS:
+        value = environ.get(var, "")
+        if value.strip() and not (value.strip().isdigit() and int(value) > 0):
+            problems.append(f"{var}={value!r} must be a positive integer (a thread count); fix it or unset it")
+    engine = environ.get("MXNET_ENGINE_TYPE", "")
+    if engine and engine not in ENGINE_TYPES:
+        problems.append(f"MXNET_ENGINE_TYPE={engine!r} is not an MXNet engine; use one of {', '.join(ENGINE_TYPES)}, "
+                        "or unset it")
+    return problems
+
+
 _threads_set = False
 
 

@@ -86,10 +86,11 @@ def markdown(exp, histories, reference, bn, lr, batch_size, seed=0, limit_batche
         header += " | course loss | course train acc | course test acc"
     lines += [header + " |", "|---" * (1 + 3 * len(cols) + (3 if reference else 0)) + "|"]
     epochs = sorted({r["epoch"] for h in histories.values() for r in h} | set(ref_rows))
+    by_epoch = {f: {r["epoch"]: r for r in histories[f]} for f in cols}  # linear in the log's length
     for epoch in epochs:
         cells = [str(epoch)]
         for f in cols:
-            r = next((r for r in histories[f] if r["epoch"] == epoch), None)
+            r = by_epoch[f].get(epoch)
             cells += [f"{r['loss']:.4f}", f"{r['train_acc']:.3f}", f"{r['test_acc']:.3f}"] if r else ["", "", ""]
         if reference:
             r = ref_rows.get(epoch)
@@ -113,23 +114,87 @@ def markdown(exp, histories, reference, bn, lr, batch_size, seed=0, limit_batche
 
 def write_outputs(out: Path, log: dict, exp) -> None:
     """Write ``log.json``, then ``curves.png`` and ``results.md`` drawn from it."""
-    atomic_write(out / "log.json", lambda tmp: Path(tmp).write_text(json.dumps(log, indent=1)))
+    from modern_cnns.parity.runs import strictjson
+
+    text = strictjson.dumps(log, indent=1)  # strict JSON: a diverged run's NaN is null, with a note
+    atomic_write(out / "log.json", lambda tmp: Path(tmp).write_text(text))
     _draw(out, log, exp)
     print(f"wrote {out / 'log.json'}, {out / 'curves.png'}, {out / 'results.md'}")
+
+
+def _damaged_log(path, why):
+    from modern_cnns.parity.runs.runfolder import RunFileError
+
+    return RunFileError(f"{path}: damaged run log: {why}; a finished run writes it (run it again, or restore the file)")
+
+
+#: the numbers of each epoch's record
+NUMBERS = ("loss", "train_acc", "test_acc")
+
+
+def _checked_log(log_path: Path) -> dict:
+    """``log.json``, each field :func:`_draw` reads checked for its type: an error line, not a traceback."""
+    from numbers import Real
+
+    from modern_cnns.parity.catalog import experiments
+    from modern_cnns.parity.runs import strictjson
+
+    try:
+        log = strictjson.loads(log_path.read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise _damaged_log(log_path, f"not JSON ({err})") from None
+    if not isinstance(log, dict):
+        raise _damaged_log(log_path, f"a JSON object was expected, found {type(log).__name__}")
+    missing = [k for k in ("experiment", "history", "lr", "batch_size", "seed") if k not in log]
+    if missing:
+        raise _damaged_log(log_path, "no " + ", ".join(missing))
+    if not isinstance(log["experiment"], str) or log["experiment"] not in experiments.EXPERIMENTS:
+        raise _damaged_log(log_path, f"unknown experiment {log['experiment']!r}")
+    history = log["history"]
+    if not isinstance(history, dict) or not history or not set(history) <= {"gluon", "torch"}:
+        raise _damaged_log(log_path, "history must map 'gluon' and/or 'torch' to their epochs")
+    def records_ok(records):
+        def number(x):
+            return isinstance(x, Real) and not isinstance(x, bool)
+
+        return isinstance(records, list) and all(
+            isinstance(r, dict) and type(r.get("epoch")) is int and all(number(r.get(k)) for k in NUMBERS)
+            and (r.get("time") is None or number(r["time"])) for r in records)
+
+    for fw, records in history.items():
+        if not records_ok(records):
+            raise _damaged_log(log_path, f"history[{fw!r}]: each epoch needs an integer epoch and numbers for "
+                               + ", ".join(NUMBERS))
+    for key in ("lr", "batch_size", "seed"):
+        if not isinstance(log[key], Real) or isinstance(log[key], bool):
+            raise _damaged_log(log_path, f"{key} {log[key]!r} is not a number")
+    if log.get("limit_batches") is not None and type(log["limit_batches"]) is not int:
+        raise _damaged_log(log_path, f"limit_batches {log['limit_batches']!r} is not an integer")
+    reference, bn = log.get("reference"), log.get("first_bn") or {}
+    if reference is not None and not (isinstance(reference, dict) and records_ok(reference.get("epochs", []))):
+        raise _damaged_log(log_path, "reference is not the course's record")
+    if not isinstance(bn, dict) or not all(p is None or (isinstance(p, list) and len(p) == 2 and all(
+            isinstance(v, list) and all(isinstance(x, Real) for x in v) for v in p)) for p in bn.values()):
+        raise _damaged_log(log_path, "first_bn must map each framework to [gamma, beta] lists of numbers, or null")
+    return {**log, "reference": reference, "first_bn": bn, "limit_batches": log.get("limit_batches")}
 
 
 def render(out: Path) -> None:
     """Redraw ``curves.png`` and ``results.md`` of the run in ``out`` from its ``log.json``."""
     from modern_cnns.parity.catalog import experiments
+    from modern_cnns.parity.paths import can_create_in
     from modern_cnns.parity.runs.runfolder import RunFolderError
 
-    log_path = Path(out) / "log.json"
-    try:
-        log = json.loads(log_path.read_text())
-    except (OSError, ValueError) as err:
-        raise RunFolderError(f"{log_path}: cannot read the run's log ({err}); a finished run writes it") from None
-    _draw(Path(out), log, experiments.get(log["experiment"]))
-    print(f"redrew {Path(out) / 'curves.png'}, {Path(out) / 'results.md'} from {log_path}")
+    out = Path(out)
+    log_path = out / "log.json"
+    if not log_path.is_file():
+        raise RunFolderError(f"{log_path}: no such file; --render redraws a finished run, which writes it")
+    log = _checked_log(log_path)
+    if not can_create_in(out):
+        raise RunFolderError(f"{out} is not writable: --render writes curves.png and results.md there; copy the run "
+                             "folder somewhere writable and render the copy")
+    _draw(out, log, experiments.get(log["experiment"]))
+    print(f"redrew {out / 'curves.png'}, {out / 'results.md'} from {log_path}")
 
 
 def _draw(out: Path, log: dict, exp) -> None:

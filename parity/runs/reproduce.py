@@ -13,6 +13,7 @@ BatchNorm layer, as gluonbook §5.11.3 prints them.
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +60,20 @@ def _limited(spec: RunSpec, train_iter, test_iter):
     return Limited(train_iter, spec.limit_batches), Limited(test_iter, spec.limit_batches)
 
 
+@contextmanager
+def _optimizer_state(path):
+    """A damaged optimizer state file is an ``error:`` line naming it, whatever the framework raised."""
+    from modern_cnns.parity.weights.checkpoint import CheckpointError
+
+    try:
+        yield
+    except Exception as err:  # MXNetError, RuntimeError, pickle errors, KeyError, ValueError: all mean damage
+        lines = [line for line in str(err).strip().splitlines() if line.strip()] or [""]
+        reason = lines[-1] if "MXNetError" in type(err).__name__ else lines[0]  # MXNet's last line, torch's first
+        raise CheckpointError(f"{path}: damaged optimizer state ({type(err).__name__}: {reason[:200]}); start "
+                              "the run again with --overwrite") from None
+
+
 # --------------------------------------------------------------------------- Gluon
 def train_gluon(spec: RunSpec, progress: bool = True, replaced: Path | None = None):
     """Train ``spec`` in Gluon with gluonbook's ``train_ch5``; return (history, the trained block)."""
@@ -82,7 +97,8 @@ def train_gluon(spec: RunSpec, progress: bool = True, replaced: Path | None = No
     if spec.resume and ckpt.exists():
         meta = ckpt.load_meta()
         load_gluon(net, ckpt.dir / meta["model"], example_input=entry.batch_shape(1))
-        trainer.load_states(str(ckpt.dir / meta["optimizer"]))
+        with _optimizer_state(ckpt.dir / meta["optimizer"]):
+            trainer.load_states(str(ckpt.dir / meta["optimizer"]))
         train_iter.stream.set_state(meta["data_rng"])
         start, history = meta["epoch"], meta["history"]
         print(f"gluon: resuming after epoch {start}")
@@ -134,7 +150,8 @@ def train_torch(spec: RunSpec, progress: bool = True, replaced: Path | None = No
     if spec.resume and ckpt.exists():
         meta = ckpt.load_meta()
         load_torch(net, ckpt.dir / meta["model"])
-        optimizer.load_state_dict(torch.load(ckpt.dir / meta["optimizer"], weights_only=True))
+        with _optimizer_state(ckpt.dir / meta["optimizer"]):
+            optimizer.load_state_dict(torch.load(ckpt.dir / meta["optimizer"], weights_only=True))
         train_iter.stream.set_state(meta["data_rng"])
         start, history = meta["epoch"], meta["history"]
         print(f"torch: resuming after epoch {start}")
@@ -246,10 +263,154 @@ def reproduce(name, framework="both", epochs=None, batch_size=None, lr=None, dev
 
     spec = RunSpec.of(name, epochs=epochs, batch_size=batch_size, lr=lr, out=out, device=device, resume=resume,
                       limit_batches=limit_batches, seed=seed)
+    if framework not in ("gluon", "torch", "both"):
+        raise ValueError(f"framework must be 'gluon', 'torch' or 'both', got {framework!r}")
     frameworks = ("gluon", "torch") if framework == "both" else (framework,)
     config = {**spec.config(frameworks), "code": code_version()}
-    with RunFolder(spec.out, config).open(resume=resume, overwrite=overwrite) as folder:
-        return _reproduce_in(spec, frameworks, concurrent, folder.replaced)
+    folder = RunFolder(spec.out, config).open(resume=resume, overwrite=overwrite)
+    try:
+        with folder:
+            if not folder.fresh:
+                _check_resume_points(spec, frameworks)
+            return _reproduce_in(spec, frameworks, concurrent, folder.replaced)
+    except KeyboardInterrupt:
+        raise RunInterrupted(_resume_hint(spec, frameworks)) from None
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run (still a ``KeyboardInterrupt``); the message says what is kept and how to resume."""
+
+
+def _resume_hint(spec: RunSpec, frameworks) -> str:
+    """What Ctrl-C left: nothing (no epoch finished), or the command that continues the run."""
+    kept = [fw for fw in frameworks if (spec.out / fw / "checkpoint.json").is_file()]
+    if not kept:
+        return f"interrupted before the first epoch finished; nothing of this run was kept in {spec.out}"
+    exp = spec.experiment
+    flags = [f"--framework {frameworks[0]}" if len(frameworks) == 1 else "",
+             f"--epochs {spec.epochs}" if spec.epochs != exp.epochs else "",
+             f"--batch-size {spec.batch_size}" if spec.batch_size != exp.batch_size else "",
+             f"--lr {spec.lr}" if spec.lr != exp.lr else "",
+             f"--limit-batches {spec.limit_batches}" if spec.limit_batches else "",
+             f"--seed {spec.seed}" if spec.seed else "", "--device gpu" if spec.device == "gpu" else ""]
+    import shlex
+
+    return (f"interrupted; the last finished epoch is kept in {spec.out}; continue with: python -m parity reproduce "
+            f"{exp.name} --out {shlex.quote(str(spec.out))} --resume " + " ".join(f for f in flags if f)).rstrip()
+
+
+def _check_resume_points(spec: RunSpec, frameworks) -> None:
+    """Each framework's checkpoint is whole, and not past ``--epochs``: refused before any training."""
+    from modern_cnns.parity.runs.runfolder import RunFolderError
+    from modern_cnns.parity.weights.checkpoint import EpochCheckpoints
+
+    for fw in frameworks:
+        ckpt = EpochCheckpoints(spec.out / fw)
+        if ckpt.exists():
+            done = ckpt.load_meta()["epoch"]
+            if done > spec.epochs:
+                raise RunFolderError(f"the run in {spec.out} has trained {done} epochs in {fw}: --epochs {spec.epochs} "
+                                     f"cannot resume it; give --epochs {done} or more to continue it, or --overwrite "
+                                     "to start again")
+
+
+class TrainingProcessError(RuntimeError):
+    """A training process of a side-by-side run died without a result: killed (a signal), or crashed."""
+
+
+class _RemoteTraceback(Exception):
+    """The traceback of an error raised in a training process (shown as the cause of a bug, not of an error line)."""
+
+    def __str__(self):
+        return self.args[0] if self.args else ""
+
+
+def _died(fw: str, exitcode) -> TrainingProcessError:
+    import signal
+
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        why = f"was killed by {name}" + (" (the kernel's out-of-memory killer sends this one)"
+                                         if -exitcode == signal.SIGKILL else "")
+    else:
+        why = f"ended with exit code {exitcode} and no result"
+    return TrainingProcessError(f"the {fw} training process {why}; each framework's last finished epoch is kept: "
+                                "--resume continues from there")
+
+
+def _portable(err: BaseException) -> BaseException:
+    """``err`` if it survives pickling (every error class of this tool does), else a RuntimeError saying it."""
+    import pickle
+
+    try:
+        pickle.loads(pickle.dumps(err))
+        return err
+    except Exception:
+        return RuntimeError(f"{type(err).__name__}: {err}")
+
+
+def _worker(fw: str, spec: RunSpec, threads: int, replaced, send) -> None:
+    """One framework's training in its own process; sends ``(ok, result or error, traceback text)``."""
+    import signal
+    import traceback
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it ends this process
+    try:
+        outcome = (True, _train_one(fw, spec, threads=threads, replaced=replaced), "")
+    except BaseException as err:
+        outcome = (False, _portable(err), traceback.format_exc())
+    send.send(outcome)
+    send.close()
+
+
+def _side_by_side(spec: RunSpec, frameworks, replaced) -> dict:
+    """Train each framework in its own process at once; the first error (or death) ends both and is raised.
+
+    Errors cross back as themselves, so the user sees the same ``error:`` line as with ``--serial``;
+    a process that dies without a result is named, with the signal that killed it.
+    """
+    import multiprocessing
+    import signal
+    from multiprocessing.connection import wait
+
+    context, plan, workers = multiprocessing.get_context("spawn"), _side_by_side_plan(), {}
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited: Ctrl-C reaches the parent only
+    try:
+        for fw in frameworks:
+            receive, send = context.Pipe(duplex=False)
+            process = context.Process(target=_worker, args=(fw, spec, plan[fw]["threads"], replaced, send),
+                                      name=f"{fw} training")
+            process.start()
+            send.close()
+            workers[receive] = (fw, process)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    results, pending = {}, dict(workers)
+    try:
+        while pending:
+            for receive in wait(list(pending)):
+                fw, process = pending.pop(receive)
+                try:
+                    outcome = receive.recv()
+                except EOFError:
+                    outcome = None
+                process.join()
+                if outcome is None:
+                    raise _died(fw, process.exitcode)
+                ok, value, remote = outcome
+                if not ok:
+                    raise value from _RemoteTraceback(remote)
+                results[fw] = value
+    finally:
+        for _fw, process in workers.values():
+            if process.is_alive():
+                process.terminate()
+        for _fw, process in workers.values():
+            process.join()
+    return {fw: results[fw] for fw in frameworks}
 
 
 def _side_by_side_plan() -> dict:
@@ -278,13 +439,7 @@ def _reproduce_in(spec: RunSpec, frameworks, concurrent, replaced):
 
         concurrent = cores() >= 2
     if concurrent and len(frameworks) == 2:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
-            plan = _side_by_side_plan()
-            futures = {fw: pool.submit(_train_one, fw, spec, replaced=replaced, **plan[fw]) for fw in frameworks}
-            trained = {fw: future.result() for fw, future in futures.items()}
+        trained = _side_by_side(spec, frameworks, replaced)
     else:
         trained = {fw: _train_one(fw, spec, replaced=replaced) for fw in frameworks}
     histories = {fw: history for fw, (history, _) in trained.items()}

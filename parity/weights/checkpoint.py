@@ -17,8 +17,8 @@ anything into the model (see :mod:`parity.weights.transfer`).
 """
 from __future__ import annotations
 
-import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -32,9 +32,10 @@ class CheckpointError(ValueError):
     """A checkpoint file cannot be read (truncated, foreign, unsafe) or written."""
 
 
-#: temporary files are ``.NAME.PID.RANDOM.tmp`` beside their destination: recognisable, and
-#: removable once PID is gone (:func:`clean_stale_temps`)
-_TMP_SUFFIX = ".tmp"
+#: temporary files are ``.NAME.parity-PID-RANDOM.tmp`` beside their destination (NAME shortened to fit
+#: the filesystem's name limit): a name only this tool makes, removable once PID is gone
+_TMP = re.compile(r"^\.(?P<stem>.*)\.parity-(?P<pid>\d+)-[a-z0-9_]{8}\.tmp$", re.S)
+_TMP_TAIL = ".parity-{pid}-"
 
 
 def _umask() -> int:
@@ -43,21 +44,58 @@ def _umask() -> int:
     return mask
 
 
+def _temp_stem(name: str, folder) -> str:
+    """``name`` shortened (at a character boundary) so that its temporary's name fits NAME_MAX."""
+    from modern_cnns.parity.paths import name_max
+
+    room = name_max(folder) - len(f"..parity-{os.getpid()}-12345678.tmp")
+    raw = os.fsencode(name)
+    return name if len(raw) <= room else raw[:max(room, 1)].decode("utf-8", "ignore")
+
+
+def _write_failed(err: Exception, path: Path) -> Exception:
+    """The error to raise for a failed write: "disk full" when that is why, whatever the library said.
+
+    MXNet (``MXNetError``) and torch (``RuntimeError: ... file write failed``) do not say ENOSPC.
+    """
+    import errno
+
+    if isinstance(err, OSError) and err.errno is not None:
+        return err
+    try:
+        full = os.statvfs(path.parent).f_bavail == 0
+    except OSError:
+        full = False
+    if full:
+        return OSError(errno.ENOSPC, "No space left on device", str(path))
+    return err
+
+
 def atomic_write(path, write):
     """Call ``write(tmp_path)``, then make it ``path`` durably: fsync, rename, fsync the folder.
 
     Nothing at ``path`` changes until the new content is complete on disk.  The file gets the
-    mode a plain ``open()`` would give (0666 less the umask), not ``mkstemp``'s 0600.
+    mode a plain ``open()`` would give (0666 less the umask), not ``mkstemp``'s 0600.  A symbolic
+    link at ``path`` is written through (the file it points at is replaced; the link stays).
     """
     path = Path(path)
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=_TMP_SUFFIX, dir=path.parent)
+    stem = _temp_stem(path.name, path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{stem}{_TMP_TAIL.format(pid=os.getpid())}", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
+        try:
+            write(tmp)
+            os.chmod(tmp, 0o666 & ~_umask())
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+        except Exception as err:
+            failed = _write_failed(err, path)
+            if failed is err:
+                raise
+            raise failed from None
         os.replace(tmp, path)
         folder = os.open(path.parent, os.O_RDONLY)
         try:
@@ -70,18 +108,38 @@ def atomic_write(path, write):
     return path
 
 
-def clean_stale_temps(path) -> list:
-    """Remove temporary files of ``path`` left by writers that died (SIGKILL); return their names."""
+def temp_writer(name: str) -> int | None:
+    """The pid in a temporary file's name made by :func:`atomic_write`; None for any other name."""
+    match = _TMP.match(name)
+    return int(match["pid"]) if match else None
+
+
+def clean_dead_temps(folder, stem: str | None = None) -> list:
+    """Remove the temporaries in ``folder`` (not below) whose writer is gone (SIGKILL); return their names.
+
+    Only names :func:`atomic_write` makes, only in ``folder``, and only when their pid is dead:
+    files of the user, and a live writer's, are never touched.  ``stem``: only those of that file.
+    """
     from modern_cnns.parity.frameworks import pid_alive
 
-    path = Path(path)
     removed = []
-    for tmp in path.parent.glob(f".{path.name}.*{_TMP_SUFFIX}"):
-        pid = tmp.name[len(path.name) + 2:].split(".", 1)[0]
-        if pid.isdigit() and not pid_alive(int(pid)):
-            tmp.unlink(missing_ok=True)
-            removed.append(tmp.name)
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return removed
+    for entry in entries:
+        match = _TMP.match(entry.name)
+        if match and (stem is None or match["stem"] == stem) and entry.is_file(follow_symlinks=False) \
+                and not pid_alive(int(match["pid"])):
+            Path(entry.path).unlink(missing_ok=True)
+            removed.append(entry.name)
     return removed
+
+
+def clean_stale_temps(path) -> list:
+    """Remove temporary files of ``path`` left by writers that died (SIGKILL); return their names."""
+    path = Path(path)
+    return clean_dead_temps(path.parent, stem=_temp_stem(path.name, path.parent))
 
 
 def _array_slots(arrays: dict) -> dict:
@@ -256,12 +314,18 @@ def load_torch(module, path, example_input=None, strict=True):
 FORMATS = {".params": "gluon", ".pt": "torch", ".pth": "torch"}
 
 
+#: a run's checkpoint files: names only this tool makes, in the checkpoint folders it owns
+EPOCH_FILE = re.compile(r"^(model-epoch(?P<m>\d+)\.(params|pt)|optimizer-epoch(?P<o>\d+)\.states)$")
+
+
 class EpochCheckpoints:
     """A training run's checkpoint folder: ``DIR/checkpoint.json`` names the files of the last finished epoch.
 
     Per epoch: the model (``write_model``), the optimiser, the data stream's shuffling state and
     the history so far.  Each file is written atomically, ``checkpoint.json`` last, so it only ever
-    names complete files; older epochs' files are deleted after it.
+    names complete files.  The previous epoch's files are listed in it as ``superseded`` and
+    deleted after it is written (a kill in between leaves them listed, and the next epoch deletes
+    them): only files this tool wrote, never by a pattern over the folder.
     """
 
     def __init__(self, directory: Path):
@@ -269,21 +333,76 @@ class EpochCheckpoints:
         self.meta = self.dir / "checkpoint.json"
 
     def exists(self):
-        return self.meta.is_file()
+        """Is there a checkpoint to resume from?  A file where the folder should be is damage, not "no"."""
+        if os.path.lexists(self.dir) and not self.dir.is_dir():
+            raise CheckpointError(f"{self.dir}: damaged run layout: a file where the checkpoint folder should be; "
+                                  "move it away, or start the run again with --overwrite")
+        return os.path.lexists(self.meta)
+
+    def _damaged(self, why):
+        return CheckpointError(f"{self.meta}: damaged checkpoint: {why}; start the run again with --overwrite, "
+                               "or restore the file")
 
     def load_meta(self):
-        return json.loads(self.meta.read_text())
+        """``checkpoint.json``, checked: each field and its type, the files it names, one history record per epoch."""
+        from modern_cnns.parity.runs import strictjson
+
+        self.exists()
+        try:
+            meta = strictjson.loads(self.meta.read_text())
+        except OSError as err:
+            raise self._damaged(f"unreadable ({err.strerror or err})") from None
+        except (ValueError, UnicodeDecodeError) as err:
+            raise self._damaged(f"not JSON, truncated or overwritten ({err})") from None
+        if not isinstance(meta, dict):
+            raise self._damaged(f"a JSON object was expected, found {type(meta).__name__}")
+        epoch = meta.get("epoch")
+        if type(epoch) is not int or epoch < 1:
+            raise self._damaged(f"epoch {epoch!r} is not a positive integer")
+        for key, group in (("model", "m"), ("optimizer", "o")):
+            name = meta.get(key)
+            match = EPOCH_FILE.match(name) if isinstance(name, str) else None
+            if not match or match[group] is None or int(match[group]) != epoch:
+                raise self._damaged(f"{key} {name!r} is not this tool's file of epoch {epoch}")
+            if not (self.dir / name).is_file():
+                raise self._damaged(f"it names {name}, which is missing")
+        history = meta.get("history")
+        if not isinstance(history, list) or len(history) != epoch or not all(
+                isinstance(r, dict) and r.get("epoch") == i + 1 for i, r in enumerate(history)):
+            raise self._damaged(f"its history does not hold one record per epoch 1..{epoch} (edited by hand?)")
+        try:
+            np.random.default_rng().bit_generator.state = meta.get("data_rng")
+        except (TypeError, ValueError, KeyError) as err:
+            raise self._damaged(f"data_rng is not a shuffling state ({err})") from None
+        return meta
+
+    def written(self) -> list:
+        """The files this folder's ``checkpoint.json`` says the tool wrote (those that exist)."""
+        from modern_cnns.parity.runs import strictjson
+
+        try:
+            meta = strictjson.loads(self.meta.read_text())
+        except (OSError, ValueError, UnicodeDecodeError):
+            meta = {}
+        if not isinstance(meta, dict):
+            return []
+        superseded = meta.get("superseded")
+        names = [meta.get("model"), meta.get("optimizer"), *(superseded if isinstance(superseded, list) else [])]
+        return [n for n in names if isinstance(n, str) and EPOCH_FILE.match(n) and (self.dir / n).is_file()]
 
     def save(self, epoch, write_model, write_optimizer, data_state, history, suffix):
+        from modern_cnns.parity.runs import strictjson
+
         self.dir.mkdir(parents=True, exist_ok=True)
         model, optim = f"model-epoch{epoch + 1}{suffix}", f"optimizer-epoch{epoch + 1}.states"
+        superseded = sorted(set(self.written()) - {model, optim}) if self.meta.is_file() else []
         write_model(self.dir / model)
         atomic_write(self.dir / optim, write_optimizer)
-        meta = {"epoch": epoch + 1, "model": model, "optimizer": optim, "data_rng": data_state, "history": history}
-        atomic_write(self.meta, lambda tmp: Path(tmp).write_text(json.dumps(meta)))
-        for old in self.dir.glob("*-epoch*"):
-            if old.name not in (model, optim):
-                old.unlink()
+        meta = {"epoch": epoch + 1, "model": model, "optimizer": optim, "data_rng": data_state, "history": history,
+                "superseded": superseded}
+        atomic_write(self.meta, lambda tmp: Path(tmp).write_text(strictjson.dumps(meta)))
+        for old in superseded:
+            (self.dir / old).unlink(missing_ok=True)
 
 
 def framework_of(path) -> str:

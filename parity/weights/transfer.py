@@ -42,9 +42,12 @@ class TransferError(ValueError):
     """A transfer was refused; ``problems`` lists every reason.  The destination is unchanged."""
 
     def __init__(self, direction, problems, hint=""):
-        self.direction, self.problems = direction, problems
+        self.direction, self.problems, self.hint = direction, problems, hint
         super().__init__(f"{direction} transfer refused ({len(problems)} problem(s)); the destination "
                          "model was not modified:\n  " + "\n  ".join(problems) + (f"\n{hint}" if hint else ""))
+
+    def __reduce__(self):  # pickles as itself: side-by-side training sends it from the training process
+        return type(self), (self.direction, self.problems, self.hint)
 
 
 @dataclass

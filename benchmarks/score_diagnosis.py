@@ -2,8 +2,8 @@
 
     .venv/bin/python benchmarks/score_diagnosis.py [--bug SUBSTRING] [--verbose] [--json FILE]
 
-For every bug of ``parity_tests/bug_corpus.py`` the buggy port is checked (float64, 2 steps,
-batch 2) and scored, per category and overall:
+For every bug of ``parity_tests/bug_corpus.py`` the buggy port is checked (float64 unless the pair
+says otherwise, 2 steps, batch 2) and scored, per category and overall:
 
 * **caught**: the check fails (or refuses the pair);
 * **layer right**: the first layer the output names (the first divergence, else the first finding)
@@ -44,6 +44,8 @@ def named_layer(text: str, module_names: set) -> str | None:
             else None
         if name is None:
             continue
+        if text[match.end():].startswith((" layer", " more", " step")):
+            continue  # a count
         lead = text[max(0, match.start() - 8):match.start()]
         if re.search(r"[A-Za-z_]", name) or any(lead.endswith(w) for w in _LEADS) or match.start() == 0:
             return name
@@ -106,7 +108,7 @@ def run_check(pair, block, module):
     if pair.accept and "accept" in inspect.signature(check_pair).parameters:
         kwargs["accept"] = pair.accept
     try:
-        result, = check_pair(block, module, pair.input_shape, dtypes=("float64",), **kwargs)
+        result, = check_pair(block, module, pair.input_shape, dtypes=(pair.dtype,), **kwargs)
     except Exception as err:  # a refusal (transfer shapes, a forward that raises)
         return None, f"{type(err).__name__}: {err}"
     return result, None

@@ -233,6 +233,10 @@ def _cmd_check(args):
 
     if args.gluon or args.torch:
         return _check_user_pair(args, report)
+    if args.accept:
+        print("error: --accept applies to a pair of yours (--gluon/--torch); the registry's known differences "
+              "are its own (parity/verdict/policy.py)", file=sys.stderr)
+        return EXIT_USAGE
     entries = [registry.get(name) for name in args.names] or registry.ENTRIES
     if args.jobs is None:
         from modern_cnns.parity.verdict.sweep import default_jobs
@@ -290,7 +294,7 @@ def _check_user_pair(args, report):
     results = check_pair(block, module, args.input, name_map=args.map, positional=args.positional, dtypes=dtypes,
                          steps=args.steps, batch_size=args.batch_size or 2, seed=args.seed,
                          input_sizes=args.input_sizes, device=args.device, name=f"{args.gluon} -> {args.torch}",
-                         zero_frozen=args.zero_frozen or ())
+                         zero_frozen=args.zero_frozen or (), accept=tuple(args.accept))
     wall = time.perf_counter() - start
     for result in results:
         result.device = device_label(args.device)
@@ -360,6 +364,11 @@ def _pair_options(p, check: bool) -> None:
                        help="also compare prediction outputs at these spatial sizes")
         p.add_argument("--zero-frozen", nargs="+", metavar="NAME",
                        help="torch parameters with no Gluon counterpart, set to zero and frozen")
+        p.add_argument("--accept", nargs="+", metavar="NAME", default=[],
+                       help="report these known differences as KNOWN DIFFERENCE instead of failing: a framework "
+                            "kernel's rounding (mxnet-leakyrelu-float32, torch-hardsigmoid-backward-float32), a "
+                            "convention (unbiased-running-var) or a structural difference (e.g. dropout-rate, "
+                            "batchnorm-eps); see docs/PORTS.md")
 
 
 def build_parser():

@@ -116,6 +116,9 @@ class Subject:
     make_gluon: Callable
     extra_shapes: tuple = ()
     accept: tuple = ()
+    #: ``make_models(dtype) -> (block, module)`` without a transfer: the structure of a pair whose
+    #: transfer is refused (a conv's groups, a missing block) can still be read from it
+    make_models: Callable | None = None
 
 
 def make_batches(sample_shape, num_classes, batch_size, steps, seed=policy.SEED):
@@ -169,6 +172,9 @@ def _run_pair(subject: Subject, dtype, batches, seed):
             raised[check] = f"{type(err).__name__}: {err}"
             g.pop(check, None)
     traced_g, traced_t = pair.trace(batches, policy.LR)
+    for check in [c for c in traced_g if c in traced_t and np.shape(traced_g[c]) != np.shape(traced_t[c])]:
+        raised[check] = f"shape gluon {np.shape(traced_g[check])}, torch {np.shape(traced_t[check])}"
+        del traced_g[check], traced_t[check]
     g.update(traced_g)
     t.update(traced_t)
     return g, t, before, {"initial": initial, "raised": raised, "structure": structure, "layers": layers,
@@ -339,11 +345,21 @@ def _diagnose_error(result, subject, dtype, x) -> list:
     """The structural findings of a pair whose checks could not run (a shape one framework refuses)."""
     try:
         pair = subject.make_pair(dtype, dropout=True)
-    except Exception:  # the pair cannot even be built: the error says why
-        return []
+    except Exception:  # not even paired (a refused transfer): the structure of the two models as they are
+        if subject.make_models is None:
+            return []
+        try:
+            pair = Pair(*subject.make_models(dtype), {}, dtype, result.device)
+        except Exception:
+            return []
     facts = {"layers": _layers(pair, x), "names": dict(pair.names), "stock_batchnorm": _stock_batchnorm(pair.module),
              "raised": {}}
-    return diagnosis.diagnose(result, facts, subject.accept)
+    found = diagnosis.diagnose(result, facts, subject.accept)
+    if (result.first_divergence or "").startswith("(could not localise") and result.structure:
+        first = next((d for d in result.structure if d["certain"]), result.structure[0])
+        result.first_divergence = f"layer {first['where']}: {first['text'].split(':')[0]} (the pair could not be " \
+                                  f"checked: {result.error.splitlines()[0]})"
+    return found
 
 
 def _scoped_worst(values: dict) -> dict:

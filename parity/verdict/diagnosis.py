@@ -207,7 +207,8 @@ def diagnose(result, facts: dict, accept=()) -> list:
     from modern_cnns.parity.verdict import known, structure, tolerance
 
     failed = [r for r in result.rows if not r.passed]
-    values_fail = any(tolerance.kind_of(r.check) not in _STATE_KINDS for r in failed) or bool(facts.get("raised"))
+    values_fail = any(tolerance.kind_of(r.check) not in _STATE_KINDS for r in failed) or bool(facts.get("raised")) \
+        or result.error is not None
     layers = facts.get("layers")
     diffs = structure.differences(structure.align(*layers)) if layers else []
     for d in diffs:
@@ -215,7 +216,8 @@ def diagnose(result, facts: dict, accept=()) -> list:
     certain = [d for d in diffs if d.certain and not d.accepted]
     unpaired = [d for d in diffs if not d.certain and not d.accepted and values_fail]
     result.structure = [{"name": d.name, "text": d.text(), "certain": d.certain, "accepted": d.accepted,
-                         "torch_layer": d.torch_layer} for d in diffs if d.certain or values_fail]
+                         "torch_layer": d.torch_layer, "where": structure.both_names(*d.layers[0])}
+                        for d in diffs if d.certain or values_fail or result.error]
     counts = {}
     for layer in (layers[1] if layers else []):
         if layer.kind == "batchnorm" and len(layer.in_shape) >= 2:

@@ -6,6 +6,10 @@ Each framework difference says what the kernel does, the measurement that shows 
 ``parity_tests/test_known_differences.py`` repeat it), and how the checker reproduces it on the
 port's side when it is accepted: the port then computes what the original's kernel computes, so
 that everything *else* is still held to the float64 tolerance.
+
+Measured and not acceptable (no exact emulation found): MXNet's float64 GELU (``LeakyReLU``
+``act_type='gelu'``) is accurate to float32 only, 3.6e-7 from the exact erf GELU over [-4, 4]; a
+GELU pair is checked in float32 (``parity_tests/test_known_differences.py`` measures it).
 """
 from __future__ import annotations
 
@@ -32,17 +36,10 @@ def _leaky_float32_hook(module, inputs, output):
     x = inputs[0]
     if x.dtype != torch.float64:
         return None
-    negative = (x.float() * np.float32(module.negative_slope)).double()
+    slope = float(np.float32(module.negative_slope))  # MXNet's gradient there is float32(slope), in float64
+    exact = x * slope
+    negative = exact + ((x.float() * np.float32(module.negative_slope)).double() - exact).detach()
     return torch.where(x > 0, x, negative)
-
-
-def _gelu_float32_hook(module, inputs, output):
-    import torch
-
-    x = inputs[0]
-    if x.dtype != torch.float64 or module.approximate != "none":
-        return None
-    return x * (0.5 * (1.0 + torch.erf(x.float() / np.float32(np.sqrt(2.0))).double()))
 
 
 def _hardsigmoid_exact_hook(module, inputs, output):
@@ -69,15 +66,11 @@ FRAMEWORK_DIFFERENCES = {d.name: d for d in (
         "x = -10/3, slope 0.1: MXNet -0.3333333432674408, exact -0.33333333333333337 (mxnet 1.9.1)",
         _hooks("LeakyReLU", _leaky_float32_hook)),
     FrameworkDifference(
-        "mxnet-gelu-float32", "gelu",
-        "in float64, MXNet's GELU (LeakyReLU act_type='gelu') evaluates erf in float32",
-        "x = 0.7: MXNet differs from the float64 erf GELU by 1.9e-8, from 0.5x(1+float32 erf(x/sqrt 2)) by 0 "
-        "(mxnet 1.9.1)",
-        _hooks("GELU", _gelu_float32_hook)),
-    FrameworkDifference(
         "torch-hardsigmoid-backward-float32", "hard sigmoid",
-        "torch's float64 hardsigmoid backward multiplies by a float32 1/6 (0.1666666716337204); MXNet's by 1/6",
-        "torch 2.13: the float64 gradient of hardsigmoid at 0 is 0.1666666716337204",
+        "torch's float64 F.hardsigmoid backward multiplies by a float32 1/6 (0.1666666716337204), where a Gluon "
+        "hard sigmoid written as clip(x + 3, 0, 6) / 6 (gluoncv2's HSigmoid) has 1/6",
+        "torch 2.13: the float64 gradient of hardsigmoid at 0 is 0.1666666716337204 (MXNet's own hard_sigmoid "
+        "operator also keeps its alpha as a float32)",
         _hooks("Hardsigmoid", _hardsigmoid_exact_hook)),
 )}
 

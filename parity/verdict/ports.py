@@ -83,6 +83,15 @@ class _UserPair:
             mod.p = p if dropout else 0.0
         return Pair(block, self.module, {g: t for g, t, _ in report.mapped}, dtype, self.device)
 
+    def models(self, dtype: str):
+        """(block, module) in ``dtype``, the port as given (no transfer): for reading a refused pair's structure."""
+        import torch
+
+        from modern_cnns.parity.frameworks import torch_device
+
+        return self.gluon(dtype, dropout=True), self.module.to(device=torch_device(self.device),
+                                                               dtype=getattr(torch, dtype))
+
     def restore(self) -> None:
         """The models as they were given: each its own weights, dtype and dropout rates."""
         self.gluon(self.gluon_dtype, dropout=True)
@@ -149,7 +158,7 @@ def check_pair(gluon_block, torch_module, input_shape, *, name_map=None, positio
         num_classes = _output_width(user, sample_shape)
         extra = tuple((*sample_shape[:-2], int(s), int(s)) for s in (input_sizes or ()) if int(s) != sample_shape[-1])
         subject = Subject(name or f"{type(gluon_block).__name__} -> {type(torch_module).__name__}", sample_shape,
-                          num_classes, user.pair, user.gluon, extra, accept)
+                          num_classes, user.pair, user.gluon, extra, accept, user.models)
         return run_checks(subject, device, tuple(dtypes), steps, batch_size, seed)
     finally:
         for h in hooks:

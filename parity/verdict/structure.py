@@ -268,8 +268,11 @@ def align(g_layers, t_layers):
     b = [layer.key for layer in t_layers]
     out = []
     for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
-        if op == "equal" or (op == "replace" and i2 - i1 == j2 - j1):
+        if op == "equal":
             out += list(zip(g_layers[i1:i2], t_layers[j1:j2]))
+        elif op == "replace" and i2 - i1 == j2 - j1:
+            for g, t in zip(g_layers[i1:i2], t_layers[j1:j2]):  # a dropout pairs with a dropout only
+                out += [(g, t)] if (g.kind == "dropout") == (t.kind == "dropout") else [(g, None), (None, t)]
         else:
             out += [(g, None) for g in g_layers[i1:i2]] + [(None, t) for t in t_layers[j1:j2]]
     return out
@@ -318,9 +321,8 @@ class Difference:
     def text(self, shown: int = 5) -> str:
         names = [both_names(g, t) for g, t in self.layers]
         more = f", ... ({len(names) - shown} more)" if len(names) > shown else ""
-        count = f"in {len(names)} layer{'s' if len(names) > 1 else ''}"
-        return f"{self.what}: torch {_show(self.torch)}, gluon {_show(self.gluon)}, {count}: " \
-               f"{', '.join(names[:shown])}{more}"
+        where = f"in layer {names[0]}" if len(names) == 1 else f"in {len(names)} layers: {', '.join(names[:shown])}"
+        return f"{self.what}: torch {_show(self.torch)}, gluon {_show(self.gluon)}, {where}{more}"
 
 
 def _show(value):
@@ -389,7 +391,7 @@ def differences(pairs) -> list:
     def add(what, name, tv, gv, g, t):
         key = (name, _show(tv), _show(gv))
         if key not in grouped:
-            certain = name not in ("missing-layer", "extra-layer", "layer-kind") or "dropout" in (tv, gv)
+            certain = name not in ("missing-layer", "extra-layer", "layer-kind")
             grouped[key] = Difference(name, what, tv, gv, certain=certain)
         grouped[key].layers.append((g, t))
 
@@ -407,8 +409,16 @@ def differences(pairs) -> list:
             for what, name, tv, gv in _attr_differences(g, t):
                 add(what, name, tv, gv, g, t)
         elif g is not None and id(g) not in moved and g.kind not in ("flatten", "identity"):
+            if g.kind == "dropout":  # values cannot show a dropout: one tree's alone is certain
+                add(f"dropout only in gluon (p={g.attrs['rate']:g})", "dropout-position", "none",
+                    f"p={g.attrs['rate']:g}", g, None)
+                continue
             add(f"missing layer (a {_layer_word(g)} in gluon only)", "missing-layer", "none", _layer_word(g), g, None)
         elif t is not None and id(t) not in moved and t.kind not in ("flatten", "identity"):
+            if t.kind == "dropout":
+                add(f"dropout only in torch (p={t.attrs['rate']:g})", "dropout-position", f"p={t.attrs['rate']:g}",
+                    "none", None, t)
+                continue
             add(f"extra layer (a {_layer_word(t)} in torch only)", "extra-layer", _layer_word(t), "none", None, t)
     return list(grouped.values())
 

@@ -322,6 +322,8 @@ class Difference:
         names = [both_names(g, t) for g, t in self.layers]
         more = f", ... ({len(names) - shown} more)" if len(names) > shown else ""
         where = f"in layer {names[0]}" if len(names) == 1 else f"in {len(names)} layers: {', '.join(names[:shown])}"
+        if self.name == "dropout-position":  # its values name layers too: where it is comes first
+            return f"{self.what} {where}{more}: torch {_show(self.torch)}, gluon {_show(self.gluon)}"
         return f"{self.what}: torch {_show(self.torch)}, gluon {_show(self.gluon)}, {where}{more}"
 
 

@@ -110,9 +110,12 @@ def statistics_findings(failed: list, initial: dict, g: dict, t: dict, structure
             other.append((slot, update))
     out = []
 
-    def shown(slot):  # torch first, Gluon in parentheses
+    def shown(slot):  # the layer, torch first, Gluon in parentheses, then the statistic
         tslot = premises.names.get(slot) if premises is not None else None
-        return f"{tslot} (gluon {slot})" if tslot and tslot != slot else slot
+        if not tslot or "." not in tslot or "." not in slot:
+            return slot
+        (tlayer, stat), glayer = tslot.rsplit(".", 1), slot.rsplit(".", 1)[0]
+        return f"layer {tlayer} (gluon {glayer}): {stat}"
 
     if variance:
         slot, r, n = variance[0]

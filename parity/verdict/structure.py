@@ -273,6 +273,9 @@ def align(g_layers, t_layers):
         elif op == "replace" and i2 - i1 == j2 - j1:
             for g, t in zip(g_layers[i1:i2], t_layers[j1:j2]):  # a dropout pairs with a dropout only
                 out += [(g, t)] if (g.kind == "dropout") == (t.kind == "dropout") else [(g, None), (None, t)]
+        elif op == "replace" and t_layers[j1].kind == "identity":  # a placeholder where the original has a layer
+            out += [(g_layers[i1], t_layers[j1])]
+            out += [(g, None) for g in g_layers[i1 + 1:i2]] + [(None, t) for t in t_layers[j1 + 1:j2]]
         else:
             out += [(g, None) for g in g_layers[i1:i2]] + [(None, t) for t in t_layers[j1:j2]]
     return out

@@ -151,6 +151,11 @@ def check_pair(gluon_block, torch_module, input_shape, *, name_map=None, positio
     except ValueError as err:
         raise PortError(str(err)) from None
     user = _UserPair(gluon_block, torch_module, sample_shape, name_map, positional, seed, device, zero_frozen)
+    if not positional:
+        refusal = _name_mismatch(user)
+        if refusal:
+            user.restore()
+            raise PortError(refusal)
     # an accepted kernel difference: the port rounds as the original's kernel does, for the check only
     hooks = [h for n in accept if n in known.FRAMEWORK_DIFFERENCES
              for h in known.FRAMEWORK_DIFFERENCES[n].emulate(torch_module)]
@@ -164,6 +169,14 @@ def check_pair(gluon_block, torch_module, input_shape, *, name_map=None, positio
         for h in hooks:
             h.remove()
         user.restore()
+
+
+def _name_mismatch(user: _UserPair) -> str | None:
+    from modern_cnns.parity.verdict.pairing import name_mismatch
+    from modern_cnns.parity.weights.state import torch_slots
+
+    tslots, _ = torch_slots(user.module)
+    return name_mismatch(list(user.slots), list(tslots), user.name_map, user.zero_frozen)
 
 
 def _output_width(user: _UserPair, sample_shape) -> int:

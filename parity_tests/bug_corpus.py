@@ -269,6 +269,13 @@ def _insert_after(path, new_name, make):
     return mutate
 
 
+def _avg_like(old):
+    """An average pooling with the max pooling's own window: only the type changes."""
+    from torch import nn
+
+    return nn.AvgPool2d(old.kernel_size, old.stride, old.padding, ceil_mode=old.ceil_mode)
+
+
 def _channel_shuffle(_old):
     from torch import nn
 
@@ -347,7 +354,7 @@ BUGS = [
     Bug("fixed for global pooling", "mini", "pooling", "10", "global vs fixed pooling",
         _replace("10", _nn("AvgPool2d", 8))),
     Bug("avg for max pooling (nin)", "gluoncv2_nin", "pooling", "features.stage2.pool2", "pooling type",
-        _replace("features.stage2.pool2", _nn("AvgPool2d", 3, 2, 1, ceil_mode=True))),
+        _replace("features.stage2.pool2", _avg_like)),
     # ----- activations
     Bug("ReLU6 for ReLU", "mini", "activation", "2", "relu6", _replace("2", _nn("ReLU6"))),
     Bug("hard sigmoid for sigmoid", "mini", "activation", "9", "hard sigmoid", _replace("9", _nn("Hardsigmoid"))),

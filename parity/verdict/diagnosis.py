@@ -8,9 +8,10 @@ conventions that ports get wrong:
   exactly ``n/(n-1)``, n the values per channel in the batch.
 * **BatchNorm momentum**: Gluon's ``momentum`` weights the *old* value (0.9), torch's the *new*
   one (0.1).  Copying the number across swaps them: the update differs by ``m/(1-m)``.
-* **BatchNorm eps**, read from both trees.
-* **Dropout**, compared by structure (rate, and the layer it follows), since its values cannot be.
 * **Size-dependent pooling**: outputs that agree at one input size and not at another.
+
+What both trees *declare* (eps, momentum, pooling, activations, dropout, ...) is compared by
+:mod:`parity.verdict.structure`; :func:`diagnose` puts its differences first, being certain.
 
 The ratios are measured from the first step's statistics: ``(port - initial) / (original - initial)``.
 """
@@ -23,13 +24,8 @@ import numpy as np
 
 @dataclass
 class Structure:
-    """What the two trees declare, paired through the transfer's name map."""
+    """What the statistics findings need to know of the original."""
 
-    #: ``[(torch layer, gluon eps, torch eps)]`` for every paired BatchNorm
-    batchnorm_eps: list = field(default_factory=list)
-    #: ``[(layer it follows, rate)]`` per tree, in registration order, torch names for both
-    gluon_dropout: list = field(default_factory=list)
-    torch_dropout: list = field(default_factory=list)
     #: Gluon BatchNorm momentum per Gluon layer (Gluon's convention: the weight of the old value)
     gluon_momentum: dict = field(default_factory=dict)
 
@@ -163,25 +159,6 @@ class Premises:
             return None
         resolution = 1e-9 if self.dtype == "float64" else 3e-6
         return n if abs(ratio - n / (n - 1)) <= 0.02 / (n - 1) + resolution else None
-
-
-def eps_findings(structure: Structure) -> list:
-    """BatchNorm layers whose eps differs between the two trees."""
-    return [f"BatchNorm eps differs at {layer}: gluon {ge:g}, torch {te:g}."
-            for layer, ge, te in structure.batchnorm_eps if not np.isclose(ge, te, rtol=1e-6, atol=0.0)]
-
-
-def dropout_findings(structure: Structure) -> list:
-    """Dropout layers whose rate or position differs (compared by structure)."""
-    g, t = structure.gluon_dropout, structure.torch_dropout
-    if g == t:
-        return []
-
-    def show(drops):
-        return ", ".join(f"p={rate:g} after {after or 'the input'}" for after, rate in drops) or "none"
-
-    return [f"dropout differs (the checks run with it off, so only its structure is compared): gluon {show(g)}; "
-            f"torch {show(t)}."]
 
 
 def size_findings(rows) -> list:

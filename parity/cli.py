@@ -239,6 +239,10 @@ def _cmd_check(args):
 
     if args.gluon or args.torch:
         return _check_user_pair(args, report)
+    if args.accept:
+        print("error: --accept applies to a pair of yours (--gluon/--torch); the registry's known differences "
+              "are its own (parity/verdict/policy.py)", file=sys.stderr)
+        return EXIT_USAGE
     entries = [registry.get(name) for name in args.names] or registry.ENTRIES
     if args.jobs is None:
         from modern_cnns.parity.verdict.sweep import default_jobs
@@ -292,16 +296,39 @@ def _check_user_pair(args, report):
         raise PortError("give registry NAMEs or --gluon/--torch, not both")
     block, module = _user_models(args)
     dtypes = ("float32", "float64") if args.dtype == "both" else (args.dtype,)
+    name_map = _auto_map(args, block, module) if args.map == "auto" else args.map
     start = time.perf_counter()
-    results = check_pair(block, module, args.input, name_map=args.map, positional=args.positional, dtypes=dtypes,
+    results = check_pair(block, module, args.input, name_map=name_map, positional=args.positional, dtypes=dtypes,
                          steps=args.steps, batch_size=args.batch_size or 2, seed=args.seed,
                          input_sizes=args.input_sizes, device=args.device, name=f"{args.gluon} -> {args.torch}",
-                         zero_frozen=args.zero_frozen or ())
+                         zero_frozen=args.zero_frozen or (), accept=tuple(args.accept))
     wall = time.perf_counter() - start
     for result in results:
         result.device = device_label(args.device)
         print("\n".join(report.console_lines(result)), flush=True)
     return _finish_check(args, report, results, wall, "checks")
+
+
+def _auto_map(args, block, module) -> dict:
+    """``--map auto``: suggest-map's proposal, used when it is unambiguous (printed, and saved with --save-map)."""
+    import json
+
+    from modern_cnns.parity.verdict.ports import PortError, suggest_map
+
+    proposal = suggest_map(block, module, args.input)
+    doubts = {k: proposal[k] for k in ("ambiguous", "unpaired_gluon", "unpaired_torch") if proposal[k]}
+    if doubts:
+        raise PortError("--map auto: suggest-map's proposal is not unambiguous (" + ", ".join(
+            f"{len(v)} {k.replace('_', ' ')}, first {v[0]}" for k, v in doubts.items()) + "); run suggest-map, "
+            "review its map and pass it with --map FILE.json")
+    print(f"map used (--map auto, from suggest-map): {len(proposal['map'])} pairs"
+          + (f", saved to {args.save_map}" if args.save_map else ""))
+    if args.save_map:
+        from modern_cnns.parity.weights.checkpoint import atomic_write
+
+        text = json.dumps(proposal["map"], indent=1)
+        atomic_write(args.save_map, lambda tmp: Path(tmp).write_text(text))
+    return proposal["map"]
 
 
 def _cmd_reproduce(args):
@@ -365,14 +392,22 @@ def _pair_options(p, check: bool) -> None:
     p.add_argument("--input", type=shape_arg, metavar="C,H,W", help="one sample's input shape")
     p.add_argument("--gluon-batchnorm", action="store_true",
                    help="swap the port's stock torch BatchNorm for the Gluon-exact layer first")
-    p.add_argument("--map", metavar="FILE.json", help="a gluon -> torch name map (suggest-map writes one)")
+    p.add_argument("--map", metavar="FILE.json", help="a gluon -> torch name map (suggest-map writes one)"
+                   + ("; 'auto': suggest-map's map, used when it is unambiguous" if check else ""))
     if check:
+        p.add_argument("--save-map", metavar="FILE.json", type=writable_file,
+                       help="with --map auto: write the map used here")
         p.add_argument("--positional", action="store_true",
                        help="pair tensors in registration order instead of by name")
         p.add_argument("--input-sizes", type=sizes_arg, metavar="S1,S2",
                        help="also compare prediction outputs at these spatial sizes")
         p.add_argument("--zero-frozen", nargs="+", metavar="NAME",
                        help="torch parameters with no Gluon counterpart, set to zero and frozen")
+        p.add_argument("--accept", nargs="+", metavar="NAME", default=[],
+                       help="report these known differences as KNOWN DIFFERENCE instead of failing: a framework "
+                            "kernel's rounding (mxnet-leakyrelu-float32, torch-hardsigmoid-backward-float32), a "
+                            "convention (unbiased-running-var) or a structural difference (e.g. dropout-rate, "
+                            "batchnorm-eps); see docs/PORTS.md")
 
 
 def build_parser():

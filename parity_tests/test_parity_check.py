@@ -95,7 +95,7 @@ def test_a_single_weight_perturbed_by_1e6_relative_is_caught_and_named():
     assert {"input gradient", "gradient of 0.weight", "after 2 steps: 0.weight"} <= {r.check for r in failed}
     worst_state = max((r for r in failed if r.check.startswith("after ")), key=lambda r: r.max_rel)
     assert worst_state.check == "after 2 steps: 0.weight"  # the guilty tensor, by name
-    assert result.first_divergence.startswith("layer 0:")  # and the layer it lives in
+    assert result.first_divergence.startswith("layer 0 (gluon 0)")  # and the layer it lives in, torch first
 
 
 def test_a_wrong_batchnorm_momentum_is_caught_in_the_running_statistics():
@@ -123,7 +123,9 @@ def test_a_missing_flatten_is_caught_at_its_layer():
 
     result, = check_network(registry.get("lenet_d2l"), dtypes=("float64",), tamper=drop_flatten)
     assert not result.passed and result.error
-    assert "torch forward fails in layer 7" in result.first_divergence
+    # the first layer whose output shape differs, both shapes named (the torch forward then fails in layer 7)
+    assert result.first_divergence.startswith("layer 6 (gluon 6): output shape torch (4, 16, 5, 5), gluon (4, 400)"), \
+        result.first_divergence
 
 
 def test_a_swapped_pooling_mode_is_caught_at_its_layer():
@@ -136,7 +138,7 @@ def test_a_swapped_pooling_mode_is_caught_at_its_layer():
 
     result, = check_network(registry.get("bn_lenet_concise"), dtypes=("float64",), tamper=avg_for_max)
     assert "predict output" in _failed(result)
-    assert result.first_divergence.startswith("layer 3:")
+    assert result.first_divergence.startswith("layer 3 (gluon 3)")
 
 
 def test_float32_is_judged_against_float64(tmp_path):
@@ -213,9 +215,9 @@ MUTATIONS = [
     ("momentum 0.1 for 0.9", "bn_lenet_concise", _each_gluon_bn(momentum=0.1),
      "statistics after 1 step: 1.running_mean", None),
     # eps is inside every normalisation: outputs move by ~5e-4 of their scale
-    ("eps 1e-3 for 1e-5", "bn_lenet_concise", _each_gluon_bn(epsilon=1e-3), "train output", "layer 1:"),
-    ("missing Flatten", "lenet_d2l", _replace(6, _identity), None, "torch forward fails in layer 7"),
-    ("average pooling for max", "bn_lenet_concise", _replace(3, _avg_pool), "predict output", "layer 3:"),
+    ("eps 1e-3 for 1e-5", "bn_lenet_concise", _each_gluon_bn(epsilon=1e-3), "train output", "layer 1 (gluon 1)"),
+    ("missing Flatten", "lenet_d2l", _replace(6, _identity), None, "layer 6 (gluon 6): output shape"),
+    ("average pooling for max", "bn_lenet_concise", _replace(3, _avg_pool), "predict output", "layer 3 (gluon 3)"),
 ] + [
     # n/(n-1) in the running variance: first-step statistics, judged per tensor, cannot be excused
     # by an ill-conditioned tensor elsewhere (the old group rule let this through on resnet18/densenet)
@@ -251,8 +253,8 @@ def test_diagnosis_names_n_exactly_for_stock_torch_batchnorm():
     from modern_cnns.parity.verdict.check import check_network
 
     result, = check_network(registry.get("bn_lenet_concise"), dtypes=("float64",), tamper=_stock_torch_batchnorm)
-    assert any(d.startswith("1.running_var differs by n/(n-1) with n=2304 ") for d in result.diagnosis), \
-        result.diagnosis
+    assert any(d.startswith("layer 1 (gluon 1): running_var differs by n/(n-1) with n=2304, that layer's") for d in
+               result.diagnosis), result.diagnosis
 
 
 def test_diagnosis_names_a_momentum_convention_swap():
@@ -260,7 +262,9 @@ def test_diagnosis_names_a_momentum_convention_swap():
 
     result, = check_network(registry.get("bn_lenet_concise"), dtypes=("float64",),
                             tamper=_each_gluon_bn(momentum=0.1))
-    assert any("other momentum convention" in d and "m=0.9" in d for d in result.diagnosis), result.diagnosis
+    # read from both trees' declarations (values: the first update differs by m/(1-m)), told from a momentum value
+    assert result.diagnosis[0].startswith("BatchNorm momentum convention swapped"), result.diagnosis
+    assert "torch 0.1, gluon 0.9, in 4 layers: 1 (gluon 1), 5 (gluon 5)" in result.diagnosis[0], result.diagnosis
 
 
 def tolerance_kind(check):

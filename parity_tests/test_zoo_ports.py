@@ -130,9 +130,13 @@ def test_mobilenet_classifier_conv_to_linear_reshape_and_zero_frozen_bias():
     """gluoncv's classifier is a bias-free 1x1 conv (10, 1280, 1, 1); torchvision's a Linear with a bias."""
     from modern_cnns.parity import check_pair, use_gluon_batchnorm
 
-    result, = check_pair(zoo("gluoncv_mobilenetv2"), use_gluon_batchnorm(zoo("torchvision_mobilenetv2")),
-                         (3, 64, 64), positional=True, zero_frozen=("classifier.1.bias",), dtypes=("float64",))
-    assert result.passed, (_failed(result)[:5], result.diagnosis)
+    gluon_block, module = zoo("gluoncv_mobilenetv2"), use_gluon_batchnorm(zoo("torchvision_mobilenetv2"))
+    result, = check_pair(gluon_block, module, (3, 64, 64), positional=True, zero_frozen=("classifier.1.bias",),
+                         dtypes=("float64",), accept=("dropout-position",))
+    # torchvision drops (p=0.2) before its classifier, gluoncv does not: a structural difference, accepted here
+    assert result.passed and result.known_difference, (_failed(result)[:5], result.diagnosis)
+    assert any(d.startswith("KNOWN DIFFERENCE (accepted dropout-position): dropout only in torch (p=0.2)")
+               for d in result.diagnosis), result.diagnosis
 
 
 def test_cli_checks_a_users_pair_and_suggests_a_map(tmp_path):
@@ -170,11 +174,14 @@ def test_cli_user_pair_errors_are_usage_errors():
     ("gluoncv_densenet121", "torchvision_densenet121"),
 ])
 def test_224_only_zoo_pairs_pass_in_float64(gluon, torch_port):
-    """Architectures with fixed 7x7 pooling or 7x7 classifiers, at their own input size."""
+    """Architectures with fixed 7x7 pooling or 7x7 classifiers, at their own input size.
+
+    The structural differences these zoos keep on purpose are accepted: a fixed pooling window
+    against an adaptive one (equal at 224 only), and their dropout rates and places."""
     from modern_cnns.parity import check_pair, use_gluon_batchnorm
 
     result, = check_pair(zoo(gluon), use_gluon_batchnorm(zoo(torch_port)), (3, 224, 224), positional=True,
-                         dtypes=("float64",))
+                         dtypes=("float64",), accept=("pool-global", "dropout-rate", "dropout-position"))
     assert result.passed, (_failed(result)[:5], result.diagnosis, result.first_divergence)
 
 
@@ -185,7 +192,9 @@ def test_dropout_is_compared_by_structure():
 
     result, = check_pair(zoo("gluoncv_googlenet"), use_gluon_batchnorm(zoo("torchvision_googlenet")), (3, 224, 224),
                          positional=True, dtypes=("float64",))
-    assert any("dropout differs" in d and "p=0.4" in d and "p=0.2" in d for d in result.diagnosis), result.diagnosis
+    assert not result.passed  # a structural difference fails unless accepted
+    assert any(d.startswith("dropout rate: torch 0.2, gluon 0.4") for d in result.diagnosis), result.diagnosis
     result, = check_pair(zoo("gluoncv_alexnet"), zoo("torchvision_alexnet"), (3, 224, 224), positional=True,
                          dtypes=("float64",))
-    assert any("after features.10" in d for d in result.diagnosis), result.diagnosis  # torch drops before fc6
+    # torch drops before each of its first two dense layers, gluoncv after them
+    assert any(d.startswith("dropout position") for d in result.diagnosis), result.diagnosis

@@ -69,13 +69,20 @@ class Result:
     seconds: float = 0.0
     #: plain-language findings on what differs (:mod:`parity.verdict.diagnosis`)
     diagnosis: list = field(default_factory=list)
-    #: set when all that differs is a known difference of the course (:data:`policy.KNOWN_DIFFERENCES`)
+    #: set when all that differs is a known difference (of the course, :data:`policy.KNOWN_DIFFERENCES`, or
+    #: accepted with ``accept=``)
     known_difference: str | None = None
+    #: structural differences (:mod:`parity.verdict.structure`): ``{"name", "text", "certain", "accepted",
+    #: "torch_layer"}``; a certain one that is not accepted fails the check
+    structure: list = field(default_factory=list)
 
     @property
     def passed(self):
-        """No error, and every row passed or is part of a known difference of the course."""
-        return self.error is None and (self.known_difference is not None or all(r.passed for r in self.rows))
+        """No error, no structural difference but accepted ones, and every row passed or is part of a known
+        difference."""
+        structural = any(d["certain"] and not d["accepted"] for d in self.structure)
+        return self.error is None and not structural and \
+            (self.known_difference is not None or all(r.passed for r in self.rows))
 
     def worst(self):
         failed = [r for r in self.rows if not r.passed]
@@ -99,6 +106,7 @@ class Subject:
             pair, then zeroes its dropout with :meth:`Pair.zero_dropout`).
         make_gluon: ``make_gluon(dtype) -> block``, the original alone, as ``make_pair`` builds it.
         extra_shapes: further sample shapes at which prediction outputs are compared too.
+        accept: names of known differences to report as such (:mod:`parity.verdict.known`).
     """
 
     name: str
@@ -107,6 +115,10 @@ class Subject:
     make_pair: Callable
     make_gluon: Callable
     extra_shapes: tuple = ()
+    accept: tuple = ()
+    #: ``make_models(dtype) -> (block, module)`` without a transfer: the structure of a pair whose
+    #: transfer is refused (a conv's groups, a missing block) can still be read from it
+    make_models: Callable | None = None
 
 
 def make_batches(sample_shape, num_classes, batch_size, steps, seed=policy.SEED):
@@ -144,6 +156,7 @@ def _run_pair(subject: Subject, dtype, batches, seed):
     # one for the structure (on VGG-11 a float64 pair costs ~8 s)
     pair = subject.make_pair(dtype, dropout=True)
     structure = _structure(pair)
+    layers = _layers(pair, batches[0][0])
     pair.zero_dropout()
     before = pair.start_state()
     initial = {name: slot.read() for name, slot in gluon_slots(pair.block).items() if slot.kind in STATISTICS}
@@ -159,9 +172,38 @@ def _run_pair(subject: Subject, dtype, batches, seed):
             raised[check] = f"{type(err).__name__}: {err}"
             g.pop(check, None)
     traced_g, traced_t = pair.trace(batches, policy.LR)
+    for check in [c for c in traced_g if c in traced_t and np.shape(traced_g[c]) != np.shape(traced_t[c])]:
+        raised[check] = f"shape gluon {np.shape(traced_g[check])}, torch {np.shape(traced_t[check])}"
+        del traced_g[check], traced_t[check]
     g.update(traced_g)
     t.update(traced_t)
-    return g, t, before, {"initial": initial, "raised": raised, "structure": structure}
+    return g, t, before, {"initial": initial, "raised": raised, "structure": structure, "layers": layers,
+                          "names": dict(pair.names), "stock_batchnorm": _stock_batchnorm(pair.module)}
+
+
+def _layers(pair: Pair, x):
+    """(gluon layers, torch layers) as run on the probe ``x`` in prediction mode; None if that fails."""
+    import torch
+    from mxnet import nd
+
+    from modern_cnns.parity.frameworks import gluon_ctx, torch_device
+    from modern_cnns.parity.verdict import structure
+
+    try:
+        g = structure.capture_gluon(pair.block, nd.array(x, ctx=gluon_ctx(pair.device), dtype=pair.dtype), False,
+                                    False)
+        t, _ = structure.capture_torch(pair.module, torch.tensor(x, dtype=getattr(torch, pair.dtype),
+                                                                 device=torch_device(pair.device)), False, False)
+        return g, t
+    except Exception:  # a diagnosis aid: never hide the verdict behind its failure
+        return None
+
+
+def _stock_batchnorm(module) -> set:
+    """Names of the port's stock torch BatchNorm layers (torch's own variance and momentum conventions)."""
+    from torch import nn
+
+    return {name for name, mod in module.named_modules() if isinstance(mod, nn.modules.batchnorm._BatchNorm)}
 
 
 def nudge_rng(seed):
@@ -191,18 +233,23 @@ def sensitivity(subject: Subject, dtype, device, batches, reference, seed, nudge
         block = subject.make_gluon(dtype)
         run = trace_gluon(block, [(nudge(x, dtype, rng), y) for x, y in batches], dtype, device, policy.LR)
         for check, value in run.items():
+            if check not in reference:  # a check whose shapes differ between the trees: not compared
+                continue
             change = diff(check, value, reference[check], tolerance.floor_for(floors, check)).max_rel
             worst[check] = max(worst.get(check, 0.0), change)
     return worst
 
 
 def _localise(subject: Subject, dtype, x, train):
-    """Rebuild the pair (deterministic: same weights) and find the first diverging layer."""
+    """Rebuild the pair (deterministic: same weights) and find the first diverging layer (text or None)."""
+    from modern_cnns.parity.verdict.localise import localise
+
     rtol = tolerance.FLOAT64_RTOL if dtype == "float64" else policy.LOCALISE_FLOAT32_RTOL
     try:
-        return subject.make_pair(dtype).first_divergence(x, train, rtol)
+        found = localise(subject.make_pair(dtype), x, train, rtol)
     except Exception as err:  # localisation is a diagnosis: never hide the verdict behind its failure
         return f"(could not localise: {type(err).__name__}: {err})"
+    return None if found is None else str(found)
 
 
 def _structure(pair: Pair):
@@ -265,6 +312,7 @@ def run_checks(subject: Subject, device="cpu", dtypes=("float32", "float64"), st
             if dtype in dtypes:
                 result = Result(subject.name, device, dtype, steps, error=f"{type(err).__name__}: {err}")
                 result.first_divergence = _localise(subject, dtype, batches[0][0], False)
+                result.diagnosis = _diagnose_error(result, subject, dtype, batches[0][0])
                 result.seconds = time.perf_counter() - start
                 results.append(result)
             continue
@@ -282,26 +330,38 @@ def run_checks(subject: Subject, device="cpu", dtypes=("float32", "float64"), st
                 rel = {r.check: r.max_rel for r in result.rows}
                 train = not rel.get("predict output", 0.0) > rel.get("train output", 0.0)
                 result.first_divergence = _localise(subject, dtype, batches[0][0], train)
-            result.diagnosis = _diagnose(result, runs[dtype])
+            result.diagnosis = _diagnose(result, runs[dtype], subject.accept)
             result.seconds = time.perf_counter() - start
             results.append(result)
         runs[dtype] = (runs[dtype][0], None, None, None)  # float32 needs only the original's float64 run
     return sorted(results, key=lambda r: list(dtypes).index(r.dtype))
 
 
-def _diagnose(result, run) -> list:
-    """Findings on what differs; structural ones (eps, dropout) even on a pass: values cannot show them."""
+def _diagnose(result, run, accept=()) -> list:
+    """Findings on what differs (:func:`parity.verdict.diagnosis.diagnose`); structural ones even on a pass."""
     g, t, _, facts = run
-    structure = facts["structure"]
-    failed = [r.check for r in result.rows if not r.passed]
-    out = []
-    if structure is not None:
-        out += diagnosis.statistics_findings([c for c in failed if c.startswith("statistics after 1 step: ")],
-                                             facts["initial"], g, t, structure)
-        out += diagnosis.eps_findings(structure) + diagnosis.dropout_findings(structure)
-    out += diagnosis.size_findings(result.rows)
-    out += [f"{check}: {why}" for check, why in facts["raised"].items()]
-    return out
+    return diagnosis.diagnose(result, {**facts, "g": g, "t": t}, accept)
+
+
+def _diagnose_error(result, subject, dtype, x) -> list:
+    """The structural findings of a pair whose checks could not run (a shape one framework refuses)."""
+    try:
+        pair = subject.make_pair(dtype, dropout=True)
+    except Exception:  # not even paired (a refused transfer): the structure of the two models as they are
+        if subject.make_models is None:
+            return []
+        try:
+            pair = Pair(*subject.make_models(dtype), {}, dtype, result.device)
+        except Exception:
+            return []
+    facts = {"layers": _layers(pair, x), "names": dict(pair.names), "stock_batchnorm": _stock_batchnorm(pair.module),
+             "raised": {}}
+    found = diagnosis.diagnose(result, facts, subject.accept)
+    if (result.first_divergence or "").startswith("(could not localise") and result.structure:
+        first = next((d for d in result.structure if d["certain"]), result.structure[0])
+        result.first_divergence = f"layer {first['where']}: {first['text'].split(':')[0]} (the pair could not be " \
+                                  f"checked: {result.error.splitlines()[0]})"
+    return found
 
 
 def _scoped_worst(values: dict) -> dict:

@@ -8,9 +8,10 @@ conventions that ports get wrong:
   exactly ``n/(n-1)``, n the values per channel in the batch.
 * **BatchNorm momentum**: Gluon's ``momentum`` weights the *old* value (0.9), torch's the *new*
   one (0.1).  Copying the number across swaps them: the update differs by ``m/(1-m)``.
-* **BatchNorm eps**, read from both trees.
-* **Dropout**, compared by structure (rate, and the layer it follows), since its values cannot be.
 * **Size-dependent pooling**: outputs that agree at one input size and not at another.
+
+What both trees *declare* (eps, momentum, pooling, activations, dropout, ...) is compared by
+:mod:`parity.verdict.structure`; :func:`diagnose` puts its differences first, being certain.
 
 The ratios are measured from the first step's statistics: ``(port - initial) / (original - initial)``.
 """
@@ -23,13 +24,8 @@ import numpy as np
 
 @dataclass
 class Structure:
-    """What the two trees declare, paired through the transfer's name map."""
+    """What the statistics findings need to know of the original."""
 
-    #: ``[(torch layer, gluon eps, torch eps)]`` for every paired BatchNorm
-    batchnorm_eps: list = field(default_factory=list)
-    #: ``[(layer it follows, rate)]`` per tree, in registration order, torch names for both
-    gluon_dropout: list = field(default_factory=list)
-    torch_dropout: list = field(default_factory=list)
     #: Gluon BatchNorm momentum per Gluon layer (Gluon's convention: the weight of the old value)
     gluon_momentum: dict = field(default_factory=dict)
 
@@ -63,13 +59,18 @@ def _as_n_over_n_minus_1(r: float) -> int | None:
     return int(round(n)) if round(n) >= 2 and abs(n - round(n)) <= max(0.05, 0.005 * n) else None
 
 
-def statistics_findings(failed: list, initial: dict, g: dict, t: dict, structure: Structure) -> list:
+def statistics_findings(failed: list, initial: dict, g: dict, t: dict, structure: Structure, premises=None) -> list:
     """Findings for failed ``statistics after 1 step: <slot>`` rows (``failed``: their check names).
 
     With Gluon's momentum m, one step writes ``m * initial + (1 - m) * batch``.  A swapped
     momentum makes the port's *update* ``(port - initial)`` m/(1-m) times the original's.  A
     different variance makes the *batch statistic* each implies, ``initial + update / (1 - m)``,
     differ by a constant ratio: n/(n-1) for torch's unbiased variance.
+
+    ``premises`` (:class:`Premises`), when known, keep every finding true: the variance and
+    float32-momentum findings only for a stock torch BatchNorm (a Gluon-exact one already has the fix),
+    n only as the layer's own batch x positions, and no momentum swap where the structure says
+    the momentum (the structural difference names it, told from a different value).
     """
     prefix = "statistics after 1 step: "
     variance, swapped, other, rounded = [], [], [], []
@@ -83,62 +84,81 @@ def statistics_findings(failed: list, initial: dict, g: dict, t: dict, structure
         update = _median_ratio(port - old, orig - old)
         if update is None:
             continue
+        module = premises.torch_module(slot) if premises is not None else None
+        stock = premises is None or module in premises.stock
         if any(abs(update - want) <= 0.02 * want for want in (m / (1 - m), (1 - m) / m)):
-            swapped.append((slot, update, m))
+            if premises is None or not premises.momentum_known:
+                swapped.append((slot, update, m))
             continue
-        if kind.endswith("var"):
+        if kind.endswith("var") and stock:
             # Gluon applies its momentum as a float32 (0.9 -> 0.899999976); torch's 0.1 is exact.  At a
             # small batch variance that 2.4e-7 would otherwise hide n/(n-1) for large n.
             batch = _variance_ratio(old, orig, port, float(np.float32(m)))
             n = _as_n_over_n_minus_1(batch) if batch is not None else None
+            if premises is not None and batch is not None:
+                n = premises.count_for(module, batch)
             if n is not None:
                 variance.append((slot, batch, n))
                 continue
-        if 1e-9 < abs(update - 1.0) <= 1e-5:
+        if 1e-9 < abs(update - 1.0) <= 1e-5 and stock:
             rounded.append(slot)
         elif abs(update - 1.0) > 1e-5:
             other.append((slot, update))
     out = []
+
+    def shown(slot):  # the layer, torch first, Gluon in parentheses, then the statistic
+        tslot = premises.names.get(slot) if premises is not None else None
+        if not tslot or "." not in tslot or "." not in slot:
+            return slot
+        (tlayer, stat), glayer = tslot.rsplit(".", 1), slot.rsplit(".", 1)[0]
+        return f"layer {tlayer} (gluon {glayer}): {stat}"
+
     if variance:
         slot, r, n = variance[0]
         more = f" (and {len(variance) - 1} more BatchNorm layers, each by its own n)" if len(variance) > 1 else ""
-        out.append(f"{slot} differs by n/(n-1) with n={n} (measured ratio {r:.6g}){more}: the port stores "
-                   "torch's unbiased batch variance; MXNet stores the biased one. Wrap the port with "
+        whose = ", that layer's batch x positions," if premises is not None else ""
+        out.append(f"{shown(slot)} differs by n/(n-1) with n={n}{whose} (measured ratio {r:.6g}){more}: the port "
+                   "stores torch's unbiased batch variance; MXNet stores the biased one. Wrap the port with "
                    "modern_cnns.parity.use_gluon_batchnorm(module) (CLI: --gluon-batchnorm), or accept it as a "
-                   "known difference.")
+                   "known difference (--accept unbiased-running-var).")
     if swapped:
         slot, r, m = swapped[0]
         more = f" (and {len(swapped) - 1} more statistics)" if len(swapped) > 1 else ""
-        out.append(f"{slot}: the update differs by {r:.4g}, m/(1-m) with Gluon's momentum m={m:g}{more}: the "
+        out.append(f"{shown(slot)}: the update differs by {r:.4g}, m/(1-m) with Gluon's momentum m={m:g}{more}: the "
                    f"port uses the other momentum convention. Gluon's momentum weights the old value, torch's "
                    f"the new one: a Gluon momentum of {m:g} is torch's {1 - m:.4g}.")
     if rounded:
-        out.append(f"{rounded[0]}: the first update differs in the 7th digit (and {len(rounded) - 1} more): Gluon "
-                   "keeps its momentum as a float32 (0.9 is 0.899999976), torch uses the exact double. "
+        out.append(f"{shown(rounded[0])}: the first update differs in the 7th digit (and {len(rounded) - 1} "
+                   "more): Gluon keeps its momentum as a float32 (0.9 is 0.899999976), torch uses the exact double. "
                    "modern_cnns.parity.use_gluon_batchnorm(module) rounds as Gluon does.")
-    for slot, r in other[:3]:
-        out.append(f"{slot}: the first update differs by a factor {r:.6g}, which is neither a variance "
+    for slot, r in other[:3] if not out and (premises is None or premises.explain_others) else ():
+        out.append(f"{shown(slot)}: the first update differs by a factor {r:.6g}, which is neither a variance "
                    "convention (n/(n-1)) nor a momentum swap.")
     return out
 
 
-def eps_findings(structure: Structure) -> list:
-    """BatchNorm layers whose eps differs between the two trees."""
-    return [f"BatchNorm eps differs at {layer}: gluon {ge:g}, torch {te:g}."
-            for layer, ge, te in structure.batchnorm_eps if not np.isclose(ge, te, rtol=1e-6, atol=0.0)]
+@dataclass
+class Premises:
+    """What a statistics finding must be true of: the port's layers as they ran."""
 
+    names: dict                 #: {gluon slot: torch slot}
+    stock: set                  #: torch names of stock torch BatchNorm layers
+    counts: dict                #: {torch BatchNorm layer: n, the values per channel it normalised over}
+    dtype: str
+    momentum_known: bool        #: the structural diff read both trees' momentum
+    explain_others: bool = True #: say "neither ... nor" for the rest (off when another cause is named)
 
-def dropout_findings(structure: Structure) -> list:
-    """Dropout layers whose rate or position differs (compared by structure)."""
-    g, t = structure.gluon_dropout, structure.torch_dropout
-    if g == t:
-        return []
+    def torch_module(self, gluon_slot: str) -> str | None:
+        tslot = self.names.get(gluon_slot)
+        return tslot.rsplit(".", 1)[0] if tslot and "." in tslot else None
 
-    def show(drops):
-        return ", ".join(f"p={rate:g} after {after or 'the input'}" for after, rate in drops) or "none"
-
-    return [f"dropout differs (the checks run with it off, so only its structure is compared): gluon {show(g)}; "
-            f"torch {show(t)}."]
+    def count_for(self, module: str | None, ratio: float) -> int | None:
+        """The layer's own n when ``ratio`` is its n/(n-1) (to float64's or float32's resolution), else None."""
+        n = self.counts.get(module)
+        if n is None or n < 2:
+            return None
+        resolution = 1e-9 if self.dtype == "float64" else 3e-6
+        return n if abs(ratio - n / (n - 1)) <= 0.02 / (n - 1) + resolution else None
 
 
 def size_findings(rows) -> list:
@@ -150,3 +170,83 @@ def size_findings(rows) -> list:
     sizes = ", ".join(f"{r.check[len('predict output at '):]} (rel {r.max_rel:.2g})" for r in bad)
     return [f"outputs agree at the checked input size but not at {sizes}: a layer depends on the input size in "
             "one framework only, e.g. a fixed-size average pooling against an adaptive one."]
+
+
+# --------------------------------------------------------------------------- the whole diagnosis
+_STATE_KINDS = ("after steps", "statistics after 1 step", "before training")
+
+
+def diagnose(result, facts: dict, accept=()) -> list:
+    """Every finding on ``result``, most certain first; fills ``result.structure`` and, where all that
+    differs is accepted, ``result.known_difference``.
+
+    Order: a known framework difference the failure looks like (not accepted); the structural
+    differences (declared, so certain); statistics findings whose premises hold; a layer one tree alone
+    runs (only when values differ); input-size findings; what raised; accepted differences last.
+    """
+    from modern_cnns.parity.verdict import known, structure, tolerance
+
+    failed = [r for r in result.rows if not r.passed]
+    values_fail = any(tolerance.kind_of(r.check) not in _STATE_KINDS for r in failed) or bool(facts.get("raised")) \
+        or result.error is not None
+    layers = facts.get("layers")
+    diffs = structure.differences(structure.align(*layers)) if layers else []
+    for d in diffs:
+        d.accepted = d.name in accept
+    certain = [d for d in diffs if d.certain and not d.accepted]
+    unpaired = [d for d in diffs if not d.certain and not d.accepted and values_fail]
+    result.structure = [{"name": d.name, "text": d.text(), "certain": d.certain, "accepted": d.accepted,
+                         "torch_layer": d.torch_layer, "where": structure.both_names(*d.layers[0])}
+                        for d in diffs if d.certain or values_fail or result.error]
+    counts = {}
+    for layer in (layers[1] if layers else []):
+        if layer.kind == "batchnorm" and len(layer.in_shape) >= 2:
+            counts[layer.name] = int(np.prod(layer.in_shape)) // int(layer.in_shape[1])
+    premises = Premises(facts.get("names", {}), facts.get("stock_batchnorm", set()), counts, result.dtype,
+                        momentum_known=layers is not None,
+                        explain_others=not certain and not unpaired and not result.first_divergence)
+    out = _framework_hints(result, layers, accept, known)
+    out += [d.text() for d in certain]
+    if facts.get("structure") is not None:
+        out += statistics_findings([r.check for r in failed if r.check.startswith("statistics after 1 step: ")],
+                                   facts["initial"], facts.get("g", {}), facts.get("t", {}), facts["structure"],
+                                   premises)
+    out += [d.text() for d in unpaired]
+    out += size_findings(result.rows)
+    out += [f"{check}: {why}" for check, why in facts.get("raised", {}).items()]
+    accepted = [d for d in diffs if d.accepted]
+    out += [f"KNOWN DIFFERENCE (accepted {d.name}): {d.text()}" for d in accepted]
+    _accept_known(result, accept, known, out, accepted, layers)
+    return out
+
+
+def _framework_hints(result, layers, accept, known) -> list:
+    """A known framework difference the failure looks like: float64 only, a layer it concerns, tiny outputs."""
+    if result.dtype != "float64" or not layers:
+        return []
+    types = {layer.attrs.get("type") for layer in layers[0] if layer.kind == "activation"}
+    forward = [r for r in result.rows if r.check in ("predict output", "train output") and not r.passed]
+    if not forward or max(r.max_rel for r in forward) > 1e-5:
+        return []
+    return [f"known framework difference {d.name}: {d.fact} (measured: {d.evidence}); the original has such "
+            f"layers: if this is all that differs, accept it (--accept {d.name})"
+            for d in known.FRAMEWORK_DIFFERENCES.values() if d.layer in types and d.name not in accept]
+
+
+def _accept_known(result, accept, known, out, accepted, layers) -> None:
+    """``result.known_difference`` when what differs is exactly what ``accept`` names."""
+    failed = [r.check for r in result.rows if not r.passed]
+    reasons = [f"accepted {d.name}" for d in accepted]
+    types = {layer.attrs.get("type") for layer in layers[0] if layer.kind == "activation"} if layers else set()
+    reasons += [f"{d.name} ({d.fact}): the port rounds as the original's kernel does"
+                for d in known.FRAMEWORK_DIFFERENCES.values() if d.name in accept and d.layer in types]
+    for name in accept:
+        convention = known.CONVENTIONS.get(name)
+        if convention is None or not failed:
+            continue
+        rows_ok = all(any(c.startswith(p) and c.endswith(s) for p, s in convention.rows) for c in failed)
+        if rows_ok and any(convention.finding in line for line in out):
+            reasons.append(f"{name}: {convention.reason}")
+            failed = []
+    if reasons and not failed and result.error is None:
+        result.known_difference = "; ".join(reasons)

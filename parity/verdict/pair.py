@@ -9,13 +9,11 @@ a test does each thing in one place, the same way:
   torch's :func:`~modern_cnns.torch_impl.train.loss_to_step` and
   :func:`~modern_cnns.torch_impl.train.sgd_like_gluon`);
 * tracing what the checker compares (outputs, gradients, state), one framework at a time;
-* capturing per-layer activations, to localise a divergence;
 * reading and comparing state.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 
 import numpy as np
 
@@ -212,62 +210,6 @@ def trace_torch(module, batches, dtype: str, device: str, lr: float, names: dict
     return out
 
 
-# --------------------------------------------------------------------------- activations
-# Hooks must return None: a torch forward hook that returns a value replaces the output.  Each
-# output is copied when the hook fires: in-place operations later in the forward (torchvision's
-# ``relu(inplace=True)``, ``out += identity``) would otherwise rewrite what was recorded.
-def _record_gluon(acts, name, block, inputs, output):
-    if hasattr(output, "asnumpy"):  # asnumpy() copies
-        acts.append((name, output.asnumpy()))
-
-
-def _record_torch(acts, name, module, inputs, output):
-    if hasattr(output, "detach"):
-        acts.append((name, output.detach().cpu().numpy().copy()))
-
-
-def _record_order(order, name, module, inputs):
-    order.append(name)
-
-
-#: how far ahead in torch's execution order a Gluon layer's counterpart is looked for
-ALIGN_WINDOW = 64
-
-
-def _agrees(t_out, g_out, rtol) -> bool:
-    if t_out.size != g_out.size:
-        return False
-    return diff("", t_out.reshape(g_out.shape), g_out).max_rel <= rtol
-
-
-def align_first_divergence(g_acts, t_acts, rtol) -> str | None:
-    """The first layer where the two forward passes part, named by its torch name; None if they never do.
-
-    ``g_acts``/``t_acts``: ``[(layer name, output)]`` in execution order.  Layers are paired by
-    execution order and value, not by name, so trees whose names differ (a third-party port)
-    localise too.  Each Gluon output is looked for among the torch outputs from the last pairing
-    on (``ALIGN_WINDOW`` of them): one that agrees within ``rtol`` pairs it.  A Gluon output that
-    no torch output of its size could pair with is one torch does not expose (a flatten inside a
-    dense layer) and is passed over.  The first Gluon output that torch exposes at its size but
-    never matches is the divergence, named by the closest torch output of that size.
-    """
-    j = 0
-    for gname, g_out in g_acts:
-        window = t_acts[j:j + ALIGN_WINDOW]
-        same_size = [k for k, (_, t_out) in enumerate(window) if t_out.size == g_out.size]
-        match = next((k for k in same_size if _agrees(window[k][1], g_out, rtol)), None)
-        if match is not None:
-            j += match  # inclusive: a container's output repeats its last child's
-            continue
-        if not same_size:
-            continue
-        d, tname = min(((diff(window[k][0], window[k][1].reshape(g_out.shape), g_out), window[k][0])
-                        for k in same_size), key=lambda c: c[0].max_rel)
-        also = "" if gname == tname or gname.startswith(tname + ".") else f" (gluon {gname})"
-        return f"layer {tname}{also}: {d}"
-    return None
-
-
 def _as_shape(value, like):
     """``value`` in ``like``'s shape where the transfer reshaped it (trailing singleton dimensions)."""
     if like is None or value.shape == like.shape or value.size != like.size:
@@ -366,95 +308,19 @@ class Pair:
         return max((diff(name, _as_shape(t[self.names[name]].read(), value), value, floor)
                     for name, value in g.items()), key=lambda d: d.max_rel)
 
-    # ---------------------------------------------------------------- activations
-    def capture_gluon(self, x, train: bool) -> list:
-        """``[(layer name, output)]`` of every named Gluon block on input ``x``, in execution order."""
-        from mxnet import autograd, nd
-
-        acts, handles = [], []
-        for name, blk in walk_gluon(self.block):
-            if name:
-                handles.append(blk.register_forward_hook(partial(_record_gluon, acts, name.rstrip("."))))
-        try:
-            X = nd.array(x, ctx=gluon_ctx(self.device), dtype=self.dtype)
-            if train:
-                with autograd.record():
-                    self.block(X)
-            else:
-                self.block(X)
-        finally:
-            for h in handles:
-                h.detach()
-        return acts
-
-    def capture_torch(self, x, train: bool) -> tuple[list, str | None]:
-        """(``[(module name, output)]`` in execution order, None), or the layer where the torch forward raised."""
-        import torch
-
-        acts, order, handles = [], [], []
-        for name, mod in self.module.named_modules():
-            if name:
-                handles.append(mod.register_forward_pre_hook(partial(_record_order, order, name)))
-                handles.append(mod.register_forward_hook(partial(_record_torch, acts, name)))
-        error = None
-        try:
-            with torch.no_grad():
-                self.module.train(train)(torch.tensor(x, dtype=getattr(torch, self.dtype),
-                                                      device=torch_device(self.device)))
-        except Exception as err:  # a broken port: report where it broke
-            done = {name for name, _ in acts}
-            failing = [n for n in order if n not in done]
-            error = f"torch forward fails in layer {failing[-1] if failing else '?'}: {type(err).__name__}: {err}"
-        finally:
-            for h in handles:
-                h.remove()
-        return acts, error
-
     def structure(self):
-        """What both trees declare where values cannot tell: BatchNorm eps and momentum, dropout layout.
-
-        Returns a :class:`~parity.verdict.diagnosis.Structure`, torch layer names throughout (Gluon
-        layers are named through the transfer's name map).  Call it before dropout is zeroed.
-        """
+        """Gluon's BatchNorm momentum per layer, which the statistics findings need (a
+        :class:`~parity.verdict.diagnosis.Structure`); the declared layers of both trees are compared by
+        :mod:`parity.verdict.structure`."""
         from mxnet.gluon import nn as gnn
-        from torch import nn as tnn
 
         from modern_cnns.parity.verdict.diagnosis import Structure
 
-        owner = {g.rsplit(".", 1)[0]: t.rsplit(".", 1)[0] for g, t in self.names.items() if "." in g and "." in t}
-        tmods = dict(self.module.named_modules())
         out = Structure()
-        last, seen = "", set()
         for name, blk in walk_gluon(self.block):
-            if id(blk) in seen:  # a block registered twice (an alias) is one layer
-                continue
-            seen.add(id(blk))
-            name = name.rstrip(".")
             if isinstance(blk, gnn.BatchNorm):
-                out.gluon_momentum[name] = float(blk._kwargs.get("momentum", 0.9))
-                tmod = tmods.get(owner.get(name, ""))
-                teps = getattr(tmod, "epsilon", getattr(tmod, "eps", None))
-                if teps is not None:
-                    out.batchnorm_eps.append((owner[name], float(blk._kwargs.get("eps", 1e-5)), float(teps)))
-            if isinstance(blk, gnn.Dropout):
-                out.gluon_dropout.append((last, float(blk._rate)))
-            elif name in owner:
-                last = owner[name]
-        last = ""
-        for name, mod in self.module.named_modules():
-            if isinstance(mod, tnn.Dropout):
-                out.torch_dropout.append((last, float(mod.p)))
-            elif any(True for _ in mod.parameters(recurse=False)):
-                last = name
+                out.gluon_momentum[name.rstrip(".")] = float(blk._kwargs.get("momentum", 0.9))
         return out
-
-    def first_divergence(self, x, train: bool, rtol: float) -> str | None:
-        """Name the first layer whose output differs beyond ``rtol`` (see :func:`align_first_divergence`)."""
-        g = self.capture_gluon(x, train)
-        t, error = self.capture_torch(x, train)
-        if error:
-            return error
-        return align_first_divergence(g, t, rtol)
 
 
 def randomize_gluon_state(block, seed: int = 0):

@@ -11,6 +11,7 @@ import importlib
 from pathlib import Path
 from typing import Callable
 
+from modern_cnns.parity.verdict import known
 from modern_cnns.parity.verdict.check import Result, Subject, run_checks
 from modern_cnns.parity.verdict.pair import Pair
 from modern_cnns.parity.weights.transfer import load_name_map
@@ -82,6 +83,15 @@ class _UserPair:
             mod.p = p if dropout else 0.0
         return Pair(block, self.module, {g: t for g, t, _ in report.mapped}, dtype, self.device)
 
+    def models(self, dtype: str):
+        """(block, module) in ``dtype``, the port as given (no transfer): for reading a refused pair's structure."""
+        import torch
+
+        from modern_cnns.parity.frameworks import torch_device
+
+        return self.gluon(dtype, dropout=True), self.module.to(device=torch_device(self.device),
+                                                               dtype=getattr(torch, dtype))
+
     def restore(self) -> None:
         """The models as they were given: each its own weights, dtype and dropout rates."""
         self.gluon(self.gluon_dtype, dropout=True)
@@ -95,7 +105,8 @@ class _UserPair:
 
 def check_pair(gluon_block, torch_module, input_shape, *, name_map=None, positional: bool = False,
                dtypes=("float32", "float64"), steps: int = 2, batch_size: int = 2, seed: int = 0,
-               input_sizes=None, device: str = "cpu", name: str | None = None, zero_frozen=()) -> list[Result]:
+               input_sizes=None, device: str = "cpu", name: str | None = None, zero_frozen=(),
+               accept=()) -> list[Result]:
     """Check that ``torch_module`` computes what ``gluon_block`` computes; one :class:`Result` per dtype.
 
     The Gluon block's weights are moved to the torch module (by name, through ``name_map``, or in
@@ -123,6 +134,9 @@ def check_pair(gluon_block, torch_module, input_shape, *, name_map=None, positio
         name: how reports name the pair (default: the two classes' names).
         zero_frozen: torch parameters with no Gluon counterpart, declared zero and frozen (see
             :func:`~parity.weights.transfer.gluon_to_torch`).
+        accept: names of known differences (:func:`parity.verdict.known.valid_names`: a framework kernel's
+            rounding, a convention such as ``unbiased-running-var``, a structural difference such as
+            ``dropout-rate``) reported as a KNOWN DIFFERENCE instead of failing; anything else still fails.
 
     Returns:
         ``[Result]`` in the order of ``dtypes``: ``.passed``, ``.rows`` (``.check``, ``.max_rel``,
@@ -132,15 +146,37 @@ def check_pair(gluon_block, torch_module, input_shape, *, name_map=None, positio
     if isinstance(name_map, (str, Path)):
         name_map = load_name_map(name_map)
     sample_shape = tuple(int(d) for d in input_shape)
+    try:
+        accept = known.check_names(accept)
+    except ValueError as err:
+        raise PortError(str(err)) from None
     user = _UserPair(gluon_block, torch_module, sample_shape, name_map, positional, seed, device, zero_frozen)
+    if not positional:
+        refusal = _name_mismatch(user)
+        if refusal:
+            user.restore()
+            raise PortError(refusal)
+    # an accepted kernel difference: the port rounds as the original's kernel does, for the check only
+    hooks = [h for n in accept if n in known.FRAMEWORK_DIFFERENCES
+             for h in known.FRAMEWORK_DIFFERENCES[n].emulate(torch_module)]
     try:
         num_classes = _output_width(user, sample_shape)
         extra = tuple((*sample_shape[:-2], int(s), int(s)) for s in (input_sizes or ()) if int(s) != sample_shape[-1])
         subject = Subject(name or f"{type(gluon_block).__name__} -> {type(torch_module).__name__}", sample_shape,
-                          num_classes, user.pair, user.gluon, extra)
+                          num_classes, user.pair, user.gluon, extra, accept, user.models)
         return run_checks(subject, device, tuple(dtypes), steps, batch_size, seed)
     finally:
+        for h in hooks:
+            h.remove()
         user.restore()
+
+
+def _name_mismatch(user: _UserPair) -> str | None:
+    from modern_cnns.parity.verdict.pairing import name_mismatch
+    from modern_cnns.parity.weights.state import torch_slots
+
+    tslots, _ = torch_slots(user.module)
+    return name_mismatch(list(user.slots), list(tslots), user.name_map, user.zero_frozen)
 
 
 def _output_width(user: _UserPair, sample_shape) -> int:

@@ -1,0 +1,39 @@
+"""A pair whose names differ: one short refusal before any check, and ``--map auto``."""
+import json
+import subprocess
+import sys
+
+from parity_tests.conftest import REPO, needs_both
+
+
+def test_a_name_mismatch_is_refused_in_one_short_line():
+    from modern_cnns.parity.verdict.pairing import name_mismatch
+
+    gluon = [f"features.{i}.weight" for i in range(20)]
+    torch = [f"stage{i}.conv.weight" for i in range(20)]
+    refusal = name_mismatch(gluon, torch)
+    assert "20 of 20 Gluon tensors" in refusal and "20 of 20 torch tensors" in refusal
+    assert "features.0.weight, features.1.weight, features.2.weight, ... (17 more)" in refusal
+    assert "--map auto" in refusal and "--positional" in refusal and "\n" not in refusal
+    # one side alone unpaired is not a naming problem (the transfer names that tensor), nor a map that pairs all
+    assert name_mismatch(gluon, gluon[:-1]) is None
+    assert name_mismatch(gluon, torch, dict(zip(gluon, torch))) is None
+
+
+@needs_both
+def test_cli_refuses_a_mismatched_pair_once_with_exit_2_and_map_auto_checks_it(tmp_path):
+    args = ["--gluon", "examples.zoo_pairs:gluoncv2_nin_cifar10", "--torch", "examples.zoo_pairs:pytorchcv_nin_cifar10",
+            "--input", "3,32,32", "--dtype", "float64"]
+    proc = subprocess.run([sys.executable, "-m", "parity", "check", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "name their tensors differently" in errors[0] and "18 of 18" in errors[0], \
+        proc.stderr
+    assert "checks passed" not in proc.stdout  # nothing was checked
+    saved = tmp_path / "map.json"
+    proc = subprocess.run([sys.executable, "-m", "parity", "check", *args, "--map", "auto", "--save-map", str(saved)],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "map used (--map auto, from suggest-map): 18 pairs" in proc.stdout
+    assert len(json.loads(saved.read_text())) == 18

@@ -137,20 +137,15 @@ def _cmd_summary(args):
 
 def _user_models(args):
     """(gluon block, torch module) from ``--gluon/--torch MODULE:CALLABLE``, each built by calling it."""
-    from modern_cnns.parity.verdict.ports import PortError, load_callable
+    from modern_cnns.parity.verdict.ports import PortError
 
     if not (args.gluon and args.torch):
         raise PortError("give both --gluon MODULE:CALLABLE and --torch MODULE:CALLABLE")
     if not args.input:
         raise PortError("--gluon/--torch need --input C,H,W (one sample's shape)")
-    built = []
-    for flag, spec in (("--gluon", args.gluon), ("--torch", args.torch)):
-        try:
-            built.append(load_callable(spec)())
-        except PortError:
-            raise
-        except Exception as err:
-            raise PortError(f"{flag} {spec}: calling it failed: {type(err).__name__}: {err}") from None
+    from modern_cnns.parity.verdict.builders import build_pair
+
+    built = build_pair(args.gluon, args.torch)
     module = built[1]
     if getattr(args, "gluon_batchnorm", False):
         from modern_cnns.torch_impl.gluon_layers import use_gluon_batchnorm
@@ -239,6 +234,11 @@ def _cmd_check(args):
 
         args.jobs = default_jobs()
     dtypes = ("float32", "float64") if args.dtype == "both" else (args.dtype,)
+    from modern_cnns.parity.verdict.contract import check_network_arguments
+
+    for entry in entries:  # every refusal before the first network starts
+        check_network_arguments(entry, device=args.device, dtypes=dtypes, steps=args.steps,
+                                batch_size=args.batch_size, seed=args.seed)
     context = device_label(args.device)
     if float64_only_reason(context) and "float32" in dtypes:
         print(f"note: {context}: float64 only; {float64_only_reason(context)}")
@@ -451,12 +451,14 @@ def _user_errors():
     from modern_cnns.data import DatasetError
     from modern_cnns.parity.catalog.experiments import UnknownExperiment
     from modern_cnns.parity.runs.runfolder import RunFolderError
+    from modern_cnns.parity.verdict.contract import ContractError
     from modern_cnns.parity.verdict.ports import PortError
     from modern_cnns.parity.weights.checkpoint import CheckpointError
     from modern_cnns.parity.weights.state import StateError
     from modern_cnns.parity.weights.transfer import NameMapError, TransferError
 
-    return [((registry.UnknownNetwork, UnknownExperiment, RunFolderError, PortError, NameMapError), EXIT_USAGE),
+    return [((registry.UnknownNetwork, UnknownExperiment, RunFolderError, PortError, NameMapError, ContractError),
+             EXIT_USAGE),
             ((CheckpointError, TransferError, StateError, DatasetError), EXIT_FAILED)]
 
 
@@ -467,10 +469,13 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = argv
     try:
         return args.func(args)
-    except MemoryError as err:
-        print(f"error: not enough memory ({err}); use a smaller --batch-size, --steps or network", file=sys.stderr)
-        return EXIT_FAILED
     except Exception as err:
+        from modern_cnns.parity.verdict.memory import is_memory_error, summary
+
+        if is_memory_error(err):
+            print(f"error: not enough memory ({summary(err)}); use a smaller --batch-size, --steps, input or network",
+                  file=sys.stderr)
+            return EXIT_FAILED
         for types, code in _user_errors():
             if isinstance(err, types):
                 print(f"error: {err}", file=sys.stderr)

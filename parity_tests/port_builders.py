@@ -1,0 +1,67 @@
+"""Small Gluon/torch pairs of a user's kind, as ``MODULE:CALLABLE`` builders for the command line's tests.
+
+LeNet-sized (one 8x8 channel in, 5 classes out), so a check of one takes a second or two.  The
+bad builders return what careless code returns: None, a class, a string, the other framework's
+model, a model without parameters.
+"""
+from modern_cnns.torch_impl.gluon_layers import BatchNorm as GluonBatchNorm
+
+INPUT = (1, 8, 8)
+
+
+def tiny_gluon():
+    """Conv, Gluon BatchNorm, ReLU, Dense: initialised (Xavier) on the CPU."""
+    import mxnet as mx
+    from mxnet.gluon import nn
+
+    net = nn.HybridSequential()
+    net.add(nn.Conv2D(4, 3, in_channels=1), nn.BatchNorm(in_channels=4), nn.Activation("relu"),
+            nn.Dense(5, in_units=4 * 6 * 6))
+    net.initialize(mx.init.Xavier())
+    return net
+
+
+def tiny_torch():
+    """:func:`tiny_gluon`'s port, child for child (torch's Linear needs no Flatten before a Dense here:
+    :class:`~modern_cnns.torch_impl.gluon_layers.Dense` flattens as Gluon's does)."""
+    from torch import nn
+
+    from modern_cnns.torch_impl.gluon_layers import Dense
+
+    return nn.Sequential(nn.Conv2d(1, 4, 3), GluonBatchNorm(in_channels=4), nn.ReLU(), Dense(5, in_units=4 * 6 * 6))
+
+
+def tiny_torch_lazy():
+    """The port with a Lazy first convolution and a Lazy last layer (shapes come from the first input)."""
+    from torch import nn
+
+    return nn.Sequential(nn.LazyConv2d(4, 3), GluonBatchNorm(in_channels=4), nn.ReLU(), nn.Flatten(),
+                         nn.LazyLinear(5))
+
+
+def returns_none():
+    return None
+
+
+def returns_a_class():
+    from mxnet.gluon import nn
+
+    return nn.HybridSequential
+
+
+def returns_a_str():
+    return "tiny_gluon"
+
+
+def no_parameters_gluon():
+    from mxnet.gluon import nn
+
+    net = nn.HybridSequential()
+    net.add(nn.Activation("relu"))
+    return net
+
+
+def no_parameters_torch():
+    from torch import nn
+
+    return nn.Sequential(nn.ReLU())

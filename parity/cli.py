@@ -120,7 +120,10 @@ def _cmd_list(args):
 def _cmd_summary(args):
     from modern_cnns.parity.catalog.summary import SUMMARIES
 
+    from modern_cnns.parity.verdict.contract import check_indexable
+
     entry = registry.get(args.name)
+    check_indexable(args.batch_size, tuple(entry.input_shape))
     frameworks = FRAMEWORKS if args.framework == "both" else (args.framework,)
     status = 0
     for framework in frameworks:
@@ -311,7 +314,9 @@ def _cmd_reproduce(args):
             print(f"{exp.name:22s} net {exp.network:22s} loop {exp.loop}  lr {exp.lr:<5g} epochs {exp.epochs:<3d} "
                   f"batch {exp.batch_size:<4d} input {exp.resize or 28:<4d} {exp.source.cite()}")
         return 0 if args.list else 2
-    experiments.get(args.experiment)  # an unknown name: error line before any import
+    from modern_cnns.parity.verdict.contract import check_experiment_batch
+
+    check_experiment_batch(experiments.get(args.experiment), args.batch_size)  # an unknown name: before any import
     from modern_cnns.parity.runs.reproduce import reproduce
 
     reproduce(args.experiment, framework=args.framework, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
@@ -321,8 +326,11 @@ def _cmd_reproduce(args):
 
 
 def _cmd_lockstep(args):
+    from modern_cnns.parity.catalog import experiments
     from modern_cnns.parity.runs.lockstep import lockstep
+    from modern_cnns.parity.verdict.contract import check_experiment_batch
 
+    check_experiment_batch(experiments.get(args.experiment), args.batch_size)
     lockstep(args.experiment, dtype=args.dtype, steps=args.steps, every=args.every, batch_size=args.batch_size,
              lr=args.lr)
     return 0

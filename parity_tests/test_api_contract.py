@@ -209,3 +209,39 @@ def test_batch_size_one_on_a_batchnorm_network_is_a_usage_error_not_a_parity_fai
 def test_a_batch_mxnet_cannot_index_is_refused_up_front():
     code, out, err = run_main("check", "lenet", "--batch-size", "2800000")  # 2.8e6 x 784 >= 2^31 elements
     assert code == 2 and "has 2,195,200,000 elements; MXNet" in err and "indexes at most 2,147,483,646" in err, err
+
+
+def _parity_under_memory_limit(limit_mb, *argv):
+    """``python -m parity ARGV`` in a process whose address space is capped (``ulimit -v``): real allocation
+    failures, cheaply."""
+    import resource
+    import subprocess
+    import sys
+
+    from parity_tests.conftest import REPO
+
+    def cap():
+        resource.setrlimit(resource.RLIMIT_AS, (limit_mb * 2**20, limit_mb * 2**20))
+
+    return subprocess.run([sys.executable, "-m", "parity", *argv], cwd=REPO, preexec_fn=cap, capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_running_out_of_memory_inside_a_check_is_an_error_not_a_parity_fail():
+    """It was reported as lenet FAILing: the check caught MXNet's allocation failure as 'the pair raised'."""
+    proc = _parity_under_memory_limit(2000, "check", "lenet", "--batch-size", "20000", "--dtype", "float64",
+                                      "--steps", "1", "--jobs", "1")
+    assert proc.returncode == 1, proc.stdout + proc.stderr[-3000:]
+    assert proc.stderr.startswith("error: not enough memory (") and "Traceback" not in proc.stderr, proc.stderr
+    assert "FAIL" not in proc.stdout and "passed" not in proc.stdout, proc.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("framework,batch,words", [("torch", "50000", "DefaultCPUAllocator: can't allocate memory"),
+                                                   ("gluon", "100000", "Failed to allocate CPU Memory")])
+def test_each_frameworks_allocation_failure_is_one_error_line(framework, batch, words):
+    """Batches that fit numpy's input under the cap and not the framework's first layer outputs."""
+    proc = _parity_under_memory_limit(2000, "summary", "lenet", "--framework", framework, "--batch-size", batch)
+    assert proc.returncode == 1, proc.stdout + proc.stderr[-3000:]
+    assert proc.stderr.startswith("error: not enough memory (") and words in proc.stderr, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr

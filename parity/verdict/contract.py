@@ -227,3 +227,12 @@ def check_network_arguments(entry, *, device, dtypes, steps, batch_size, seed) -
                     sample_shape=tuple(entry.input_shape))
     if batch_size == 1:
         refuse_single_example(batch_size, entry.build_gluon())  # un-initialised: nothing allocated
+
+
+def check_experiment_batch(exp, batch_size) -> None:
+    """A training run's batch (at most the training set: a larger one is one batch of it) that MXNet can index."""
+    from modern_cnns.data import FILES
+
+    examples = FILES["train_images"].shape[0]
+    side = exp.resize or 28
+    check_indexable(min(batch_size or exp.batch_size, examples), (1, side, side), f"a batch of {exp.name}")

@@ -35,8 +35,11 @@ def is_memory_error(err: BaseException) -> bool:
 def summary(err: BaseException) -> str:
     """The line of the framework's message that names the failure (MXNet's is the last of a stack)."""
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    line = next((ln for ln in lines if any(m in ln for m in _MESSAGES)), lines[-1] if lines else type(err).__name__)
-    return line.split("] ", 1)[-1] if line.startswith("[enforce fail") else line
+    for line in lines:
+        found = [line.index(m) for m in _MESSAGES if m in line]
+        if found:  # from the framework's words on: torch prefixes "[enforce fail at alloc_cpu.cpp:127] err == 0."
+            return line[min(found):]
+    return lines[-1] if lines else type(err).__name__
 
 
 def reraise_if_memory(err: BaseException) -> None:

@@ -119,7 +119,6 @@ def _cmd_list(args):
 
 def _cmd_summary(args):
     from modern_cnns.parity.catalog.summary import SUMMARIES
-
     from modern_cnns.parity.verdict.contract import check_indexable
 
     entry = registry.get(args.name)

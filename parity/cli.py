@@ -172,7 +172,7 @@ def _cmd_suggest_map(args):
 
 
 def _cmd_convert(args):
-    from modern_cnns.parity.weights.checkpoint import CheckpointError, convert
+    from modern_cnns.parity.weights.checkpoint import CheckpointError, ConvertUsageError, convert
     from modern_cnns.parity.weights.transfer import TransferError
 
     if args.model and (args.gluon or args.torch):
@@ -191,9 +191,11 @@ def _cmd_convert(args):
         report = convert(build, args.src, args.dst, name_map=args.map)
     except (CheckpointError, TransferError) as err:
         print(f"error: {err}", file=sys.stderr)
-        return 1
+        return EXIT_USAGE if isinstance(err, ConvertUsageError) else EXIT_FAILED
     print(f"{args.src} -> {args.dst}: {len(report.mapped)} tensors ({report.direction})")
-    return 0
+    for note in report.notes:
+        print(f"note: {note}")
+    return EXIT_OK
 
 
 def _cmd_check(args):

@@ -3,12 +3,10 @@ back exactly as they came, bad builders are usage errors naming what came back (
 
 Small inline pairs (``parity_tests/port_builders.py``): a check of one takes a second or two.
 """
-import io
-from contextlib import redirect_stderr, redirect_stdout
-
 import numpy as np
 import pytest
 
+from parity_tests.cli_inprocess import run_main
 from parity_tests.conftest import needs_both
 from parity_tests.port_builders import INPUT
 
@@ -21,19 +19,6 @@ def pair():
     from parity_tests.port_builders import tiny_gluon, tiny_torch
 
     return tiny_gluon(), tiny_torch()
-
-
-def run_main(*argv):
-    """``python -m parity ARGV`` in this process: (exit code, stdout, stderr)."""
-    from modern_cnns.parity.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            code = main(list(argv))
-        except SystemExit as exit_:  # argparse refuses an option this way
-            code = exit_.code
-    return code, out.getvalue(), err.getvalue()
 
 
 #: (keyword arguments of check_pair, what the ValueError must say)

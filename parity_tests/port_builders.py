@@ -65,3 +65,22 @@ def no_parameters_torch():
     from torch import nn
 
     return nn.Sequential(nn.ReLU())
+
+
+def pooled_gluon():
+    """Conv, global average pooling, Dense: runs at any input size of 3x3 or more."""
+    import mxnet as mx
+    from mxnet.gluon import nn
+
+    net = nn.HybridSequential()
+    net.add(nn.Conv2D(4, 3, in_channels=1), nn.GlobalAvgPool2D(), nn.Dense(5, in_units=4))
+    net.initialize(mx.init.Xavier())
+    return net
+
+
+def fixed_pool_torch():
+    """:func:`pooled_gluon`'s port with a fixed 6x6 average pooling: equal at 8x8 input (6x6 maps) only;
+    from 14x14 on its output has more than one position and the Linear cannot take it."""
+    from torch import nn
+
+    return nn.Sequential(nn.Conv2d(1, 4, 3), nn.AvgPool2d(6), nn.Flatten(), nn.Linear(4, 5))

@@ -230,3 +230,26 @@ def test_each_frameworks_allocation_failure_is_one_error_line(framework, batch, 
     assert proc.returncode == 1, proc.stdout + proc.stderr[-3000:]
     assert proc.stderr.startswith("error: not enough memory (") and words in proc.stderr, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
+
+
+def test_an_input_size_neither_framework_runs_is_a_usage_error_not_a_finding():
+    """It made a correct port FAIL with 'a layer depends on the input size in one framework only'."""
+    from modern_cnns.parity import check_pair
+
+    with pytest.raises(ValueError) as raised:
+        check_pair(*pair(), INPUT, dtypes=("float64",), input_sizes=[16])
+    assert "input size 16 (1x16x16): neither framework runs the models at it (Gluon: " in str(raised.value)
+    code, out, err = run_main("check", "--gluon", B + "tiny_gluon", "--torch", B + "tiny_torch", "--input", "1,8,8",
+                              "--input-sizes", "2", "--dtype", "float64")
+    assert code == 2 and err.startswith("error: input size 2 (1x2x2): neither framework runs"), (code, out, err)
+
+
+def test_an_input_size_only_one_framework_runs_stays_a_finding():
+    from modern_cnns.parity import check_pair
+    from parity_tests.port_builders import fixed_pool_torch, pooled_gluon
+
+    result, = check_pair(pooled_gluon(), fixed_pool_torch(), INPUT, dtypes=("float64",), positional=True,
+                         input_sizes=[14])
+    failed = [r.check for r in result.rows if not r.passed]
+    assert failed == ["predict output at 1x14x14"], failed
+    assert any("depends on the input size in one framework only" in d for d in result.diagnosis), result.diagnosis

@@ -144,6 +144,7 @@ def check_pair(gluon_block, torch_module, input_shape, *, name_map=None, positio
         user = _UserPair(gluon_block, torch_module, name_map, positional, device, zero_frozen)
         num_classes = _output_width(user, sample_shape)
         extra = tuple((*sample_shape[:-2], s, s) for s in valid["input_sizes"] if s != sample_shape[-1])
+        _refuse_sizes_neither_runs(user, extra)
         subject = Subject(name or f"{type(gluon_block).__name__} -> {type(torch_module).__name__}", sample_shape,
                           num_classes, user.pair, user.gluon, extra)
         return run_checks(subject, device, valid["dtypes"], steps, batch_size, seed)
@@ -163,10 +164,46 @@ def _output_width(user: _UserPair, sample_shape) -> int:
     return int(out.shape[1])
 
 
+def _refuse_sizes_neither_runs(user: _UserPair, shapes) -> None:
+    """An extra input size that *neither* framework can run is a usage error, not a finding.
+
+    A size one framework runs and the other does not is a finding about the port (a layer that
+    depends on the input size in one framework only); a size both refuse says nothing about it,
+    and reporting it as that finding made a correct port FAIL.
+    """
+    import torch
+    from mxnet import nd
+
+    from modern_cnns.parity.frameworks import gluon_ctx
+    from modern_cnns.parity.verdict.contract import ContractError
+    from modern_cnns.parity.verdict.memory import reraise_if_memory
+
+    block, module = user.gluon("float32"), user.module
+    param = next(module.parameters())
+    for shape in shapes:
+        failures = []
+        try:
+            block(nd.zeros((1, *shape), ctx=gluon_ctx(user.device)))
+            nd.waitall()  # MXNet raises a shape error when the result is awaited
+        except Exception as err:
+            reraise_if_memory(err)
+            failures.append(f"Gluon: {_first_line(err)}")
+        try:
+            with torch.no_grad():
+                module.eval()(torch.zeros((1, *shape), dtype=param.dtype, device=param.device))
+        except Exception as err:
+            reraise_if_memory(err)
+            failures.append(f"torch: {_first_line(err)}")
+        if len(failures) == 2:
+            raise ContractError(f"input size {shape[-1]} ({'x'.join(map(str, shape))}): neither framework runs the "
+                                f"models at it ({'; '.join(failures)}); leave it out of input_sizes")
+
+
 def _first_line(err) -> str:
     """``Type: message`` on one line (MXNet's messages are C++ stacks; their last line says what failed)."""
-    lines = [line for line in str(err).strip().splitlines() if line.strip()]
-    return f"{type(err).__name__}: {lines[-1].strip() if lines else ''}"
+    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+    last = lines[-1] if lines else ""
+    return last if last.startswith(f"{type(err).__name__}: ") else f"{type(err).__name__}: {last}"
 
 
 def load_callable(spec: str) -> Callable:

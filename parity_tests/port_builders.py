@@ -84,3 +84,53 @@ def fixed_pool_torch():
     from torch import nn
 
     return nn.Sequential(nn.Conv2d(1, 4, 3), nn.AvgPool2d(6), nn.Flatten(), nn.Linear(4, 5))
+
+
+def _gluon_two_heads(kind):
+    from mxnet.gluon import nn
+
+    class TwoHeads(nn.HybridBlock):
+        """Logits and an auxiliary head, returned as a tuple, a list or a dict."""
+
+        def __init__(self):
+            super().__init__()
+            self.body = tiny_gluon()
+            self.aux = nn.Dense(3, in_units=5)
+
+        def hybrid_forward(self, F, x):
+            logits = self.body(x)
+            aux = self.aux(logits)
+            return {"logits": logits, "aux": aux} if kind == "dict" else [logits, aux] if kind == "list" else \
+                (logits, aux)
+
+    net = TwoHeads()
+    net.aux.initialize()
+    return net
+
+
+def _torch_two_heads(kind, aux_scale=1.0):
+    import torch
+    from torch import nn
+
+    class TwoHeads(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = tiny_torch()
+            self.aux = nn.Linear(5, 3)
+
+        def forward(self, x):
+            logits = self.body(x)
+            aux = self.aux(logits) * aux_scale
+            return {"logits": logits, "aux": aux} if kind == "dict" else [logits, aux] if kind == "list" else \
+                (logits, aux)
+
+    torch.manual_seed(0)
+    return TwoHeads()
+
+
+def two_heads_gluon():
+    return _gluon_two_heads("tuple")
+
+
+def two_heads_torch():
+    return _torch_two_heads("tuple")

@@ -253,3 +253,27 @@ def test_an_input_size_only_one_framework_runs_stays_a_finding():
     failed = [r.check for r in result.rows if not r.passed]
     assert failed == ["predict output at 1x14x14"], failed
     assert any("depends on the input size in one framework only" in d for d in result.diagnosis), result.diagnosis
+
+
+@pytest.mark.parametrize("kind", ["tuple", "list", "dict"])
+def test_models_returning_several_outputs_are_compared_element_by_element(kind):
+    """A Gluon model returning a tuple was a traceback; each output is now a check of its own."""
+    from modern_cnns.parity import check_pair
+    from parity_tests.port_builders import _gluon_two_heads, _torch_two_heads
+
+    names = ("['logits']", "['aux']") if kind == "dict" else ("[0]", "[1]")
+    result, = check_pair(_gluon_two_heads(kind), _torch_two_heads(kind), INPUT, dtypes=("float64",))
+    checks = [r.check for r in result.rows]
+    assert all(f"{mode} output{n}" in checks for mode in ("predict", "train") for n in names), checks
+    assert result.passed, [r.check for r in result.rows if not r.passed]
+    # a port whose second output differs fails on that output, and only its rows
+    result, = check_pair(_gluon_two_heads(kind), _torch_two_heads(kind, aux_scale=1.5), INPUT, dtypes=("float64",))
+    failed = [r.check for r in result.rows if not r.passed]
+    assert f"predict output{names[1]}" in failed and f"predict output{names[0]}" not in failed, failed
+    assert f"train output{names[1]}" in failed and f"train output{names[0]}" not in failed, failed
+
+
+def test_the_cli_checks_a_pair_returning_tuples():
+    code, out, err = run_main("check", "--gluon", B + "two_heads_gluon", "--torch", B + "two_heads_torch",
+                              "--input", "1,8,8", "--dtype", "float64")
+    assert code == 0 and "1/1 checks passed" in out, (code, out, err)

@@ -34,6 +34,7 @@ from modern_cnns.parity.frameworks import configure_torch_for_parity
 from modern_cnns.parity.verdict import diagnosis, policy, tolerance
 from modern_cnns.parity.verdict.compare import diff
 from modern_cnns.parity.verdict.memory import reraise_if_memory
+from modern_cnns.parity.verdict.outputs import first
 from modern_cnns.parity.verdict.pair import (
     STATISTICS,
     Pair,
@@ -135,8 +136,9 @@ def _registry_subject(entry, device, tamper, seed) -> Subject:
 def _predict_at(pair: Pair, sample_shape, seed) -> tuple:
     """Prediction outputs of both frameworks on one batch of ``sample_shape`` (before any training)."""
     x = np.random.default_rng(seed + 104729).uniform(size=(2, *sample_shape))
-    return (predict_gluon(pair.block, x, pair.dtype, pair.device),
-            predict_torch(pair.module, x, pair.dtype, pair.device))
+    # the first output (the logits) of a model returning several: :mod:`parity.verdict.outputs`
+    return (first(predict_gluon(pair.block, x, pair.dtype, pair.device)),
+            first(predict_torch(pair.module, x, pair.dtype, pair.device)))
 
 
 def _run_pair(subject: Subject, dtype, batches, seed):

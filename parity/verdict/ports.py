@@ -157,8 +157,10 @@ def _output_width(user: _UserPair, sample_shape) -> int:
 
     from modern_cnns.parity.frameworks import gluon_ctx
 
+    from modern_cnns.parity.verdict.outputs import first
+
     block = user.gluon("float32")
-    out = block(nd.zeros((1, *sample_shape), ctx=gluon_ctx(user.device)))
+    out = first(block(nd.zeros((1, *sample_shape), ctx=gluon_ctx(user.device))))  # the logits the loss takes
     if out.ndim != 2:
         raise PortError(f"the Gluon model outputs shape {out.shape}; check_pair needs (batch, classes) logits")
     return int(out.shape[1])

@@ -156,7 +156,6 @@ def _output_width(user: _UserPair, sample_shape) -> int:
     from mxnet import nd
 
     from modern_cnns.parity.frameworks import gluon_ctx
-
     from modern_cnns.parity.verdict.outputs import first
 
     block = user.gluon("float32")

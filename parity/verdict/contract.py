@@ -109,6 +109,22 @@ def check_indexable(batch_size: int, sample_shape, what="the input batch") -> No
                             f"USE_INT64_TENSOR_SIZE) indexes at most {limit:,}: use a smaller batch size or input")
 
 
+def check_batches_fit(steps: int, batch_size: int, sample_shape) -> None:
+    """The check draws its ``steps`` batches up front, in float64: refuse what cannot fit in memory now.
+
+    Each batch is written as it is drawn, so a size that does not fit is not a quick numpy
+    ``MemoryError``: it fills the memory until the system's out-of-memory killer ends some process.
+    """
+    from modern_cnns.parity.verdict.memory import NotEnoughMemory
+    from modern_cnns.parity.verdict.sweep import available_gb
+
+    need = steps * batch_size * math.prod(sample_shape) * 8 / 1e9
+    have = available_gb()
+    if need > have / 2:  # the models, activations and gradients need at least as much again
+        raise NotEnoughMemory(f"{steps} batches of {'x'.join(map(str, (batch_size, *sample_shape)))} float64 inputs "
+                              f"need {need:.3g} GB before any model runs; {have:.3g} GB is available")
+
+
 def check_arguments(*, dtypes, device, steps, batch_size, seed, sample_shape=None, input_sizes=None) -> dict:
     """Every argument of a check at once; the validated values, by name."""
     out = {"dtypes": check_dtypes(dtypes), "device": check_device(device),
@@ -119,6 +135,7 @@ def check_arguments(*, dtypes, device, steps, batch_size, seed, sample_shape=Non
         out["input_sizes"] = sizes = check_input_sizes(input_sizes, sample_shape)
         if batch_size is not None:
             check_indexable(batch_size, sample_shape)
+            check_batches_fit(out["steps"], batch_size, sample_shape)
             for s in sizes:  # the extra sizes run at batch 2 (check._predict_at)
                 check_indexable(2, (*sample_shape[:-2], s, s), f"the input at size {s}")
     return out

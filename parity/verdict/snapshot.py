@@ -78,6 +78,9 @@ class _GluonState:
         from modern_cnns.parity.weights.state import walk_gluon
 
         params = list(_unique(block.collect_params().values()))
+        self.block = block
+        dtypes = {p.dtype for p in params if p._data is not None}
+        self.dtype = dtypes.pop() if len(dtypes) == 1 else None  # one dtype: cast back the block as a whole
         nd.waitall()
         self.params = [(p, p.dtype, p.list_ctx(), p.grad_req, [d.copy() for d in p.list_data()],
                         [g.copy() for g in p.list_grad()] if p.grad_req != "null" else [])
@@ -90,6 +93,8 @@ class _GluonState:
     def restore(self) -> None:
         from mxnet import nd
 
+        if self.dtype is not None:
+            self.block.cast(self.dtype)  # what Block.cast does besides the parameters (cached graphs) too
         for p, dtype, ctx, grad_req, data, grads in self.params:
             if p.dtype != dtype:
                 p.cast(dtype)

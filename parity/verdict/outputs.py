@@ -5,7 +5,7 @@ asnumpy``).  Its outputs are now compared element by element, each as a check of
 ``predict output[0]``, ``predict output[1]``, ``train output['aux']``; a single tensor keeps the
 plain name.  The loss both frameworks train on is the cross-entropy of the *first* tensor (in a
 dict, the first in insertion order: the logits, in the models that return more than one thing),
-plus the sum of every element of the other floating-point outputs (:func:`rest_sum`): without it
+plus the sum of every element of the other floating-point outputs (:func:`plus_the_rest`): without it
 their layers get no gradient, which Gluon's ``Trainer.step`` refuses ("has not been updated by
 backward"), and their gradients would go unchecked.
 """
@@ -43,14 +43,16 @@ def named(check: str, out) -> dict:
     return {check + suffix: value for suffix, value in parts(out)}
 
 
-def rest_sum(out):
-    """The sum of every element of the floating-point outputs after the first (0 when there is one output)."""
+def plus_the_rest(loss, out):
+    """``loss`` plus the sum of every element of the floating-point outputs after the first.
+
+    ``loss`` itself, untouched, when there is one output: no operation is added to its graph.
+    """
     import numpy as np
 
-    total = 0
     for _, tensor in parts(out)[1:]:
         floating = tensor.is_floating_point() if hasattr(tensor, "is_floating_point") else \
             np.issubdtype(np.dtype(tensor.dtype), np.floating)
         if floating:
-            total = total + tensor.sum()
-    return total
+            loss = loss + tensor.sum()
+    return loss

@@ -110,7 +110,7 @@ def gluon_backward(block, X, y):
 
     with autograd.record():
         logits = block(X)
-        l = gluon.loss.SoftmaxCrossEntropyLoss()(outputs.first(logits), y).sum() + outputs.rest_sum(logits)
+        l = outputs.plus_the_rest(gluon.loss.SoftmaxCrossEntropyLoss()(outputs.first(logits), y).sum(), logits)
     l.backward()
     return logits
 
@@ -122,7 +122,7 @@ def torch_backward(module, X, y, batch_size: int):
     from modern_cnns.torch_impl.train import loss_to_step
 
     logits = module(X)
-    loss = F.cross_entropy(outputs.first(logits), y, reduction="sum") + outputs.rest_sum(logits)
+    loss = outputs.plus_the_rest(F.cross_entropy(outputs.first(logits), y, reduction="sum"), logits)
     loss_to_step(loss, batch_size).backward()
     return logits
 

@@ -277,3 +277,10 @@ def test_the_cli_checks_a_pair_returning_tuples():
     code, out, err = run_main("check", "--gluon", B + "two_heads_gluon", "--torch", B + "two_heads_torch",
                               "--input", "1,8,8", "--dtype", "float64")
     assert code == 0 and "1/1 checks passed" in out, (code, out, err)
+
+
+def test_an_input_shape_the_models_cannot_take_is_a_usage_error():
+    """Found by test_properties.py: an initialised Gluon block given --input 1,8 was an MXNet traceback."""
+    code, out, err = run_main("check", "--gluon", B + "tiny_gluon", "--torch", B + "tiny_torch", "--input", "1,8")
+    assert code == 2 and err.startswith("error: the Gluon model cannot run one sample of shape (1, 8): "), err
+    assert "Traceback" not in err

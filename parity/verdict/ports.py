@@ -158,8 +158,15 @@ def _output_width(user: _UserPair, sample_shape) -> int:
     from modern_cnns.parity.frameworks import gluon_ctx
     from modern_cnns.parity.verdict.outputs import first
 
+    from modern_cnns.parity.verdict.memory import reraise_if_memory
+
     block = user.gluon("float32")
-    out = first(block(nd.zeros((1, *sample_shape), ctx=gluon_ctx(user.device))))  # the logits the loss takes
+    try:
+        out = first(block(nd.zeros((1, *sample_shape), ctx=gluon_ctx(user.device))))  # the logits the loss takes
+        nd.waitall()
+    except Exception as err:  # the input shape is wrong for this model: the user's to fix
+        reraise_if_memory(err)
+        raise PortError(f"the Gluon model cannot run one sample of shape {sample_shape}: {_first_line(err)}") from None
     if out.ndim != 2:
         raise PortError(f"the Gluon model outputs shape {out.shape}; check_pair needs (batch, classes) logits")
     return int(out.shape[1])

@@ -156,9 +156,8 @@ def _output_width(user: _UserPair, sample_shape) -> int:
     from mxnet import nd
 
     from modern_cnns.parity.frameworks import gluon_ctx
-    from modern_cnns.parity.verdict.outputs import first
-
     from modern_cnns.parity.verdict.memory import reraise_if_memory
+    from modern_cnns.parity.verdict.outputs import first
 
     block = user.gluon("float32")
     try:

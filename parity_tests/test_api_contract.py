@@ -284,3 +284,22 @@ def test_an_input_shape_the_models_cannot_take_is_a_usage_error():
     code, out, err = run_main("check", "--gluon", B + "tiny_gluon", "--torch", B + "tiny_torch", "--input", "1,8")
     assert code == 2 and err.startswith("error: the Gluon model cannot run one sample of shape (1, 8): "), err
     assert "Traceback" not in err
+
+
+def test_suggest_map_and_convert_validate_their_arguments_too(tmp_path):
+    from modern_cnns.parity import suggest_map
+    from modern_cnns.parity.weights.checkpoint import convert, save_gluon
+    from parity_tests.port_builders import returns_none, tiny_gluon, tiny_torch
+
+    block, module = pair()
+    for args, message in [((block, module, "188"), "got '188' (a str)"), ((module, block, INPUT), "are the two swapped"),
+                          ((block, None, INPUT), "torch_module is None")]:
+        with pytest.raises(ValueError) as raised:
+            suggest_map(*args)
+        assert message in str(raised.value)
+    save_gluon(tiny_gluon(), tmp_path / "m.params")
+    with pytest.raises(ValueError) as raised:
+        convert((tiny_gluon, returns_none, (1, *INPUT)), tmp_path / "m.params", tmp_path / "m.pt")
+    assert "the torch builder returned None; expected a PyTorch model" in str(raised.value)
+    assert not (tmp_path / "m.pt").exists()
+    assert convert((tiny_gluon, tiny_torch, (1, *INPUT)), tmp_path / "m.params", tmp_path / "m.pt").mapped

@@ -292,7 +292,8 @@ def test_suggest_map_and_convert_validate_their_arguments_too(tmp_path):
     from parity_tests.port_builders import returns_none, tiny_gluon, tiny_torch
 
     block, module = pair()
-    for args, message in [((block, module, "188"), "got '188' (a str)"), ((module, block, INPUT), "are the two swapped"),
+    for args, message in [((block, module, "188"), "got '188' (a str)"),
+                          ((module, block, INPUT), "are the two swapped"),
                           ((block, None, INPUT), "torch_module is None")]:
         with pytest.raises(ValueError) as raised:
             suggest_map(*args)

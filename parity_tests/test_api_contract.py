@@ -304,3 +304,10 @@ def test_suggest_map_and_convert_validate_their_arguments_too(tmp_path):
     assert "the torch builder returned None; expected a PyTorch model" in str(raised.value)
     assert not (tmp_path / "m.pt").exists()
     assert convert((tiny_gluon, tiny_torch, (1, *INPUT)), tmp_path / "m.params", tmp_path / "m.pt").mapped
+
+
+def test_batches_that_cannot_fit_in_memory_are_refused_before_they_are_drawn():
+    """The check draws its batches up front: 627 GB of them filled the memory, one batch at a time."""
+    code, out, err = run_main("check", "lenet", "--steps", "1000", "--batch-size", "100000")
+    assert code == 1 and err.startswith("error: not enough memory (1000 batches of 100000x1x28x28 float64 inputs "
+                                        "need 627 GB before any model runs; "), err

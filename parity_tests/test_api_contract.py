@@ -37,6 +37,7 @@ BAD_ARGUMENTS = [
     ({"batch_size": 0}, "batch_size must be an integer >= 1; got 0"),
     ({"batch_size": 2.5}, "got 2.5"),
     ({"batch_size": True}, "got True"),
+    ({"batch_size": None}, "got None"),  # found by test_properties.py: a TypeError from numpy
     ({"batch_size": 1}, "batch size 1: the model has BatchNorm"),
     ({"batch_size": 2**30}, "MXNet (built without USE_INT64_TENSOR_SIZE) indexes at most"),
     ({"steps": 0}, "steps must be an integer >= 1 and at most 1000; got 0"),

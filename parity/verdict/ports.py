@@ -131,6 +131,7 @@ def check_pair(gluon_block, torch_module, input_shape, *, name_map=None, positio
     from modern_cnns.parity.verdict.snapshot import ModelSnapshot
 
     sample_shape = contract.check_input_shape(input_shape)
+    contract.check_count("batch_size", batch_size)  # None means "the registry's choice" in check_network only
     valid = contract.check_arguments(dtypes=dtypes, device=device, steps=steps, batch_size=batch_size, seed=seed,
                                      sample_shape=sample_shape, input_sizes=input_sizes)
     contract.check_models(gluon_block, torch_module)

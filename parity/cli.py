@@ -7,6 +7,7 @@ from pathlib import Path
 
 from modern_cnns.parity.catalog import registry
 from modern_cnns.parity.frameworks import FRAMEWORKS, available, missing_reason
+from modern_cnns.parity.verdict.contract import MAX_STEPS
 
 #: exit codes of every command
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SKIPPED = 0, 1, 2, 3
@@ -29,7 +30,7 @@ def _int_at_least(low, wording, name):
 positive_int = _int_at_least(1, "a positive integer", "positive_int")
 non_negative_int = _int_at_least(0, ">= 0", "non_negative_int")
 #: more steps than a parity check needs (10 already shows float32 drift; lockstep trains longer)
-MAX_CHECK_STEPS = 1000
+MAX_CHECK_STEPS = MAX_STEPS
 
 
 def steps_count(text):

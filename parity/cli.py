@@ -7,6 +7,7 @@ from pathlib import Path
 
 from modern_cnns.parity.catalog import registry
 from modern_cnns.parity.frameworks import FRAMEWORKS, available, missing_reason
+from modern_cnns.parity.verdict.contract import MAX_STEPS
 
 #: exit codes of every command
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SKIPPED = 0, 1, 2, 3
@@ -31,7 +32,7 @@ def _int_at_least(low, wording, name):
 positive_int = _int_at_least(1, "a positive integer", "positive_int")
 non_negative_int = _int_at_least(0, ">= 0", "non_negative_int")
 #: more steps than a parity check needs (10 already shows float32 drift; lockstep trains longer)
-MAX_CHECK_STEPS = 1000
+MAX_CHECK_STEPS = MAX_STEPS
 
 
 def steps_count(text):
@@ -125,8 +126,10 @@ def _cmd_list(args):
 
 def _cmd_summary(args):
     from modern_cnns.parity.catalog.summary import SUMMARIES
+    from modern_cnns.parity.verdict.contract import check_indexable
 
     entry = registry.get(args.name)
+    check_indexable(args.batch_size, tuple(entry.input_shape))
     frameworks = FRAMEWORKS if args.framework == "both" else (args.framework,)
     status = 0
     for framework in frameworks:
@@ -143,20 +146,15 @@ def _cmd_summary(args):
 
 def _user_models(args):
     """(gluon block, torch module) from ``--gluon/--torch MODULE:CALLABLE``, each built by calling it."""
-    from modern_cnns.parity.verdict.ports import PortError, load_callable
+    from modern_cnns.parity.verdict.ports import PortError
 
     if not (args.gluon and args.torch):
         raise PortError("give both --gluon MODULE:CALLABLE and --torch MODULE:CALLABLE")
     if not args.input:
         raise PortError("--gluon/--torch need --input C,H,W (one sample's shape)")
-    built = []
-    for flag, spec in (("--gluon", args.gluon), ("--torch", args.torch)):
-        try:
-            built.append(load_callable(spec)())
-        except PortError:
-            raise
-        except Exception as err:
-            raise PortError(f"{flag} {spec}: calling it failed: {type(err).__name__}: {err}") from None
+    from modern_cnns.parity.verdict.builders import build_pair
+
+    built = build_pair(args.gluon, args.torch)
     module = built[1]
     if getattr(args, "gluon_batchnorm", False):
         from modern_cnns.torch_impl.gluon_layers import use_gluon_batchnorm
@@ -181,7 +179,7 @@ def _cmd_suggest_map(args):
 
 
 def _cmd_convert(args):
-    from modern_cnns.parity.weights.checkpoint import CheckpointError, convert
+    from modern_cnns.parity.weights.checkpoint import CheckpointError, ConvertUsageError, convert
     from modern_cnns.parity.weights.transfer import TransferError
 
     if args.model and (args.gluon or args.torch):
@@ -200,9 +198,11 @@ def _cmd_convert(args):
         report = convert(build, args.src, args.dst, name_map=args.map)
     except (CheckpointError, TransferError) as err:
         print(f"error: {err}", file=sys.stderr)
-        return 1
+        return EXIT_USAGE if isinstance(err, ConvertUsageError) else EXIT_FAILED
     print(f"{args.src} -> {args.dst}: {len(report.mapped)} tensors ({report.direction})")
-    return 0
+    for note in report.notes:
+        print(f"note: {note}")
+    return EXIT_OK
 
 
 def _cmd_check(args):
@@ -249,6 +249,11 @@ def _cmd_check(args):
 
         args.jobs = default_jobs()
     dtypes = ("float32", "float64") if args.dtype == "both" else (args.dtype,)
+    from modern_cnns.parity.verdict.contract import check_network_arguments
+
+    for entry in entries:  # every refusal before the first network starts
+        check_network_arguments(entry, device=args.device, dtypes=dtypes, steps=args.steps,
+                                batch_size=args.batch_size, seed=args.seed)
     context = device_label(args.device)
     if float64_only_reason(context) and "float32" in dtypes:
         print(f"note: {context}: float64 only; {float64_only_reason(context)}")
@@ -344,7 +349,9 @@ def _cmd_reproduce(args):
             print(f"{exp.name:22s} net {exp.network:22s} loop {exp.loop}  lr {exp.lr:<5g} epochs {exp.epochs:<3d} "
                   f"batch {exp.batch_size:<4d} input {exp.resize or 28:<4d} {exp.source.cite()}")
         return 0 if args.list else 2
-    experiments.get(args.experiment)  # an unknown name: error line before any import
+    from modern_cnns.parity.verdict.contract import check_experiment_batch
+
+    check_experiment_batch(experiments.get(args.experiment), args.batch_size)  # an unknown name: before any import
     if args.out is None:  # the default is checked as a given --out is (a read-only checkout, say)
         args.out = str(Path("runs") / args.experiment)
         try:
@@ -361,8 +368,11 @@ def _cmd_reproduce(args):
 
 
 def _cmd_lockstep(args):
+    from modern_cnns.parity.catalog import experiments
     from modern_cnns.parity.runs.lockstep import lockstep
+    from modern_cnns.parity.verdict.contract import check_experiment_batch
 
+    check_experiment_batch(experiments.get(args.experiment), args.batch_size)
     lockstep(args.experiment, dtype=args.dtype, steps=args.steps, every=args.every, batch_size=args.batch_size,
              lr=args.lr)
     return 0
@@ -501,13 +511,14 @@ def _user_errors():
     from modern_cnns.parity.paths import OutputPathError
     from modern_cnns.parity.runs.reproduce import TrainingProcessError
     from modern_cnns.parity.runs.runfolder import RunFileError, RunFolderError
+    from modern_cnns.parity.verdict.contract import ContractError
     from modern_cnns.parity.verdict.ports import PortError
     from modern_cnns.parity.weights.checkpoint import CheckpointError
     from modern_cnns.parity.weights.state import StateError
     from modern_cnns.parity.weights.transfer import NameMapError, TransferError
 
-    return [((registry.UnknownNetwork, UnknownExperiment, RunFolderError, PortError, NameMapError, OutputPathError),
-             EXIT_USAGE),
+    return [((registry.UnknownNetwork, UnknownExperiment, RunFolderError, PortError, NameMapError, OutputPathError,
+              ContractError), EXIT_USAGE),
             ((CheckpointError, TransferError, StateError, DatasetError, RunFileError, TrainingProcessError),
              EXIT_FAILED)]
 
@@ -528,10 +539,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as err:  # Ctrl-C: one line (what to resume), the shell's code for SIGINT
         print(str(err) or "interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except MemoryError as err:
-        print(f"error: not enough memory ({err}); use a smaller --batch-size, --steps or network", file=sys.stderr)
-        return EXIT_FAILED
     except Exception as err:
+        from modern_cnns.parity.verdict.memory import is_memory_error, summary
+
+        if is_memory_error(err):
+            print(f"error: not enough memory ({summary(err)}); use a smaller --batch-size, --steps, input or network",
+                  file=sys.stderr)
+            return EXIT_FAILED
         for types, code in _user_errors():
             if isinstance(err, types):
                 print(f"error: {err}", file=sys.stderr)

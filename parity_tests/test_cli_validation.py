@@ -67,10 +67,13 @@ def test_report_folders_that_do_not_exist_yet_are_created(tmp_path):
     assert json.loads(report.read_text())["passed"] is True
 
 
-def test_a_batch_too_big_for_memory_is_an_error_line():
+def test_a_batch_mxnet_cannot_index_is_refused_before_any_allocation():
+    """It was numpy's MemoryError (exit 1); 2^31 elements or more is a usage error, whatever the memory.
+    Real allocation failures: test_api_contract.py::test_each_frameworks_allocation_failure_is_one_error_line."""
     proc = run_cli("summary", "lenet", "--framework", "gluon", "--batch-size", "99999999999")
-    assert proc.returncode == 1 and proc.stderr.startswith("error: not enough memory"), proc.stderr[-2000:]
-    assert "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and proc.stderr.startswith("error: the input batch 99999999999x1x28x28 has "), \
+        proc.stderr[-2000:]
+    assert "indexes at most 2,147,483,646" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_json_report_is_strict_even_with_nan_inf_and_numpy_scalars():

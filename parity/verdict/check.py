@@ -33,6 +33,8 @@ import numpy as np
 from modern_cnns.parity.frameworks import configure_torch_for_parity
 from modern_cnns.parity.verdict import diagnosis, policy, tolerance
 from modern_cnns.parity.verdict.compare import diff
+from modern_cnns.parity.verdict.memory import reraise_if_memory
+from modern_cnns.parity.verdict.outputs import first
 from modern_cnns.parity.verdict.pair import (
     STATISTICS,
     Pair,
@@ -146,8 +148,9 @@ def _registry_subject(entry, device, tamper, seed) -> Subject:
 def _predict_at(pair: Pair, sample_shape, seed) -> tuple:
     """Prediction outputs of both frameworks on one batch of ``sample_shape`` (before any training)."""
     x = np.random.default_rng(seed + 104729).uniform(size=(2, *sample_shape))
-    return (predict_gluon(pair.block, x, pair.dtype, pair.device),
-            predict_torch(pair.module, x, pair.dtype, pair.device))
+    # the first output (the logits) of a model returning several: :mod:`parity.verdict.outputs`
+    return (first(predict_gluon(pair.block, x, pair.dtype, pair.device)),
+            first(predict_torch(pair.module, x, pair.dtype, pair.device)))
 
 
 def _run_pair(subject: Subject, dtype, batches, seed):
@@ -169,6 +172,7 @@ def _run_pair(subject: Subject, dtype, batches, seed):
                 raised[check] = f"output shape gluon {g[check].shape}, torch {t[check].shape}"
                 del g[check], t[check]
         except Exception as err:  # a size one framework cannot take: a failing row, not a crash
+            reraise_if_memory(err)
             raised[check] = f"{type(err).__name__}: {err}"
             g.pop(check, None)
     traced_g, traced_t = pair.trace(batches, policy.LR)
@@ -248,6 +252,7 @@ def _localise(subject: Subject, dtype, x, train):
     try:
         found = localise(subject.make_pair(dtype), x, train, rtol)
     except Exception as err:  # localisation is a diagnosis: never hide the verdict behind its failure
+        reraise_if_memory(err)
         return f"(could not localise: {type(err).__name__}: {err})"
     return None if found is None else str(found)
 
@@ -277,6 +282,9 @@ def check_network(entry, device="cpu", dtypes=("float32", "float64"), steps=2, b
     Returns:
         ``[Result]``, in the order of ``dtypes``.
     """
+    from modern_cnns.parity.verdict.contract import check_network_arguments
+
+    check_network_arguments(entry, device=device, dtypes=dtypes, steps=steps, batch_size=batch_size, seed=seed)
     subject = _registry_subject(entry, device, tamper, seed)
     results = run_checks(subject, device, dtypes, steps, batch_size or policy.settings_for(entry.name).batch_size,
                          seed)
@@ -308,6 +316,7 @@ def run_checks(subject: Subject, device="cpu", dtypes=("float32", "float64"), st
         try:
             runs[dtype] = _run_pair(subject, dtype, batches, seed)
         except Exception as err:
+            reraise_if_memory(err)  # not enough memory is no verdict on the port
             runs[dtype] = None
             if dtype in dtypes:
                 result = Result(subject.name, device, dtype, steps, error=f"{type(err).__name__}: {err}")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from modern_cnns.parity.frameworks import gluon_ctx, torch_device
+from modern_cnns.parity.verdict import outputs
 from modern_cnns.parity.verdict.compare import Diff, diff
 from modern_cnns.parity.weights.init import initialize_gluon
 from modern_cnns.parity.weights.state import gluon_params, gluon_slots, torch_slots, walk_gluon
@@ -98,24 +99,29 @@ def gluon_trainer(block, lr: float):
 
 
 def gluon_backward(block, X, y):
-    """Forward ``X`` in ``record()``, backward the summed loss against labels ``y`` (NDArrays); the logits."""
+    """Forward ``X`` in ``record()``, backward the summed loss against labels ``y`` (NDArrays); the outputs.
+
+    A model returning several tensors trains on the first, plus the sum of the others
+    (:mod:`parity.verdict.outputs`).
+    """
     from mxnet import autograd, gluon
 
     with autograd.record():
         logits = block(X)
-        l = gluon.loss.SoftmaxCrossEntropyLoss()(logits, y).sum()
+        l = outputs.plus_the_rest(gluon.loss.SoftmaxCrossEntropyLoss()(outputs.first(logits), y).sum(), logits)
     l.backward()
     return logits
 
 
 def torch_backward(module, X, y, batch_size: int):
-    """Forward ``X``, backward the loss that makes torch's SGD take Gluon's step (tensors); the logits."""
+    """Forward ``X``, backward the loss that makes torch's SGD take Gluon's step (tensors); the outputs."""
     import torch.nn.functional as F
 
     from modern_cnns.torch_impl.train import loss_to_step
 
     logits = module(X)
-    loss_to_step(F.cross_entropy(logits, y, reduction="sum"), batch_size).backward()
+    loss = outputs.plus_the_rest(F.cross_entropy(outputs.first(logits), y, reduction="sum"), logits)
+    loss_to_step(loss, batch_size).backward()
     return logits
 
 
@@ -123,7 +129,7 @@ def predict_gluon(block, x, dtype: str, device: str):
     """Gluon's prediction-mode output (outside ``record()``) for numpy ``x``."""
     from mxnet import nd
 
-    return block(nd.array(x, ctx=gluon_ctx(device), dtype=dtype)).asnumpy()
+    return outputs.to_numpy(block(nd.array(x, ctx=gluon_ctx(device), dtype=dtype)), lambda t: t.asnumpy())
 
 
 def predict_torch(module, x, dtype: str, device: str):
@@ -131,7 +137,8 @@ def predict_torch(module, x, dtype: str, device: str):
     import torch
 
     with torch.no_grad():
-        return module.eval()(torch.tensor(x, dtype=getattr(torch, dtype), device=torch_device(device))).cpu().numpy()
+        out = module.eval()(torch.tensor(x, dtype=getattr(torch, dtype), device=torch_device(device)))
+    return outputs.to_numpy(out, lambda t: t.cpu().numpy())
 
 
 # The first training step doubles as the gradient probe: its outputs and gradients are
@@ -149,13 +156,13 @@ def trace_gluon(block, batches, dtype: str, device: str, lr: float) -> dict:
 
     ctx = gluon_ctx(device)
     trainer = gluon_trainer(block, lr)
-    out = {"predict output": predict_gluon(block, batches[0][0], dtype, device)}
+    out = outputs.named("predict output", predict_gluon(block, batches[0][0], dtype, device))
     for step, (x, y) in enumerate(batches):
         X = nd.array(x, ctx=ctx, dtype=dtype)
         X.attach_grad()
         logits = gluon_backward(block, X, nd.array(y, ctx=ctx, dtype=dtype))
         if step == 0:
-            out["train output"] = logits.asnumpy()
+            out.update(outputs.named("train output", outputs.to_numpy(logits, lambda t: t.asnumpy())))
             out["input gradient"] = X.grad.asnumpy()
             for name, p in gluon_params(block).items():
                 if p.grad_req != "null":
@@ -183,7 +190,7 @@ def trace_torch(module, batches, dtype: str, device: str, lr: float, names: dict
     from modern_cnns.torch_impl.train import sgd_like_gluon
 
     dev, tdtype = torch_device(device), getattr(torch, dtype)
-    out = {"predict output": predict_torch(module, batches[0][0], dtype, device)}
+    out = outputs.named("predict output", predict_torch(module, batches[0][0], dtype, device))
     module.train()
     opt = sgd_like_gluon(module.parameters(), lr)
     params = dict(module.named_parameters())
@@ -193,7 +200,7 @@ def trace_torch(module, batches, dtype: str, device: str, lr: float, names: dict
         n = len(y)
         logits = torch_backward(module, X, torch.tensor(y, device=dev), n)
         if step == 0:
-            out["train output"] = logits.detach().cpu().numpy()
+            out.update(outputs.named("train output", outputs.to_numpy(logits, lambda t: t.detach().cpu().numpy())))
             out["input gradient"] = X.grad.cpu().numpy() * n
             for gname, tname in names.items():
                 p = params.get(tname)

@@ -24,30 +24,38 @@ class PortError(ValueError):
 class _UserPair:
     """Rebuilds one user pair in any dtype from the same starting weights."""
 
-    def __init__(self, block, module, sample_shape, name_map, positional, seed, device, zero_frozen=()):
-        import mxnet as mx
-
+    def __init__(self, block, module, name_map, positional, device, zero_frozen=()):
         from modern_cnns.parity.frameworks import gluon_ctx
-        from modern_cnns.parity.weights.init import initialize_gluon
-        from modern_cnns.parity.weights.state import finish_gluon_shapes, gluon_slots, gluon_uninitialized
+        from modern_cnns.parity.weights.state import gluon_slots
 
         self.block, self.module, self.device = block, module, device
         self.name_map, self.positional, self.zero_frozen = name_map, positional, tuple(zero_frozen)
-        never, deferred = gluon_uninitialized(block)
-        if never:  # an un-initialised block: Xavier, seeded, as the course initialises
-            mx.random.seed(seed)
-            initialize_gluon(block, (1, *sample_shape), ctx=gluon_ctx(device))
-        elif deferred:
-            finish_gluon_shapes(block, (1, *sample_shape))
         if device == "gpu":
             block.collect_params().reset_ctx(gluon_ctx(device))
         self.slots = {name: slot.read() for name, slot in gluon_slots(block).items()}
-        self.gluon_dtype = next(iter(self.slots.values())).dtype.name
-        # the port as given: its own weights, dtype, frozen parameters and dropout rates come back in restore()
-        self.torch_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
-        self.torch_dtype, self.torch_place = next(module.parameters()).dtype, next(module.parameters()).device
-        self.torch_trainable = {name: p.requires_grad for name, p in module.named_parameters()}
         self.gluon_rates, self.torch_rates = self._rates()
+
+    @staticmethod
+    def ready_gluon(block, sample_shape, seed, device) -> None:
+        """Initialise an un-initialised block (Xavier, seeded, as the course does); finish deferred shapes."""
+        import mxnet as mx
+
+        from modern_cnns.parity.frameworks import gluon_ctx
+        from modern_cnns.parity.verdict.memory import reraise_if_memory
+        from modern_cnns.parity.weights.init import initialize_gluon
+        from modern_cnns.parity.weights.state import finish_gluon_shapes, gluon_uninitialized
+
+        never, deferred = gluon_uninitialized(block)
+        try:
+            if never:
+                mx.random.seed(seed)
+                initialize_gluon(block, (1, *sample_shape), ctx=gluon_ctx(device))
+            elif deferred:
+                finish_gluon_shapes(block, (1, *sample_shape))
+        except Exception as err:
+            reraise_if_memory(err)
+            raise PortError(f"the Gluon model cannot run one sample of shape {sample_shape}: "
+                            f"{_first_line(err)}") from None
 
     def _rates(self):
         from mxnet.gluon import nn as gnn
@@ -92,16 +100,6 @@ class _UserPair:
         return self.gluon(dtype, dropout=True), self.module.to(device=torch_device(self.device),
                                                                dtype=getattr(torch, dtype))
 
-    def restore(self) -> None:
-        """The models as they were given: each its own weights, dtype and dropout rates."""
-        self.gluon(self.gluon_dtype, dropout=True)
-        self.module.to(device=self.torch_place, dtype=self.torch_dtype)
-        self.module.load_state_dict(self.torch_state)
-        for name, p in self.module.named_parameters():
-            p.requires_grad_(self.torch_trainable[name])
-        for mod, p in self.torch_rates:
-            mod.p = p
-
 
 def check_pair(gluon_block, torch_module, input_shape, *, name_map=None, positional: bool = False,
                dtypes=("float32", "float64"), steps: int = 2, batch_size: int = 2, seed: int = 0,
@@ -143,32 +141,44 @@ def check_pair(gluon_block, torch_module, input_shape, *, name_map=None, positio
         ``.passed``, ...), ``.first_divergence`` (the first torch layer whose output differs) and
         ``.diagnosis`` (plain-language findings: BatchNorm conventions, eps, dropout, sizes).
     """
+    from modern_cnns.parity.verdict import contract
+    from modern_cnns.parity.verdict.snapshot import ModelSnapshot
+
+    sample_shape = contract.check_input_shape(input_shape)
+    contract.check_count("batch_size", batch_size)  # None means "the registry's choice" in check_network only
+    valid = contract.check_arguments(dtypes=dtypes, device=device, steps=steps, batch_size=batch_size, seed=seed,
+                                     sample_shape=sample_shape, input_sizes=input_sizes)
+    contract.check_models(gluon_block, torch_module)
+    contract.refuse_single_example(batch_size, gluon_block, torch_module)
     if isinstance(name_map, (str, Path)):
         name_map = load_name_map(name_map)
-    sample_shape = tuple(int(d) for d in input_shape)
     try:
         accept = known.check_names(accept)
     except ValueError as err:
         raise PortError(str(err)) from None
-    user = _UserPair(gluon_block, torch_module, sample_shape, name_map, positional, seed, device, zero_frozen)
-    if not positional:
-        refusal = _name_mismatch(user)
-        if refusal:
-            user.restore()
-            raise PortError(refusal)
-    # an accepted kernel difference: the port rounds as the original's kernel does, for the check only
-    hooks = [h for n in accept if n in known.FRAMEWORK_DIFFERENCES
-             for h in known.FRAMEWORK_DIFFERENCES[n].emulate(torch_module)]
+    contract.materialise_lazy(torch_module, sample_shape)
+    _UserPair.ready_gluon(gluon_block, sample_shape, seed, device)  # what has no weights yet gets them here
+    snapshot = ModelSnapshot(gluon_block, torch_module)  # both come back as they came, whatever happens
+    hooks = []
     try:
+        user = _UserPair(gluon_block, torch_module, name_map, positional, device, zero_frozen)
+        if not positional:
+            refusal = _name_mismatch(user)
+            if refusal:
+                raise PortError(refusal)
+        # an accepted kernel difference: the port rounds as the original's kernel does, for the check only
+        hooks = [h for n in accept if n in known.FRAMEWORK_DIFFERENCES
+                 for h in known.FRAMEWORK_DIFFERENCES[n].emulate(torch_module)]
         num_classes = _output_width(user, sample_shape)
-        extra = tuple((*sample_shape[:-2], int(s), int(s)) for s in (input_sizes or ()) if int(s) != sample_shape[-1])
+        extra = tuple((*sample_shape[:-2], s, s) for s in valid["input_sizes"] if s != sample_shape[-1])
+        _refuse_sizes_neither_runs(user, extra)
         subject = Subject(name or f"{type(gluon_block).__name__} -> {type(torch_module).__name__}", sample_shape,
                           num_classes, user.pair, user.gluon, extra, accept, user.models)
-        return run_checks(subject, device, tuple(dtypes), steps, batch_size, seed)
+        return run_checks(subject, device, valid["dtypes"], steps, batch_size, seed)
     finally:
         for h in hooks:
             h.remove()
-        user.restore()
+        snapshot.restore()
 
 
 def _name_mismatch(user: _UserPair) -> str | None:
@@ -183,12 +193,61 @@ def _output_width(user: _UserPair, sample_shape) -> int:
     from mxnet import nd
 
     from modern_cnns.parity.frameworks import gluon_ctx
+    from modern_cnns.parity.verdict.memory import reraise_if_memory
+    from modern_cnns.parity.verdict.outputs import first
 
     block = user.gluon("float32")
-    out = block(nd.zeros((1, *sample_shape), ctx=gluon_ctx(user.device)))
+    try:
+        out = first(block(nd.zeros((1, *sample_shape), ctx=gluon_ctx(user.device))))  # the logits the loss takes
+        nd.waitall()
+    except Exception as err:  # the input shape is wrong for this model: the user's to fix
+        reraise_if_memory(err)
+        raise PortError(f"the Gluon model cannot run one sample of shape {sample_shape}: {_first_line(err)}") from None
     if out.ndim != 2:
         raise PortError(f"the Gluon model outputs shape {out.shape}; check_pair needs (batch, classes) logits")
     return int(out.shape[1])
+
+
+def _refuse_sizes_neither_runs(user: _UserPair, shapes) -> None:
+    """An extra input size that *neither* framework can run is a usage error, not a finding.
+
+    A size one framework runs and the other does not is a finding about the port (a layer that
+    depends on the input size in one framework only); a size both refuse says nothing about it,
+    and reporting it as that finding made a correct port FAIL.
+    """
+    import torch
+    from mxnet import nd
+
+    from modern_cnns.parity.frameworks import gluon_ctx
+    from modern_cnns.parity.verdict.contract import ContractError
+    from modern_cnns.parity.verdict.memory import reraise_if_memory
+
+    block, module = user.gluon("float32"), user.module
+    param = next(module.parameters())
+    for shape in shapes:
+        failures = []
+        try:
+            block(nd.zeros((1, *shape), ctx=gluon_ctx(user.device)))
+            nd.waitall()  # MXNet raises a shape error when the result is awaited
+        except Exception as err:
+            reraise_if_memory(err)
+            failures.append(f"Gluon: {_first_line(err)}")
+        try:
+            with torch.no_grad():
+                module.eval()(torch.zeros((1, *shape), dtype=param.dtype, device=param.device))
+        except Exception as err:
+            reraise_if_memory(err)
+            failures.append(f"torch: {_first_line(err)}")
+        if len(failures) == 2:
+            raise ContractError(f"input size {shape[-1]} ({'x'.join(map(str, shape))}): neither framework runs the "
+                                f"models at it ({'; '.join(failures)}); leave it out of input_sizes")
+
+
+def _first_line(err) -> str:
+    """``Type: message`` on one line (MXNet's messages are C++ stacks; their last line says what failed)."""
+    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+    last = lines[-1] if lines else ""
+    return last if last.startswith(f"{type(err).__name__}: ") else f"{type(err).__name__}: {last}"
 
 
 def load_callable(spec: str) -> Callable:
@@ -217,15 +276,14 @@ def suggest_map(gluon_block, torch_module, input_shape, seed: int = 0) -> dict:
     an entry is ambiguous when its shape occurs more than once and the two trees' kinds
     (parameter or running statistic) or counts of that shape disagree.
     """
-    import mxnet as mx
+    from modern_cnns.parity.verdict import contract
+    from modern_cnns.parity.weights.state import gluon_slots, torch_slots
 
-    from modern_cnns.parity.weights.init import initialize_gluon
-    from modern_cnns.parity.weights.state import gluon_slots, gluon_uninitialized, torch_slots
-
-    sample_shape = tuple(int(d) for d in input_shape)
-    if gluon_uninitialized(gluon_block)[0]:
-        mx.random.seed(seed)
-        initialize_gluon(gluon_block, (1, *sample_shape))
+    sample_shape = contract.check_input_shape(input_shape)
+    contract.check_count("seed", seed, 0, contract.MAX_SEED)
+    contract.check_models(gluon_block, torch_module)
+    contract.materialise_lazy(torch_module, sample_shape)
+    _UserPair.ready_gluon(gluon_block, sample_shape, seed, "cpu")
     gslots = gluon_slots(gluon_block, (1, *sample_shape))
     tslots, _ = torch_slots(torch_module, (1, *sample_shape))
 

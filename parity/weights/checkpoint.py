@@ -32,6 +32,10 @@ class CheckpointError(ValueError):
     """A checkpoint file cannot be read (truncated, foreign, unsafe) or written."""
 
 
+class ConvertUsageError(CheckpointError):
+    """``convert`` asked for something it cannot do (a missing source, an unknown extension); nothing was read."""
+
+
 #: temporary files are ``.NAME.parity-PID-RANDOM.tmp`` beside their destination (NAME shortened to fit
 #: the filesystem's name limit): a name only this tool makes, removable once PID is gone
 _TMP = re.compile(r"^\.(?P<stem>.*)\.parity-(?P<pid>\d+)-[a-z0-9_]{8}\.tmp$", re.S)
@@ -279,8 +283,36 @@ def _verify_zip(path):
         raise CheckpointError(f"{path}: damaged PyTorch checkpoint: the CRC of {bad} does not match its bytes")
 
 
-def read_torch(path) -> dict:
-    """``{name: array}`` of a ``.pt`` file, read with ``weights_only=True`` after a CRC check."""
+def _torch_array(path, name, tensor, widened: list):
+    """One tensor of a ``.pt`` file as a numpy array: float16 as it is, bfloat16 through float32.
+
+    numpy has no bfloat16; widening to float32 is exact (bfloat16 is float32 with the low 16 bits
+    of the mantissa cut), and the destination's dtype decides what is stored.  Tensors that hold no
+    plain values are refused, naming what to do: quantized (integers plus a scale), meta (a shape
+    without data) and sparse ones.
+    """
+    import torch
+
+    if tensor.is_quantized:
+        raise CheckpointError(f"{path}: {name} is a quantized tensor ({str(tensor.dtype).replace('torch.', '')}); "
+                              "convert moves float weights: save tensor.dequantize() instead")
+    if tensor.is_meta:
+        raise CheckpointError(f"{path}: {name} is a meta tensor: a shape without values, nothing to convert")
+    if tensor.layout != torch.strided:
+        raise CheckpointError(f"{path}: {name} is a sparse tensor ({str(tensor.layout).replace('torch.', '')}); "
+                              "save tensor.to_dense() instead")
+    tensor = tensor.detach().cpu()
+    if tensor.dtype == torch.bfloat16:
+        widened.append(name)
+        tensor = tensor.float()
+    return tensor.numpy()
+
+
+def read_torch(path, notes: list | None = None) -> dict:
+    """``{name: array}`` of a ``.pt`` file, read with ``weights_only=True`` after a CRC check.
+
+    ``notes``, if given, receives a line per tensor that was not read as stored (bfloat16).
+    """
     import pickle
 
     import torch
@@ -299,13 +331,18 @@ def read_torch(path) -> dict:
         loaded = loaded["state_dict"]
     if not isinstance(loaded, dict) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
         raise CheckpointError(f"{path}: expected a state_dict (a dict of tensors), found {type(loaded).__name__}")
-    return {name: t.detach().cpu().numpy() for name, t in loaded.items()
-            if not name.endswith(TORCH_IGNORED_SUFFIXES)}
+    widened = []
+    arrays = {name: _torch_array(path, name, t, widened) for name, t in loaded.items()
+              if not name.endswith(TORCH_IGNORED_SUFFIXES)}
+    if widened and notes is not None:
+        notes.append(f"{len(widened)} bfloat16 tensor(s) read through float32 (exact), then stored in the "
+                     f"destination's dtype: {', '.join(widened[:4])}{', ...' if len(widened) > 4 else ''}")
+    return arrays
 
 
-def load_torch(module, path, example_input=None, strict=True):
+def load_torch(module, path, example_input=None, strict=True, notes: list | None = None):
     """Load a ``.pt`` file into ``module``: every name and shape checked before anything is written."""
-    src = _array_slots(read_torch(path))
+    src = _array_slots(read_torch(path, notes))
     dst, ignored = torch_slots(module, example_input)
     return transfer_slots("file -> torch", src, dst, ignored, name_map=None, positional=False, strict=strict)
 
@@ -409,7 +446,7 @@ def framework_of(path) -> str:
     """``"gluon"`` for ``.params``, ``"torch"`` for ``.pt``; anything else is refused."""
     suffix = Path(path).suffix
     if suffix not in FORMATS:
-        raise CheckpointError(f"{path}: unknown checkpoint extension {suffix!r}; use .params (Gluon) or .pt (torch)")
+        raise ConvertUsageError(f"{path}: unknown checkpoint extension {suffix!r}; use .params (Gluon) or .pt (torch)")
     return FORMATS[suffix]
 
 
@@ -430,9 +467,9 @@ def convert(model, src, dst, name_map=None):
 
     src_fw, dst_fw = framework_of(src), framework_of(dst)
     if src_fw == dst_fw:
-        raise CheckpointError(f"{src} and {dst} are both {src_fw} checkpoints; convert between .params and .pt")
+        raise ConvertUsageError(f"{src} and {dst} are both {src_fw} checkpoints; convert between .params and .pt")
     if not Path(src).is_file():
-        raise CheckpointError(f"{src}: no such file")
+        raise ConvertUsageError(f"{src}: no such file" if not Path(src).exists() else f"{src}: not a file")
     if isinstance(name_map, (str, Path)):
         from modern_cnns.parity.weights.transfer import load_name_map
 
@@ -440,15 +477,21 @@ def convert(model, src, dst, name_map=None):
     clean_stale_temps(dst)  # a conversion killed earlier leaves its half-written temporary beside dst
     build_gluon, build_torch, shape = model if isinstance(model, tuple) else \
         (model.build_gluon, model.build_torch, model.batch_shape(1))
-    block = initialize_gluon(build_gluon(), shape)
-    module = build_torch()
+    from modern_cnns.parity.verdict.contract import check_model
+
+    gluon_model, module = build_gluon(), build_torch()
+    check_model(gluon_model, "gluon", "the Gluon builder", verb="returned")
+    check_model(module, "torch", "the torch builder", verb="returned")
+    block = initialize_gluon(gluon_model, shape)
     if src_fw == "gluon":
         load_gluon(block, src)
         report = gluon_to_torch(block, module, name_map=name_map, example_input=shape)
         save_torch(module, dst)
     else:
-        load_torch(module, src, example_input=shape)
+        notes = []
+        load_torch(module, src, example_input=shape, notes=notes)
         inverse = {t: g for g, t in name_map.items()} if isinstance(name_map, dict) else None
         report = torch_to_gluon(module, block, name_map=inverse, example_input=shape)
+        report.notes = notes
         save_gluon(block, dst)
     return report

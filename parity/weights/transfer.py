@@ -61,12 +61,13 @@ class TransferReport:
     ignored: list = field(default_factory=list)      # e.g. torch's num_batches_tracked
     reshaped: list = field(default_factory=list)     # (source, destination, source shape, destination shape)
     zeroed: list = field(default_factory=list)       # destination names set to zero and frozen, by request
+    notes: list = field(default_factory=list)        # what was read other than as stored (bfloat16 via float32)
 
     def __str__(self):
         lines = [f"{self.direction}: {len(self.mapped)} tensors transferred"]
         lines += [f"  {src} -> {dst} {tuple(shape)}" for src, dst, shape in self.mapped]
         lines += [f"  reshaped: {s} {tuple(a)} -> {d} {tuple(b)}" for s, d, a, b in self.reshaped]
-        for label in ("unexpected", "missing", "mismatched", "ignored", "zeroed"):
+        for label in ("unexpected", "missing", "mismatched", "ignored", "zeroed", "notes"):
             for name in getattr(self, label):
                 lines.append(f"  {label}: {name}")
         return "\n".join(lines)

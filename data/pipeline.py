@@ -60,7 +60,7 @@ class BatchStream:
 
     def get_state(self) -> dict:
         """The shuffling generator's state: with it a resumed run draws the same epochs."""
-        return self._rng.bit_generator.state
+        return dict(self._rng.bit_generator.state)
 
     def set_state(self, state: dict):
         self._rng.bit_generator.state = state

@@ -210,6 +210,8 @@ def _cmd_check(args):
     import subprocess
     import time
 
+    for name in args.names:  # a typo is a usage error wherever it runs, even without both frameworks
+        registry.get(name)
     if args.no_onednn and os.environ.get("MXNET_MKLDNN_ENABLED") != "0":
         # MXNet reads the switch once per process: run the check in a fresh one.
         # The same arguments main() parsed (not sys.argv: main may be called with its own).

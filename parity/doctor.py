@@ -128,23 +128,42 @@ def threads_report(seconds=0.5):
 
 
 CHECKS = [
-    # (label, needs-module, report, fix)
-    ("mxnet", "mxnet", _mxnet_report, "pip install -r requirements.txt (mxnet==1.9.1 needs numpy<1.24)"),
-    ("torch", "torch", _torch_report, "pip install -r requirements.txt (torch==2.13.0)"),
-    ("gluoncv", "gluoncv", _gluoncv_report, "pip install -r requirements.txt (gluoncv==0.10.5.post0)"),
+    # (label, needs-module, framework it belongs to, report, fix)
+    ("mxnet", "mxnet", "gluon", _mxnet_report, "pip install -r requirements.txt (mxnet==1.9.1 needs numpy<1.24)"),
+    ("torch", "torch", "torch", _torch_report, "pip install -r requirements.txt (torch==2.13.0)"),
+    ("gluoncv", "gluoncv", "gluon", _gluoncv_report, "pip install -r requirements.txt (gluoncv==0.10.5.post0)"),
 ]
 
 
+def one_framework_only() -> str | None:
+    """``"torch"`` or ``"gluon"`` where exactly that framework is installed (the ``torch`` and ``gluon``
+    tox envs, built from ``requirements-torch.txt`` / ``requirements-gluon.txt``), else None.
+
+    Such an environment lacks the other framework on purpose: its absence is reported, not a problem."""
+    from modern_cnns.parity.frameworks import FRAMEWORKS, available
+
+    present = [f for f in FRAMEWORKS if available(f)]
+    return present[0] if len(present) == 1 else None
+
+
 def run(root=None, out=sys.stdout) -> int:
-    """Print the report; return 0 when everything is present and intact, 1 otherwise."""
+    """Print the report; return 0 when everything is present and intact, 1 otherwise.
+
+    "Everything" is both frameworks, or one framework with its own packages where the other is
+    absent altogether (a one-framework environment, :func:`one_framework_only`)."""
     import numpy as np
 
     problems = []
+    only = one_framework_only()
     print(f"python {platform.python_version()} ({sys.executable})", file=out)
     print(f"numpy {np.__version__}", file=out)
-    for label, module, report, fix in CHECKS:
+    for label, module, framework, report, fix in CHECKS:
         if not importable(module):
-            problems.append(f"{label} is not installed. Fix: {fix}")
+            if only is not None and framework != only:
+                print(f"{label}: not installed (this environment is {only}-only; both frameworks: "
+                      f"pip install -r requirements.txt)", file=out)
+            else:
+                problems.append(f"{label} is not installed. Fix: {fix}")
             continue
         try:
             print(report(), file=out)

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from parity_tests.conftest import REPO, needs_both
+from parity_tests.conftest import REPO, needs_both, needs_gluon
 
 
 def run_cli(*args, timeout=300):
@@ -59,6 +59,7 @@ def test_unknown_names_get_the_list_of_valid_ones(args, tmp_path):
     assert proc.stderr.startswith("error: unknown ") and "valid" in proc.stderr and "Traceback" not in proc.stderr
 
 
+@needs_both
 def test_report_folders_that_do_not_exist_yet_are_created(tmp_path):
     """The main job writes reports/parity.json on a fresh clone, where reports/ does not exist."""
     report = tmp_path / "reports" / "new" / "parity.json"
@@ -67,6 +68,7 @@ def test_report_folders_that_do_not_exist_yet_are_created(tmp_path):
     assert json.loads(report.read_text())["passed"] is True
 
 
+@needs_gluon
 def test_a_batch_mxnet_cannot_index_is_refused_before_any_allocation():
     """It was numpy's MemoryError (exit 1); 2^31 elements or more is a usage error, whatever the memory.
     Real allocation failures: test_api_contract.py::test_each_frameworks_allocation_failure_is_one_error_line."""

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from modern_cnns.parity.catalog import experiments, provenance, registry
+from parity_tests.conftest import needs_gluon, needs_torch
 
 REPO = Path(__file__).resolve().parent.parent
 #: what users must never read: our private labels for the course files, and internal documents
@@ -67,6 +68,7 @@ def test_every_relative_link_in_readme_and_docs_resolves_to_a_tracked_file():
     assert not broken, broken
 
 
+@needs_torch
 def test_d2l_concise_experiment_trains_the_editions_stock_batchnorm():
     """d2l 0.17 §7.5.5 uses nn.BatchNorm2d/1d; the registry network (the port) uses Gluon's semantics."""
     from torch import nn
@@ -83,7 +85,8 @@ def test_d2l_concise_experiment_trains_the_editions_stock_batchnorm():
     assert len(port) == 4
 
 
-@pytest.mark.parametrize("framework", ["gluon", "torch"])
+@pytest.mark.parametrize("framework", [pytest.param("gluon", marks=needs_gluon),
+                                       pytest.param("torch", marks=needs_torch)])
 def test_alexnet_pads_its_first_convolution_by_one_as_d2l_1_0(framework):
     entry = registry.get("alexnet")
     if framework == "gluon":
@@ -94,6 +97,7 @@ def test_alexnet_pads_its_first_convolution_by_one_as_d2l_1_0(framework):
         assert tuple(first.padding) == (1, 1)
 
 
+@needs_torch
 def test_train_ch6_times_training_steps_only_as_d2ls_timer():
     """examples/sec counts the steps, not data loading: a loader that sleeps 0.2 s per batch leaves it unchanged."""
     import torch
@@ -119,6 +123,7 @@ def test_train_ch6_times_training_steps_only_as_d2ls_timer():
     assert 40 / record["examples_per_sec"] < 0.5  # ...the timed steps do not
 
 
+@needs_torch
 def test_each_edition_trains_with_its_own_loop():
     """gluonbook: the port of train_ch5 from Gluon's Xavier; d2l 0.17: train_ch6; d2l 1.0: its init_cnn."""
     from modern_cnns.torch_impl import train

@@ -12,10 +12,12 @@ from modern_cnns.parity.frameworks import device_skip_reason
 from parity_tests.conftest import REPO, needs_both
 
 pytestmark = needs_both
-#: networks whose check takes seconds; the rest (224x224 and 96x96 inputs) are marked slow:
-#: ``pytest -m "not slow"`` keeps the quick loop quick
+#: networks whose check takes seconds: every 28x28 one, and one of each larger input size (ResNet-18
+#: at 96x96, NiN at 224x224: the smallest of their size); the other 96x96 and 224x224 networks are
+#: marked slow: ``pytest -m "not slow"`` keeps the quick loop quick and still crosses every input size
 QUICK = {"lenet", "lenet_d2l", "bn_lenet_scratch", "bn_lenet_concise", "bn_lenet_scratch_d2l",
-         "bn_lenet_scratch_d2l_v1", "bn_lenet_concise_d2l", "bn_lenet_concise_d2l_stock", "resnet"}
+         "bn_lenet_scratch_d2l_v1", "bn_lenet_concise_d2l", "bn_lenet_concise_d2l_stock", "resnet",
+         "resnet18", "nin"}
 NAMES = [name if name in QUICK else pytest.param(name, marks=pytest.mark.slow) for name in registry.names()]
 _GPU_SKIP = device_skip_reason("gpu")
 CONTEXTS = ["cpu",
@@ -274,20 +276,65 @@ def tolerance_kind(check):
 
 
 # --- correct ports pass, whatever the seed, steps and batch size -------------------------------
-def test_resnet18_seed_1_float32_gradients_defer_to_float64():
-    """Seed 1: the port's float32 gradient is 0.13 from float64, the original's 2.8e-2 (4.9x): ReLU
-    ties flip by chance.  float32 cannot resolve that, so the float64 check decides; and a float64
-    break there would fail it (the rule never passes a row whose float64 twin failed)."""
+def test_resnet18_seed_1_float32_passes_whichever_ground_this_cpu_reaches():
+    """Seed 1, on a 2-core AVX2 AMD EPYC: the port's float32 gradient was 0.13 from float64, the
+    original's 2.8e-2 (4.6x): ReLU ties flip by chance, so there the float64 check decided.  On an
+    AVX-512 Intel the same seed lands within 4x ("float64 reference").  Which ground a real network
+    reaches is the CPU's rounding, not the port's semantics: this asserts only the verdict, and
+    the ground's rules are proven on constructed numbers below."""
     from modern_cnns.parity.verdict.check import check_network
-    from modern_cnns.parity.verdict.tolerance import judge
 
     result, = check_network(registry.get("resnet18"), dtypes=("float32",), seed=1)
     assert result.passed, _explain(result.to_dict())
-    assert "float64 decides" in {r.basis for r in result.rows}
-    deferred = next(r for r in result.rows if r.basis == "float64 decides")
-    refused = judge(deferred.check, "float32", deferred.max_rel, port_err=1.0, orig_err=1e-3, float64_passed=False)
-    assert not refused.passed and "it failed" in refused.text
+    assert {r.basis for r in result.rows} <= {"exact", "rounding", "float64 reference", "float64 decides"}
 
+
+#: ResNet-18 seed 1 as measured on the AVX2 machine: the port's float32 gradient error, the original's
+_PORT_ERR, _ORIG_ERR = 0.13, 2.8e-2
+
+
+@pytest.mark.parametrize("float64_passed,passed,basis,says", [
+    (True, True, "float64 decides", "the float64 check decides"),
+    (False, False, "none", "and it failed"),        # a float64 break cannot hide behind float32 noise
+    (None, False, "none", "and it did not run"),
+])
+def test_float32_defers_to_float64_only_where_float32_cannot_resolve(float64_passed, passed, basis, says):
+    """The "float64 decides" ground, on constructed numbers (no network, so no CPU can move them)."""
+    from modern_cnns.parity.verdict.tolerance import FACTOR, UNRESOLVABLE, judge
+
+    assert _PORT_ERR > FACTOR * _ORIG_ERR and _ORIG_ERR >= UNRESOLVABLE  # the case is the one it means to be
+    verdict = judge("gradient of 0.weight", "float32", 0.3, port_err=_PORT_ERR, orig_err=_ORIG_ERR,
+                    float64_passed=float64_passed)
+    assert (verdict.passed, verdict.basis) == (passed, basis) and says in verdict.text, verdict
+
+
+def test_float32_noise_below_unresolvable_never_defers_to_float64():
+    from modern_cnns.parity.verdict.tolerance import FACTOR, UNRESOLVABLE, judge
+
+    orig_err = UNRESOLVABLE / 2
+    refused = judge("gradient of 0.weight", "float32", 0.3, port_err=FACTOR * orig_err * 1.01, orig_err=orig_err,
+                    float64_passed=True)
+    assert not refused.passed and "float64 decides" not in refused.text
+    within = judge("gradient of 0.weight", "float32", 0.3, port_err=FACTOR * orig_err * 0.99, orig_err=orig_err,
+                   float64_passed=False)
+    assert (within.passed, within.basis) == (True, "float64 reference")
+    # a larger sensitivity of the original (its change under a 1-ulp nudge) raises the noise it is judged by
+    nudged = judge("gradient of 0.weight", "float32", 0.3, port_err=_PORT_ERR, orig_err=_ORIG_ERR,
+                   sensitivity=_PORT_ERR / FACTOR, float64_passed=False)
+    assert (nudged.passed, nudged.basis) == (True, "float64 reference") and "1-ulp sensitivity" in nudged.text
+
+
+def test_float64_is_judged_by_the_originals_sensitivity_only_when_measured():
+    """The "conditioning" ground, on constructed numbers: bn_lenet_concise at batch 2 differs by ~2.7e-6
+    in float64 where its dense BatchNorm over 2 samples moves the original by ~1e-6 under a 1-ulp nudge."""
+    from modern_cnns.parity.verdict.tolerance import FACTOR, FLOAT64_RTOL, judge
+
+    rel = 2.7e-6
+    assert rel > FLOAT64_RTOL
+    assert not judge("after 4 steps: 2.weight", "float64", rel).passed  # the plain tolerance alone fails it
+    ok = judge("after 4 steps: 2.weight", "float64", rel, sensitivity=rel / FACTOR)
+    assert (ok.passed, ok.basis) == (True, "conditioning")
+    assert not judge("after 4 steps: 2.weight", "float64", rel, sensitivity=rel / FACTOR / 1.01).passed
 
 
 @pytest.mark.parametrize("name,steps,batch_size", [
@@ -299,7 +346,10 @@ def test_ill_conditioned_float64_is_judged_by_the_originals_own_sensitivity(name
 
     result, = check_network(registry.get(name), dtypes=("float64",), steps=steps, batch_size=batch_size)
     assert result.passed, _explain(result.to_dict())
-    assert "conditioning" in {r.basis for r in result.rows}  # the plain 1e-10 alone would have failed
+    # how far above 1e-10 this CPU's rounding lands is the CPU's (measured here: 2.7e-6 and 3e-10); whatever
+    # exceeds the plain tolerance must have passed on the original's measured sensitivity, nothing else
+    above = [r for r in result.rows if r.basis not in ("exact", "rounding")]
+    assert all(r.basis == "conditioning" and "1-ulp input nudge" in r.tolerance for r in above), above
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -336,12 +386,29 @@ def test_cli_reports_and_exit_code(tmp_path):
 EMULATED_CPUS = [("SSE41", "default", "isa:Intel SSE4.1"), ("AVX2", "avx2", "isa:Intel AVX2")]
 
 
+def _cpu_flags():
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return []
+
+
+#: oneDNN's AVX512_CORE and ATen's AVX512 need AVX-512 F, BW, VL and DQ (a cap cannot raise the ISA)
+_NO_AVX512 = [f for f in ("avx512f", "avx512bw", "avx512vl", "avx512dq") if f not in _cpu_flags()]
+EMULATED_CPUS.append(pytest.param(
+    "AVX512_CORE", "avx512", "isa:Intel AVX-512", id="AVX512_CORE",
+    marks=pytest.mark.skipif(bool(_NO_AVX512), reason=f"this CPU lacks {', '.join(_NO_AVX512)}: an ISA cap only "
+                                                      "lowers the instruction set")))
+
+
 def _emulated_env(isa, aten):
     return {**os.environ, "ONEDNN_MAX_CPU_ISA": isa, "DNNL_MAX_CPU_ISA": isa, "ATEN_CPU_CAPABILITY": aten}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("isa,aten,reported", EMULATED_CPUS, ids=[e[0] for e in EMULATED_CPUS])
+@pytest.mark.parametrize("isa,aten,reported", EMULATED_CPUS,
+                         ids=[e[0] if isinstance(e, tuple) else e.id for e in EMULATED_CPUS])
 def test_float32_sweep_passes_as_another_cpu_computes(isa, aten, reported, tmp_path):
     env = _emulated_env(isa, aten)
     # the caps take effect in both frameworks (else this test would prove nothing) ...

@@ -19,9 +19,9 @@ if [ ! -x .venv/bin/python ]; then
     echo "== creating .venv with $($PYTHON --version)"
     "$PYTHON" -m venv .venv
 fi
-echo "== installing the pinned stack (requirements.txt) and this project"
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
-.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+echo "== installing the locked stack (requirements.lock: every package pinned, with hashes) and this project"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 
 if [ "${1:-}" != "--no-run" ]; then
     echo "== environment check, then the parity report of every network (reports/)"

@@ -115,6 +115,9 @@ class BatchNorm(nn.Module):
     the choice (``True``/``False``) where it proves wrong.
     """
 
+    running_mean: torch.Tensor  #: buffers (register_buffer), declared for type checkers
+    running_var: torch.Tensor
+
     def __init__(self, axis=1, momentum=0.9, epsilon=1e-5, center=True, scale=True,
                  use_global_stats=False, in_channels=0, cudnn_semantics=None):
         super().__init__()
@@ -214,21 +217,23 @@ def use_gluon_batchnorm(module: nn.Module) -> nn.Module:
     """
     for parent in list(module.modules()):
         for name, child in list(parent.named_children()):
-            if type(child) not in (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d):
+            # stock layers only (a subclass may mean something else); isinstance tells type checkers so
+            if type(child) not in (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d) \
+                    or not isinstance(child, nn.modules.batchnorm._BatchNorm):
                 continue
-            if not child.track_running_stats or child.momentum is None:
+            mean, var = child.running_mean, child.running_var
+            if not child.track_running_stats or child.momentum is None or mean is None or var is None:
                 raise ValueError(f"{name}: {child} has no Gluon equivalent (track_running_stats=False or "
                                  "momentum=None)")
             gluon_bn = BatchNorm(momentum=1.0 - child.momentum, epsilon=child.eps, center=child.affine,
                                  scale=child.affine, in_channels=child.num_features)
-            ref = child.running_mean
-            gluon_bn.to(device=ref.device, dtype=ref.dtype)
+            gluon_bn.to(device=mean.device, dtype=mean.dtype)
             with torch.no_grad():
                 if child.affine:
                     gluon_bn.weight.copy_(child.weight)
                     gluon_bn.bias.copy_(child.bias)
-                gluon_bn.running_mean.copy_(child.running_mean)
-                gluon_bn.running_var.copy_(child.running_var)
+                gluon_bn.running_mean.copy_(mean)
+                gluon_bn.running_var.copy_(var)
             gluon_bn.train(child.training)
             setattr(parent, name, gluon_bn)
     return module

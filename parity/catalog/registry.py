@@ -113,7 +113,7 @@ class UnknownNetwork(UnknownName):
     what = "network"
 
 
-def lookup(table: dict, name: str, error: type):
+def lookup(table: dict, name: str, error: type[UnknownName]):
     """``table[name]``; else ``error`` (an :class:`UnknownName`) naming ``name`` and every valid one."""
     try:
         return table[name]

@@ -232,7 +232,7 @@ def sensitivity(subject: Subject, dtype, device, batches, reference, seed, nudge
     """
     rng = rng if rng is not None else nudge_rng(seed)
     floors = tolerance.group_floors(reference)
-    worst = {}
+    worst: dict = {}
     for _ in range(nudges):
         block = subject.make_gluon(dtype)
         run = trace_gluon(block, [(nudge(x, dtype, rng), y) for x, y in batches], dtype, device, policy.LR)
@@ -308,7 +308,9 @@ def run_checks(subject: Subject, device="cpu", dtypes=("float32", "float64"), st
     if device == "gpu":
         configure_torch_for_parity()
     batches = make_batches(subject.sample_shape, subject.num_classes, batch_size, steps, seed=seed)
-    runs, judged, results = {}, {}, []
+    runs: dict = {}
+    judged: dict = {}
+    results: list = []
     for dtype in ("float64", "float32"):
         if dtype not in dtypes and not (dtype == "float64" and "float32" in dtypes):
             continue
@@ -375,7 +377,7 @@ def _diagnose_error(result, subject, dtype, x) -> list:
 
 def _scoped_worst(values: dict) -> dict:
     """``{check: value}`` -> ``{group: worst}``, groups as :func:`tolerance.group_of` scopes them."""
-    worst = {}
+    worst: dict = {}
     for check, value in values.items():
         group = tolerance.group_of(check)
         worst[group] = max(worst.get(group, 0.0), value)

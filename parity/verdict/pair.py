@@ -14,6 +14,7 @@ a test does each thing in one place, the same way:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +24,9 @@ from modern_cnns.parity.verdict.compare import Diff, diff
 from modern_cnns.parity.weights.init import initialize_gluon
 from modern_cnns.parity.weights.state import gluon_params, gluon_slots, torch_slots, walk_gluon
 from modern_cnns.parity.weights.transfer import gluon_to_torch
+
+if TYPE_CHECKING:
+    import torch
 
 #: slot kinds that are running statistics (BatchNorm buffers, the scratch BN's moving averages)
 STATISTICS = ("stat", "attr")
@@ -201,6 +205,7 @@ def trace_torch(module, batches, dtype: str, device: str, lr: float, names: dict
         logits = torch_backward(module, X, torch.tensor(y, device=dev), n)
         if step == 0:
             out.update(outputs.named("train output", outputs.to_numpy(logits, lambda t: t.detach().cpu().numpy())))
+            assert X.grad is not None  # X requires grad, and the backward just ran
             out["input gradient"] = X.grad.cpu().numpy() * n
             for gname, tname in names.items():
                 p = params.get(tname)
@@ -236,8 +241,8 @@ class Pair:
         device: ``"cpu"`` or ``"gpu"``.
     """
 
-    block: object
-    module: object
+    block: Any  #: a Gluon block (MXNet ships no types)
+    module: torch.nn.Module
     names: dict
     dtype: str = "float64"
     device: str = "cpu"

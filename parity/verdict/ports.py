@@ -290,12 +290,12 @@ def suggest_map(gluon_block, torch_module, input_shape, seed: int = 0) -> dict:
     def key(slot):
         return tuple(int(d) for d in slot.shape if d != 1), slot.kind == "param"  # singleton dims aside
 
-    pending = {}
+    pending: dict[tuple, list[str]] = {}
     for tname, slot in tslots.items():
         pending.setdefault(key(slot), []).append(tname)
     counts = {k: len(v) for k, v in pending.items()}
     mapping, ambiguous, unpaired = {}, [], []
-    gcounts = {}
+    gcounts: dict[tuple, int] = {}
     for slot in gslots.values():
         gcounts[key(slot)] = gcounts.get(key(slot), 0) + 1
     for gname, slot in gslots.items():

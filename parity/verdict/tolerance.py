@@ -200,7 +200,7 @@ def scale_floor(arrays) -> float:
 def group_floors(results: dict) -> dict:
     """``{kind: floor}`` from the reference results ``{check: array}``: a check's scale floor is set
     by the largest value among all tensors of its kind."""
-    groups = {}
+    groups: dict[str, list] = {}
     for check, value in results.items():
         groups.setdefault(kind_of(check), []).append(value)
     return {group: scale_floor(values) for group, values in groups.items()}

@@ -146,8 +146,12 @@ def clean_stale_temps(path) -> list:
     return clean_dead_temps(path.parent, stem=_temp_stem(path.name, path.parent))
 
 
+def _read_only(value) -> None:
+    raise TypeError("a checkpoint file's arrays are read: write the model, then save it")
+
+
 def _array_slots(arrays: dict) -> dict:
-    return {name: Slot(name, tuple(a.shape), a.dtype.name, "file", (lambda a=a: a), None)
+    return {name: Slot(name, tuple(a.shape), a.dtype.name, "file", (lambda a=a: a), _read_only)
             for name, a in arrays.items()}
 
 

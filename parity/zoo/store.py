@@ -90,6 +90,11 @@ class Store:
         """Append ``records`` durably (flushed and fsynced before returning)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         text = "".join(json.dumps(_finite(r), allow_nan=False, sort_keys=True) + "\n" for r in records)
+        if self.path.exists() and self.path.stat().st_size:
+            with open(self.path, "rb") as f:
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b"\n":  # a line cut short by a crash: end it, so it cannot swallow this one
+                    text = "\n" + text
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(text)
             f.flush()

@@ -448,6 +448,8 @@ def build_parser():
     p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--address", metavar="auto|HOST:PORT",
                    help="join a running Ray cluster (default: start Ray on this machine, one task per core)")
+    p.add_argument("--cpus", type=positive_int, metavar="N",
+                   help="CPUs Ray may use when it starts on this machine (default: every core; one task each)")
     p.add_argument("--store", type=writable_dir, default="reports/zoo",
                    help="results folder, one line per (pair, dtype, seed); a re-run resumes (default reports/zoo)")
     p.add_argument("--retry-crashed", action="store_true", help="re-run pairs recorded as crashed")

@@ -29,7 +29,7 @@ def run(args) -> int:
     measured = {r["pair"]: r["peak_gb"] for r in latest.values() if r.get("peak_gb")}
     try:
         progress = engine.run(todo, store, dtypes=dtypes, seed=args.seed, version=version, address=args.address,
-                              measured=measured)
+                              num_cpus=args.cpus, measured=measured)
     except KeyboardInterrupt:
         print(f"\nstopped: every finished pair is in {store.path}; run the same command to resume",
               file=sys.stderr)

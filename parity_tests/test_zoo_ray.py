@@ -143,14 +143,16 @@ def test_a_local_ray_cluster_gives_what_check_pair_gives_run_directly(tmp_path):
         [(r["pair"], r["peak_gb"], r["declared_gb"]) for r in on_ray.values()]
 
 
-def _ray_task_pids():
-    """Processes running a zoo task (Ray titles its workers ``ray::<function>``)."""
+def _ray_task_pids(cwd=None):
+    """Processes running a zoo task (Ray titles its workers ``ray::<function>``), in ``cwd`` if given
+    (a worker works in its driver's folder: this tells one run's tasks from another's)."""
     pids = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/cmdline", "rb") as f:
-                    if f.read().startswith(b"ray::_on_a_node"):
+                    if f.read().startswith(b"ray::_on_a_node") and (
+                            cwd is None or os.readlink(f"/proc/{entry}/cwd") == str(cwd)):
                         pids.append(int(entry))
             except OSError:
                 continue
@@ -171,7 +173,7 @@ def test_a_killed_worker_is_retried_and_a_pair_whose_worker_always_dies_is_recor
     run.start()
     killed, deadline = None, time.time() + 120
     while killed is None and time.time() < deadline and run.is_alive():
-        running = _ray_task_pids()
+        running = _ray_task_pids(cwd=os.getcwd())
         if running:
             time.sleep(2)  # mid-task: models built, checking
             try:
@@ -228,3 +230,28 @@ def test_a_two_node_cluster_takes_tasks_through_address_and_a_rerun_resumes(tmp_
         assert len((tmp_path / "gluoncv2-pytorchcv.jsonl").read_text().splitlines()) == 4  # nothing re-run
     finally:
         _ray("stop", "--force", env=env)
+
+
+@pytest.mark.slow
+@needs_both
+@needs_ray
+def test_ctrl_c_stops_cleanly_and_the_store_keeps_every_finished_pair(tmp_path):
+    command = [sys.executable, "-m", "modern_cnns", "zoo", "gluoncv2:pytorchcv", "--match", "nin_*", "--cpus", "1",
+               "--store", str(tmp_path)]
+    # a shell's background job ignores SIGINT; a terminal's Ctrl-C reaches a process that does not
+    proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    store = tmp_path / "gluoncv2-pytorchcv.jsonl"
+    deadline = time.time() + 600
+    while time.time() < deadline and proc.poll() is None and not (store.exists() and store.read_text().strip()):
+        time.sleep(0.5)  # wait for the first finished pair: the second is then running
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-3000:]
+    assert "Traceback" not in err and "stopped: every finished pair is in" in err, err[-3000:]
+    records = [json.loads(line) for line in store.read_text().splitlines()]  # every line whole
+    finished = {r["pair"] for r in records}
+    assert finished and len(finished) < 3 and all(r["verdict"] == "PASS" for r in records)
+    time.sleep(5)
+    assert not _ray_task_pids(cwd=tmp_path), "a zoo task outlived Ctrl-C"

@@ -22,8 +22,9 @@ SOURCES = ("gluoncv2:pytorchcv", "gluoncv:torchvision")
 class UnknownSource(ValueError):
     """A zoo source this project does not know; lists the ones it does."""
 
-    def __init__(self, name):
-        super().__init__(f"unknown zoo source {name!r}; valid sources: {', '.join(SOURCES)}")
+
+def _unknown(name) -> UnknownSource:
+    return UnknownSource(f"unknown zoo source {name!r}; valid sources: {', '.join(SOURCES)}")
 
 
 @dataclass(frozen=True)
@@ -203,7 +204,7 @@ def _from_json(row: dict) -> ZooPair:
 def enumerate_pairs(source: str, cache_dir=None, match: str | None = None) -> list[ZooPair]:
     """The pairs ``source`` offers whose name matches the glob ``match`` (all by default), sorted by name."""
     if source not in SOURCES:
-        raise UnknownSource(source)
+        raise _unknown(source)
     if source == "gluoncv:torchvision":
         return [p for p in _gluoncv_torchvision() if match is None or fnmatch.fnmatchcase(p.name, match)]
     names = [n for n in _gluoncv2_pytorchcv_names() if match is None or fnmatch.fnmatchcase(n, match)]
@@ -219,7 +220,7 @@ def enumerate_pairs(source: str, cache_dir=None, match: str | None = None) -> li
 def count_offered(source: str) -> int:
     """How many pairs ``source`` offers (names only: cheap)."""
     if source not in SOURCES:
-        raise UnknownSource(source)
+        raise _unknown(source)
     return len(_gluoncv2_pytorchcv_names()) if source == "gluoncv2:pytorchcv" else len(_gluoncv_torchvision())
 
 
@@ -246,4 +247,4 @@ def build(pair: ZooPair):
 
         gluon = import_gluoncv().model_zoo.get_model(pair.name, classes=10, **dict(pair.gluon_kwargs))
         return gluon, getattr(torchvision_models(), pair.torch_name)(num_classes=10, **dict(pair.torch_kwargs))
-    raise UnknownSource(pair.source)
+    raise _unknown(pair.source)

@@ -73,9 +73,11 @@ def _source_section(source: str, offered: list | None, pairs: dict, cores: int) 
     found = len(offered) if offered is not None else None
     overall = Counter(_overall(d) for d in pairs.values())
     causes = Counter(cause_of(r) for d in pairs.values() for r in d.values() if r["verdict"] != "PASS")
+    versions = Counter(r.get("version") for d in pairs.values() for r in d.values())
     lines = [f"## {source}", "",
              f"{found if found is not None else '?'} pairs found on both sides; {len(pairs)} checked here "
-             f"(both dtypes: float32 judged against float64).", "",
+             f"(both dtypes: float32 judged against float64). Records by checker version (a hash of the code "
+             f"that decides a verdict): {', '.join(f'{v} ({n})' for v, n in versions.most_common())}.", "",
              "| outcome | pairs |", "|---|---|"]
     lines += [f"| {v} | {overall[v]} |" for v in ("PASS", "KNOWN DIFFERENCE", "FAIL", "untransferable", "error",
                                                  "crashed", "skipped") if overall[v]]

@@ -1,4 +1,4 @@
-"""``python -m parity``: doctor, list, summary, convert, check, reproduce, lockstep."""
+"""``python -m parity``: doctor, list, summary, convert, check, reproduce, zoo, lockstep."""
 from __future__ import annotations
 
 import argparse
@@ -369,6 +369,12 @@ def _cmd_reproduce(args):
     return EXIT_OK
 
 
+def _cmd_zoo(args):
+    from modern_cnns.parity.zoo import command
+
+    return command.run(args)
+
+
 def _cmd_lockstep(args):
     from modern_cnns.parity.catalog import experiments
     from modern_cnns.parity.runs.lockstep import lockstep
@@ -492,6 +498,24 @@ def build_parser():
                         "cores: both at once, in two processes, half the cores each)")
     p.set_defaults(func=_cmd_reproduce)
 
+    p = sub.add_parser("zoo", help="check every pair two model zoos share, on Ray (resumable results store)")
+    p.add_argument("source", choices=("gluoncv2:pytorchcv", "gluoncv:torchvision"))
+    p.add_argument("--match", metavar="GLOB", help="only pairs whose name matches, e.g. 'resnet*_cifar10'")
+    p.add_argument("--max-input", type=positive_int, metavar="N", help="only pairs whose input size is <= N")
+    p.add_argument("--limit", type=positive_int, metavar="N", help="only the first N selected pairs (by name)")
+    p.add_argument("--list", action="store_true", help="list the selected pairs and stop")
+    p.add_argument("--dtype", choices=("float32", "float64", "both"), default="both")
+    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument("--address", metavar="auto|HOST:PORT",
+                   help="join a running Ray cluster (default: start Ray on this machine, one task per core)")
+    p.add_argument("--cpus", type=positive_int, metavar="N",
+                   help="CPUs Ray may use when it starts on this machine (default: every core; one task each)")
+    p.add_argument("--store", type=writable_dir, default="reports/zoo",
+                   help="results folder, one line per (pair, dtype, seed); a re-run resumes (default reports/zoo)")
+    p.add_argument("--retry-crashed", action="store_true", help="re-run pairs recorded as crashed")
+    p.add_argument("--markdown", metavar="FILE", type=writable_file, help="write the report (e.g. docs/ZOO.md)")
+    p.set_defaults(func=_cmd_zoo)
+
     p = sub.add_parser("lockstep", help="train both frameworks from the same weights on the same batches")
     p.add_argument("experiment")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
@@ -518,9 +542,10 @@ def _user_errors():
     from modern_cnns.parity.weights.checkpoint import CheckpointError
     from modern_cnns.parity.weights.state import StateError
     from modern_cnns.parity.weights.transfer import NameMapError, TransferError
+    from modern_cnns.parity.zoo.engine import ClusterError
 
     return [((registry.UnknownNetwork, UnknownExperiment, RunFolderError, PortError, NameMapError, OutputPathError,
-              ContractError), EXIT_USAGE),
+              ContractError, ClusterError), EXIT_USAGE),
             ((CheckpointError, TransferError, StateError, DatasetError, RunFileError, TrainingProcessError),
              EXIT_FAILED)]
 

@@ -1,0 +1,53 @@
+"""``python -m parity zoo SOURCE``: enumerate, filter, skip what is done, run on Ray, summarise, report."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from modern_cnns.parity.zoo import engine, report, sources
+from modern_cnns.parity.zoo.store import Store, code_version
+
+
+def run(args) -> int:
+    """The ``zoo`` command; returns the exit code (0 all checked pairs passed, 1 any did not, 130 Ctrl-C)."""
+    offered = sources.enumerate_pairs(args.source, args.store, args.match)
+    chosen = sources.select(offered, args.max_input, args.limit)
+    store = Store(args.store, args.source)
+    version = code_version()
+    dtypes = ("float32", "float64") if args.dtype == "both" else (args.dtype,)
+    done = store.done(version)
+    latest = store.latest()
+    todo = [p for p in chosen if args.retry_crashed and any(
+                latest.get((p.name, d, args.seed), {}).get("verdict") == "crashed" for d in dtypes)
+            or not all((p.name, d, args.seed) in done for d in dtypes)]
+    print(f"{args.source}: {sources.count_offered(args.source)} pairs offered, {len(chosen)} selected, "
+          f"{len(chosen) - len(todo)} already in {store.path} (code version {version}), {len(todo)} to check")
+    if args.list:
+        for p in chosen:
+            print(f"  {p.name:40s} {p.input_size:4d}px  {p.params:>12,} params  torch: {p.torch_name}")
+        return 0
+    measured = {r["pair"]: r["peak_gb"] for r in latest.values() if r.get("peak_gb")}
+    try:
+        progress = engine.run(todo, store, dtypes=dtypes, seed=args.seed, version=version, address=args.address,
+                              num_cpus=args.cpus, measured=measured)
+    except KeyboardInterrupt:
+        print(f"\nstopped: every finished pair is in {store.path}; run the same command to resume",
+              file=sys.stderr)
+        return 130
+    print(f"checked {progress.pairs_done} pairs: {progress.line()}")
+    latest = store.latest()
+    mine = [latest[(p.name, d, args.seed)] for p in chosen for d in dtypes if (p.name, d, args.seed) in latest]
+    failed = [r for r in mine if r["verdict"] not in ("PASS", "KNOWN DIFFERENCE")]
+    print(f"selected pairs in the store: {len(mine)} records, {len(mine) - len(failed)} passed"
+          + (f", {len(failed)} did not (see {args.markdown or 'the store'})" if failed else ""))
+    if args.markdown:
+        from modern_cnns.parity.frameworks import cores
+        from modern_cnns.parity.weights.checkpoint import atomic_write
+
+        print("describing every pair offered, for the report's counts (kept in the store's index)")
+        offered_all = {s: sources.enumerate_pairs(s, args.store) for s in sources.SOURCES
+                       if Store(args.store, s).path.exists()}
+        text = report.render(args.store, offered_all, cores())
+        atomic_write(args.markdown, lambda tmp: Path(tmp).write_text(text))
+        print(f"wrote {args.markdown}")
+    return 1 if failed else 0

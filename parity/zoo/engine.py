@@ -1,0 +1,176 @@
+"""Ray as the zoo's engine: one task per pair, scheduled by the CPUs and memory it declares.
+
+* ``ray.init()`` starts Ray on this machine (CPUs = this process's cores); ``address``
+  (``"auto"`` or ``HOST:PORT``) joins a running cluster instead.
+* Each task declares one CPU and the memory :func:`memory_estimate` gives its pair, so Ray never
+  runs side by side more pairs than fit; a pair that needs more than the largest node offers is
+  recorded ``skipped`` with both figures, not left pending forever.
+* Each task runs in a fresh worker process (``max_calls=1``): peak memory is that pair's own, and
+  nothing one zoo model leaves behind (a global, a leaked thread) reaches the next.
+* A worker that dies (the kernel's or Ray's out-of-memory killer, ``kill -9``) is retried once
+  (``max_retries``); if it dies again the pair is recorded ``crashed: <reason>``.
+* Results are written to the store as each pair finishes; Ctrl-C cancels what is running and
+  leaves the store holding every finished pair, so the same command resumes.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+
+from modern_cnns.parity.zoo.sources import ZooPair
+from modern_cnns.parity.zoo.store import Store
+from modern_cnns.parity.zoo.task import _record, check_zoo_pair
+
+GB = 1024 ** 3
+#: fitted to measured peaks (docs/FINDINGS.md, "The zoo on Ray"): both frameworks loaded cost
+#: ~0.8 GB; the checker keeps ~9 float64 copies of the weights (both frameworks' weights,
+#: gradients, the starting and stepped state); activations of a batch of 2 at the input size
+BASE_GB, BYTES_PER_PARAM, BYTES_PER_INPUT_ELEMENT = 1.0, 8 * 9, 8 * 2 * 400
+#: system failures (a dead worker) retried before a pair is recorded as crashed
+MAX_RETRIES = 1
+
+
+def memory_estimate(pair: ZooPair, measured_gb: float | None = None) -> int:
+    """Bytes a task for ``pair`` declares: the formula, or 1.25x a peak measured by an earlier run."""
+    formula = BASE_GB * GB + pair.params * BYTES_PER_PARAM + 3 * pair.input_size ** 2 * BYTES_PER_INPUT_ELEMENT
+    if measured_gb:
+        return int(max(1.25 * measured_gb * GB, BASE_GB * GB))
+    return int(formula)
+
+
+class ClusterError(RuntimeError):
+    """The Ray cluster named by ``--address`` cannot be joined; says why and what to do."""
+
+
+@dataclass
+class Progress:
+    """What the driver has seen so far, for the bar and the summary."""
+    total: int
+    pairs_done: int = 0
+    counts: dict = field(default_factory=dict)   # records per verdict
+
+    def add(self, records) -> None:
+        self.pairs_done += 1
+        for r in records:
+            self.counts[r["verdict"]] = self.counts.get(r["verdict"], 0) + 1
+
+    def line(self) -> str:
+        return ", ".join(f"{v} {n}" for v, n in sorted(self.counts.items())) or "nothing yet"
+
+
+def _on_a_node(*args) -> list[dict]:
+    """The task: :func:`check_zoo_pair`, each record saying which Ray node ran it."""
+    import socket
+
+    import ray
+
+    node = f"{socket.gethostname()}:{ray.get_runtime_context().get_node_id()[:8]}"
+    return [{**r, "node": node} for r in check_zoo_pair(*args)]
+
+
+def _crash_reason(err) -> str:
+    import ray.exceptions as rex
+
+    if isinstance(err, rex.OutOfMemoryError):
+        return "out of memory (Ray's memory monitor killed the worker)"
+    if isinstance(err, rex.WorkerCrashedError):
+        return "the worker process died (killed by a signal, or out of memory)"
+    if isinstance(err, rex.TaskCancelledError):
+        return "cancelled"
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}"[:300]
+
+
+def _reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail fast on a ``HOST:PORT`` nobody listens on (``ray.init`` would keep retrying for minutes)."""
+    import socket
+
+    if address == "auto" or address.startswith("ray://"):
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except (OSError, ValueError) as err:
+        raise ClusterError(f"cannot join a Ray cluster at {address}: nothing answers there ({err}); start one with "
+                           "`ray start --head` and pass the address it prints") from None
+
+
+def _connect(address, num_cpus):
+    import ray
+
+    from modern_cnns.parity.frameworks import cores
+
+    if address:
+        _reachable(address)
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        except ray.exceptions.AuthenticationError:
+            raise ClusterError(f"the Ray cluster at {address} uses token authentication: set RAY_AUTH_MODE=token "
+                               "here (the token is read from RAY_AUTH_TOKEN or ~/.ray/auth_token)") from None
+        except (ConnectionError, RuntimeError, ValueError) as err:
+            raise ClusterError(f"cannot join a Ray cluster at {address}: {str(err).splitlines()[0]}") from None
+    else:
+        ray.init(num_cpus=num_cpus or cores(), include_dashboard=False, log_to_driver=False)
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    return max((n["Resources"].get("memory", 0) for n in nodes), default=0)
+
+
+def run(pairs: list[ZooPair], store: Store, *, dtypes=("float32", "float64"), seed: int = 0, version: str,
+        address: str | None = None, num_cpus: int | None = None, measured: dict | None = None,
+        show_progress: bool = True) -> Progress:
+    """Check ``pairs`` on Ray, appending each pair's records to ``store`` as it finishes.
+
+    Raises KeyboardInterrupt after cancelling the running tasks (the store is consistent).
+    """
+    import ray
+
+    progress = Progress(total=len(pairs))
+    if not pairs:
+        return progress
+    largest_node = _connect(address, num_cpus)
+    remote = ray.remote(num_cpus=1, max_calls=1, max_retries=MAX_RETRIES, retry_exceptions=False)(_on_a_node)
+    pending = {}
+    for pair in pairs:
+        need = memory_estimate(pair, (measured or {}).get(pair.name))
+        if need > largest_node:
+            records = [_record(pair, d, seed, version, verdict="skipped",
+                               error=f"needs ~{need / GB:.1f} GB, the largest node offers {largest_node / GB:.1f} GB",
+                               declared_gb=need / GB) for d in dtypes]
+            store.append(records)
+            progress.add(records)
+            continue
+        ref = remote.options(memory=need).remote(pair, tuple(dtypes), seed, version)
+        pending[ref] = (pair, need)
+    bar = _bar(len(pairs), progress, show_progress)
+    try:
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
+            for ref in ready:
+                pair, need = pending.pop(ref)
+                try:
+                    records = ray.get(ref)
+                except Exception as err:  # the worker died (after its retries): a result, never lost
+                    records = [_record(pair, d, seed, version, verdict="crashed", error=_crash_reason(err))
+                               for d in dtypes]
+                for r in records:
+                    r["declared_gb"] = need / GB
+                store.append(records)
+                progress.add(records)
+                bar.update(1)
+                bar.set_postfix_str(progress.line())
+    except KeyboardInterrupt:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        raise
+    finally:
+        bar.close()
+        ray.shutdown()
+    return progress
+
+
+def _bar(total, progress, show):
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="pair", file=sys.stderr, disable=not show, dynamic_ncols=True)
+    bar.update(progress.pairs_done)  # pairs recorded up front (skipped)
+    return bar

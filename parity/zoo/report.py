@@ -1,0 +1,117 @@
+"""``docs/ZOO.md`` from the stores: per source, the counts, the findings by cause, one row per pair."""
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from modern_cnns.parity.zoo.store import Store
+
+#: a FAIL's cause, read from its first diagnosis line: (words that say it, what the report calls it)
+CAUSES = (
+    ("unbiased", "keeps torch's unbiased running variance (stock BatchNorm)"),
+    ("momentum", "BatchNorm momentum (convention or value)"),
+    ("eps", "BatchNorm eps"),
+    ("known framework difference", "a known framework difference"),
+    ("dropout", "dropout structure"),
+    ("input size", "a layer that depends on the input size in one framework only"),
+)
+
+
+def cause_of(record: dict) -> str:
+    """The cause a record's verdict is put down to, in the report's words."""
+    if record["verdict"] in ("crashed", "skipped", "untransferable", "error"):
+        return f"{record['verdict']}: {record.get('error') or ''}".strip()
+    first = (record.get("diagnosis") or [""])[0].lower()
+    for words, cause in CAUSES:
+        if words in first:
+            return cause
+    if record["verdict"] == "FAIL":
+        return "other: " + (record.get("diagnosis") or [f"first divergence {record.get('first_divergence')}"])[0][:120]
+    return record["verdict"]
+
+
+def _pairs(records) -> dict:
+    """``{pair: {dtype: record}}`` of the newest record per (pair, dtype)."""
+    out: dict = {}
+    for r in records:
+        out.setdefault(r["pair"], {})[r["dtype"]] = r
+    return out
+
+
+def _overall(by_dtype: dict) -> str:
+    verdicts = {r["verdict"] for r in by_dtype.values()}
+    for v in ("crashed", "skipped", "untransferable", "error", "FAIL"):
+        if v in verdicts:
+            return v
+    return "KNOWN DIFFERENCE" if "KNOWN DIFFERENCE" in verdicts else "PASS"
+
+
+def _cost_of_the_rest(offered: list, pairs: dict, cores: int) -> list[str]:
+    """Hours the unchecked pairs would take, from the measured time per pair of the same input size."""
+    measured: dict = {}
+    for d in pairs.values():
+        r = next(iter(d.values()))
+        if r.get("seconds"):
+            measured.setdefault(r["input_size"], []).append(r["seconds"])
+    rest = Counter(p.input_size for p in offered if p.name not in pairs)
+    if not rest:
+        return []
+    lines = ["", f"Not checked here: {sum(rest.values())} pairs. Their cost on paper (measured mean time per pair "
+             f"of the same input size x count / {cores} cores):", "",
+             "| input | pairs left | measured s/pair (pairs measured) | estimate |", "|---|---|---|---|"]
+    for size, count in sorted(rest.items()):
+        times = measured.get(size)
+        if times:
+            mean = sum(times) / len(times)
+            lines.append(f"| {size} | {count} | {mean:.0f} ({len(times)}) | {mean * count / cores / 3600:.1f} h |")
+        else:
+            lines.append(f"| {size} | {count} | not measured | - |")
+    return lines
+
+
+def _source_section(source: str, offered: list | None, pairs: dict, cores: int) -> list[str]:
+    found = len(offered) if offered is not None else None
+    overall = Counter(_overall(d) for d in pairs.values())
+    causes = Counter(cause_of(r) for d in pairs.values() for r in d.values() if r["verdict"] != "PASS")
+    versions = Counter(r.get("version") for d in pairs.values() for r in d.values())
+    lines = [f"## {source}", "",
+             f"{found if found is not None else '?'} pairs found on both sides; {len(pairs)} checked here "
+             f"(both dtypes: float32 judged against float64). Records by checker version (a hash of the code "
+             f"that decides a verdict): {', '.join(f'{v} ({n})' for v, n in versions.most_common())}.", "",
+             "| outcome | pairs |", "|---|---|"]
+    lines += [f"| {v} | {overall[v]} |" for v in ("PASS", "KNOWN DIFFERENCE", "FAIL", "untransferable", "error",
+                                                 "crashed", "skipped") if overall[v]]
+    lines += ["", "Findings by cause (records, one per pair and dtype):", "", "| cause | records |", "|---|---|"]
+    lines += [f"| {c} | {n} |" for c, n in causes.most_common()] or ["| none | 0 |"]
+    lines += ["", "| pair | input | params | pairing | float32 | float64 | first finding | time (s) "
+                  "| peak / declared GB |", "|---|---|---|---|---|---|---|---|---|"]
+    for name in sorted(pairs):
+        d = pairs[name]
+        any_r = next(iter(d.values()))
+        first = next((r.get("diagnosis")[0] for r in d.values() if r.get("diagnosis")), None) \
+            or next((r.get("error") for r in d.values() if r.get("error")), "") or ""
+        peak = any_r.get("peak_gb")
+        declared = any_r.get("declared_gb")
+        lines.append(f"| {name} | {any_r['input_size']} | {any_r.get('params', 0):,} | {any_r.get('pairing', '')} | "
+                     f"{d.get('float32', {}).get('verdict', '')} | {d.get('float64', {}).get('verdict', '')} | "
+                     f"{first[:160].replace('|', '/')} | {any_r.get('seconds') or 0:.0f} | "
+                     f"{peak or 0:.1f} / {declared or 0:.1f} |")
+    return lines + (_cost_of_the_rest(offered, pairs, cores) if offered is not None else []) + [""]
+
+
+def render(store_dir, offered: dict | None = None, cores: int = 2) -> str:
+    """The Markdown report of every source's store in ``store_dir``.
+
+    ``offered``: ``{source: [ZooPair]}``, every pair each source offers (for the counts and the cost
+    of the pairs not checked); ``cores``: what that cost is divided by.
+    """
+    lines = ["# Model zoos, verified", "",
+             "Generated by `python -m parity zoo SOURCE --markdown docs/ZOO.md` from the results store "
+             f"(`{store_dir}`). Each pair: the Gluon zoo's model and the PyTorch zoo's, random weights "
+             "(Gluon initialised with seeded Xavier and moved to torch), stock models, checked by `check_pair` "
+             "under its own policy in float32 and float64. A FAIL's cause is the first line of its diagnosis.", ""]
+    for path in sorted(Path(store_dir).glob("*.jsonl")):
+        source = path.stem.replace("-", ":", 1)
+        pairs = _pairs(Store(store_dir, source).latest().values())
+        lines += _source_section(source, (offered or {}).get(source), pairs, cores)
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,101 @@
+"""An append-only results store: one JSON line per (pair, dtype, seed), resumable.
+
+Why a line file: the driver is its only writer, a line is appended, flushed and fsynced when a
+pair finishes, so a run stopped at any moment (Ctrl-C, power) leaves every finished record
+intact; at worst the last line is cut short, and reading skips it (that pair runs again).
+A re-run skips every key already recorded *by this code version* and re-checks records an older
+version wrote; the newest record of a key wins.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from importlib import metadata
+from pathlib import Path
+
+#: what a record's verdict can be
+VERDICTS = ("PASS", "FAIL", "KNOWN DIFFERENCE", "untransferable", "error", "crashed", "skipped")
+
+#: the code that decides a zoo verdict: a change to any of these re-runs every pair
+_VERSIONED = ("parity/verdict", "parity/weights", "parity/zoo/task.py", "parity/zoo/sources.py",
+              "parity/frameworks.py", "torch_impl/gluon_layers.py", "torch_impl/batchnorm.py")
+_PACKAGES = ("mxnet", "torch", "gluoncv", "gluoncv2", "pytorchcv", "torchvision", "numpy")
+
+
+def code_version() -> str:
+    """A short hash of the checker's source and the zoo packages' versions."""
+    root = Path(__file__).resolve().parents[2]
+    digest = hashlib.sha256()
+    for rel in _VERSIONED:
+        path = root / rel
+        for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+            digest.update(str(file.relative_to(root)).encode())
+            digest.update(file.read_bytes())
+    for package in _PACKAGES:
+        try:
+            digest.update(f"{package}=={metadata.version(package)}".encode())
+        except metadata.PackageNotFoundError:
+            digest.update(f"{package} absent".encode())
+    return digest.hexdigest()[:12]
+
+
+def _finite(value):
+    """Strict JSON: NaN and infinities become None (the record says which in ``nonfinite``)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def key_of(record: dict) -> tuple:
+    return record["pair"], record["dtype"], record["seed"]
+
+
+class Store:
+    """The records of one source, in ``folder/<source>.jsonl``."""
+
+    def __init__(self, folder, source: str):
+        self.path = Path(folder) / (source.replace(":", "-") + ".jsonl")
+        self.source = source
+
+    def records(self) -> list[dict]:
+        """Every complete record, oldest first (a line cut short by a crash is skipped)."""
+        if not self.path.exists():
+            return []
+        out = []
+        with open(self.path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(record, dict) and {"pair", "dtype", "seed"} <= record.keys():
+                    out.append(record)
+        return out
+
+    def latest(self) -> dict:
+        """``{(pair, dtype, seed): newest record}``."""
+        return {key_of(r): r for r in self.records()}
+
+    def done(self, version: str) -> set:
+        """Keys recorded by ``version`` (a crash counts as done: it is a result, re-run with ``--retry-crashed``)."""
+        return {k for k, r in self.latest().items() if r.get("version") == version}
+
+    def append(self, records: list[dict]) -> None:
+        """Append ``records`` durably (flushed and fsynced before returning)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        text = "".join(json.dumps(_finite(r), allow_nan=False, sort_keys=True) + "\n" for r in records)
+        if self.path.exists() and self.path.stat().st_size:
+            with open(self.path, "rb") as f:
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b"\n":  # a line cut short by a crash: end it, so it cannot swallow this one
+                    text = "\n" + text
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())

@@ -1,0 +1,257 @@
+"""The zoo on Ray: the store, the selection, and real runs on a local cluster and a two-node one.
+
+The fast tests need neither framework nor Ray.  The Ray tests (slow) run real zoo pairs from
+gluoncv2 0.0.64 and pytorchcv 0.0.74 at 32x32: ``nin_cifar10`` (a port that passes),
+``resnet20_cifar10`` (stock BatchNorm: fails float64 on the running variance) and
+``shakedropresnet20_cifar10``, whose Gluon side kills its own process: gluoncv2's ShakeDrop
+block raises SIGFPE inside MXNet's forward, every time, on any CPU (an integer division by zero).
+"""
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from parity_tests.conftest import REPO, needs_both
+
+needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
+                               reason="ray is not installed in this environment (pip install -r requirements.txt)")
+
+
+def _pair(name="p", size=32, params=1000, **kw):
+    from modern_cnns.parity.zoo.sources import ZooPair
+
+    return ZooPair("gluoncv2:pytorchcv", name, name, size, params, **kw)
+
+
+# --------------------------------------------------------------------------- store and selection
+def _rec(pair, dtype="float32", seed=0, version="v1", verdict="PASS", **kw):
+    return {"pair": pair, "dtype": dtype, "seed": seed, "version": version, "verdict": verdict, **kw}
+
+
+def test_the_store_keeps_every_finished_record_and_skips_a_line_cut_short(tmp_path):
+    from modern_cnns.parity.zoo.store import Store
+
+    store = Store(tmp_path, "gluoncv2:pytorchcv")
+    store.append([_rec("a"), _rec("a", "float64")])
+    store.append([_rec("b")])
+    with open(store.path, "a") as f:
+        f.write('{"pair": "c", "dtype": "float32", "se')  # the process died mid-line
+    assert [r["pair"] for r in store.records()] == ["a", "a", "b"]
+    store.append([_rec("c")])  # the next run appends after the torn line and is read back
+    assert sorted(k[0] for k in store.latest()) == ["a", "a", "b", "c"]
+
+
+def test_resume_skips_only_what_this_code_version_recorded(tmp_path):
+    from modern_cnns.parity.zoo.store import Store
+
+    store = Store(tmp_path, "gluoncv2:pytorchcv")
+    store.append([_rec("a", version="old"), _rec("b", version="new")])
+    assert store.done("new") == {("b", "float32", 0)}
+    store.append([_rec("a", version="new", verdict="FAIL")])  # the re-run's record wins
+    assert store.latest()[("a", "float32", 0)]["verdict"] == "FAIL"
+    assert store.done("new") == {("a", "float32", 0), ("b", "float32", 0)}
+
+
+def test_the_store_writes_strict_json(tmp_path):
+    from modern_cnns.parity.zoo.store import Store
+
+    store = Store(tmp_path, "gluoncv2:pytorchcv")
+    store.append([_rec("a", worst=[("predict output", float("nan"))], seconds=float("inf"))])
+    line = store.path.read_text().strip()
+    record = json.loads(line, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
+    assert record["worst"] == [["predict output", None]] and record["seconds"] is None
+
+
+def test_selection_by_input_size_and_count_leaves_out_unbuildable_pairs():
+    from modern_cnns.parity.zoo.sources import select
+
+    pairs = [_pair("a", 32), _pair("b", 224), _pair("c", 0, unbuildable="ModuleNotFoundError: librosa"),
+             _pair("d", 32)]
+    assert [p.name for p in select(pairs, max_input=64)] == ["a", "d"]
+    assert [p.name for p in select(pairs, max_input=64, limit=1)] == ["a"]
+    assert [p.name for p in select(pairs)] == ["a", "b", "c", "d"]
+
+
+def test_a_measured_peak_replaces_the_formula_in_the_memory_a_task_declares():
+    from modern_cnns.parity.zoo.engine import GB, memory_estimate
+
+    small, large = _pair("s", 32, 300_000), _pair("l", 224, 130_000_000)
+    assert memory_estimate(small) < memory_estimate(large)
+    assert memory_estimate(large, measured_gb=4.0) == int(1.25 * 4.0 * GB)
+
+
+def test_a_fail_is_put_down_to_the_cause_its_first_diagnosis_line_names():
+    from modern_cnns.parity.zoo.report import cause_of
+
+    bn = _rec("a", verdict="FAIL", diagnosis=["x.running_var differs by n/(n-1) ...: the port stores torch's "
+                                              "unbiased batch variance", "BatchNorm eps differs"])
+    assert "unbiased" in cause_of(bn)
+    assert cause_of(_rec("b", verdict="crashed", error="the worker process died")).startswith("crashed")
+    assert cause_of(_rec("c", verdict="FAIL", diagnosis=["something new"])) == "other: something new"
+
+
+def test_an_unknown_source_lists_the_valid_ones():
+    from modern_cnns.parity.zoo.sources import UnknownSource, enumerate_pairs
+
+    with pytest.raises(UnknownSource, match="gluoncv2:pytorchcv, gluoncv:torchvision"):
+        enumerate_pairs("timm:pytorchcv")
+
+
+# --------------------------------------------------------------------------- real runs on Ray
+def _zoo_pairs(*names):
+    from modern_cnns.parity.zoo.sources import enumerate_pairs
+
+    pairs = []
+    for name in names:
+        pairs += enumerate_pairs("gluoncv2:pytorchcv", match=name)
+    assert [p.name for p in pairs] == list(names)
+    return pairs
+
+
+def _essentials(record):
+    return (record["pair"], record["dtype"], record["verdict"], record.get("first_divergence"),
+            record.get("diagnosis"), [tuple(w) for w in record.get("worst", [])], record.get("pairing"))
+
+
+@pytest.mark.slow
+@needs_both
+@needs_ray
+def test_a_local_ray_cluster_gives_what_check_pair_gives_run_directly(tmp_path):
+    from modern_cnns.parity.zoo import engine
+    from modern_cnns.parity.zoo.store import Store
+    from modern_cnns.parity.zoo.task import check_zoo_pair
+
+    pairs = _zoo_pairs("nin_cifar10", "preresnet20_cifar10", "resnet20_cifar10")
+    store = Store(tmp_path, "gluoncv2:pytorchcv")
+    progress = engine.run(pairs, store, version="t", num_cpus=2, show_progress=False)
+    assert progress.pairs_done == 3
+    on_ray = {(r["pair"], r["dtype"]): r for r in store.records()}
+    assert len(on_ray) == 6
+    for pair in pairs:  # the same task, in this process: the same records
+        for direct in check_zoo_pair(pair, ("float32", "float64"), 0, "t"):
+            assert _essentials(on_ray[(pair.name, direct["dtype"])]) == _essentials(direct)
+    assert {r["verdict"] for r in on_ray.values() if r["pair"] == "nin_cifar10"} == {"PASS"}
+    assert on_ray[("resnet20_cifar10", "float64")]["verdict"] == "FAIL"  # stock BatchNorm, named
+    assert "unbiased" in on_ray[("resnet20_cifar10", "float64")]["diagnosis"][0]
+    assert all(0 < r["peak_gb"] < r["declared_gb"] for r in on_ray.values()), \
+        [(r["pair"], r["peak_gb"], r["declared_gb"]) for r in on_ray.values()]
+
+
+def _ray_task_pids(cwd=None):
+    """Processes running a zoo task (Ray titles its workers ``ray::<function>``), in ``cwd`` if given
+    (a worker works in its driver's folder: this tells one run's tasks from another's)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    if f.read().startswith(b"ray::_on_a_node") and (
+                            cwd is None or os.readlink(f"/proc/{entry}/cwd") == str(cwd)):
+                        pids.append(int(entry))
+            except OSError:
+                continue
+    return pids
+
+
+@pytest.mark.slow
+@needs_both
+@needs_ray
+def test_a_killed_worker_is_retried_and_a_pair_whose_worker_always_dies_is_recorded_crashed(tmp_path):
+    from modern_cnns.parity.zoo import engine
+    from modern_cnns.parity.zoo.store import Store
+
+    pairs = _zoo_pairs("nin_cifar10", "shakedropresnet20_cifar10")
+    store = Store(tmp_path, "gluoncv2:pytorchcv")
+    run = threading.Thread(target=engine.run, args=(pairs, store),
+                           kwargs={"version": "t", "num_cpus": 2, "show_progress": False})
+    run.start()
+    killed, deadline = None, time.time() + 120
+    while killed is None and time.time() < deadline and run.is_alive():
+        running = _ray_task_pids(cwd=os.getcwd())
+        if running:
+            time.sleep(2)  # mid-task: models built, checking
+            try:
+                os.kill(running[0], signal.SIGKILL)
+                killed = running[0]
+            except ProcessLookupError:
+                continue
+        time.sleep(0.2)
+    run.join(timeout=600)
+    assert killed is not None, "no zoo task was seen running"
+    assert not run.is_alive()
+    verdicts = {(r["pair"], r["dtype"]): r for r in store.records()}
+    assert {verdicts[("nin_cifar10", d)]["verdict"] for d in ("float32", "float64")} == {"PASS"}  # retried
+    for d in ("float32", "float64"):
+        crashed = verdicts[("shakedropresnet20_cifar10", d)]
+        assert crashed["verdict"] == "crashed" and "died" in crashed["error"], crashed
+
+
+def _ray(*args, env):
+    return subprocess.run([sys.executable, "-m", "ray.scripts.scripts", *args], env=env, capture_output=True,
+                          text=True, timeout=180)
+
+
+@pytest.mark.slow
+@needs_both
+@needs_ray
+def test_a_two_node_cluster_takes_tasks_through_address_and_a_rerun_resumes(tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    # Ray 2.59+ starts local clusters with token authentication; every node and client says so
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_USAGE_STATS_ENABLED": "0"}
+    head = _ray("start", "--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false", env=env)
+    try:
+        assert head.returncode == 0, head.stderr[-2000:]
+        address = next(line.split("'")[1] for line in (head.stdout + head.stderr).splitlines()
+                       if "ray start --address=" in line)
+        node = _ray("start", f"--address={address}", "--num-cpus=1", env=env)
+        assert node.returncode == 0, node.stderr[-2000:]
+        command = [sys.executable, "-m", "parity", "zoo", "gluoncv2:pytorchcv", "--match", "nin_cifar1*",
+                   "--store", str(tmp_path), "--address", address]
+        first = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+        assert first.returncode == 0, first.stderr[-3000:]
+        records = [json.loads(line) for line in (tmp_path / "gluoncv2-pytorchcv.jsonl").read_text().splitlines()]
+        assert sorted((r["pair"], r["dtype"]) for r in records) == [
+            ("nin_cifar10", "float32"), ("nin_cifar10", "float64"),
+            ("nin_cifar100", "float32"), ("nin_cifar100", "float64")]
+        assert len({r["node"] for r in records}) == 2, [r["node"] for r in records]  # one pair on each node
+        again = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert "2 already in" in again.stdout and "0 to check" in again.stdout, again.stdout
+        assert len((tmp_path / "gluoncv2-pytorchcv.jsonl").read_text().splitlines()) == 4  # nothing re-run
+    finally:
+        _ray("stop", "--force", env=env)
+
+
+@pytest.mark.slow
+@needs_both
+@needs_ray
+def test_ctrl_c_stops_cleanly_and_the_store_keeps_every_finished_pair(tmp_path):
+    command = [sys.executable, "-m", "modern_cnns", "zoo", "gluoncv2:pytorchcv", "--match", "nin_*", "--cpus", "1",
+               "--store", str(tmp_path)]
+    # a shell's background job ignores SIGINT; a terminal's Ctrl-C reaches a process that does not
+    proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    store = tmp_path / "gluoncv2-pytorchcv.jsonl"
+    deadline = time.time() + 600
+    while time.time() < deadline and proc.poll() is None and not (store.exists() and store.read_text().strip()):
+        time.sleep(0.5)  # wait for the first finished pair: the second is then running
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-3000:]
+    assert "Traceback" not in err and "stopped: every finished pair is in" in err, err[-3000:]
+    records = [json.loads(line) for line in store.read_text().splitlines()]  # every line whole
+    finished = {r["pair"] for r in records}
+    assert finished and len(finished) < 3 and all(r["verdict"] == "PASS" for r in records)
+    time.sleep(5)
+    assert not _ray_task_pids(cwd=tmp_path), "a zoo task outlived Ctrl-C"

@@ -137,3 +137,97 @@ def test_each_edition_trains_with_its_own_loop():
             nn.init.zeros_(m.weight)
     net.apply(train.init_cnn)
     assert all(m.weight.abs().sum() > 0 for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
+
+
+# ---------------------------------------------------------------- d2l 1.0's init_cnn, as the course applies it
+def _lazy_state_after_forward(build, shape, **kwargs):
+    """A d2l 1.0 Lazy network built under seed 0 and run once on zeros: its materialised state."""
+    import torch
+
+    torch.manual_seed(0)
+    net = build(**kwargs)
+    net(torch.zeros(shape))
+    return net, {k: v.clone() for k, v in net.state_dict().items()}
+
+
+@pytest.mark.parametrize("name, shape", [("alexnet", (1, 1, 224, 224)), ("densenet", (1, 1, 96, 96))])
+def test_d2l_1_0_init_cnn_inside_init_leaves_alexnet_and_densenet_at_torchs_default(name, shape):
+    """d2l 1.0 §8.1 and §8.7 call ``self.net.apply(d2l.init_cnn)`` on Lazy layers: a no-op."""
+    import torch
+
+    from modern_cnns.torch_impl import d2l_lazy
+
+    build = getattr(d2l_lazy, name)
+    _, as_the_course = _lazy_state_after_forward(build, shape)        # init_cnn applied inside __init__
+    plain_net, plain = _lazy_state_after_forward(build, shape, init=None)  # never applied
+    assert as_the_course.keys() == plain.keys()
+    assert all(torch.equal(as_the_course[k], plain[k]) for k in plain), "init_cnn changed a weight"
+    # the same init_cnn does act once the layers have shapes (apply_init, as VGG's cell calls it)
+    plain_net.apply(d2l_lazy.init_cnn)
+    changed = [k for k, v in plain_net.state_dict().items() if k.endswith("weight") and not torch.equal(v, plain[k])]
+    assert changed, "init_cnn after a forward changed nothing"
+
+
+def test_d2l_1_0_vgg_gets_init_cnn_through_apply_init():
+    """d2l 1.0 §8.2.3's cell calls ``model.apply_init([batch], d2l.init_cnn)``: Xavier weights, default biases."""
+    import torch
+
+    from modern_cnns.torch_impl import d2l_lazy
+
+    x = torch.zeros(1, 1, 224, 224)
+    torch.manual_seed(0)
+    net = d2l_lazy.vgg_small()
+    d2l_lazy.apply_init(net, [x], d2l_lazy.init_cnn)
+    _, plain = _lazy_state_after_forward(d2l_lazy.vgg_small, tuple(x.shape), init=None)
+    state = net.state_dict()
+    weights = [k for k in state if k.endswith("weight")]
+    assert weights and all(not torch.equal(state[k], plain[k]) for k in weights)
+    assert all(torch.equal(state[k], plain[k]) for k in state if k.endswith("bias"))
+
+
+def test_only_alexnet_and_densenet_d2l_start_from_torchs_default():
+    from modern_cnns.parity.weights.init import TORCH_DEFAULT, torch_initialiser
+    from modern_cnns.torch_impl import train
+
+    untouched = {name for name, exp in experiments.EXPERIMENTS.items() if exp.init == TORCH_DEFAULT}
+    assert untouched == {"alexnet", "densenet_d2l"}
+    assert torch_initialiser(experiments.get("alexnet")) is None
+    assert torch_initialiser(experiments.get("vgg_small")) is train.init_cnn
+    assert torch_initialiser(experiments.get("bn_lenet_scratch_d2l")) is train.init_weights_ch6
+
+
+def test_torch_default_experiment_starts_both_frameworks_from_torchs_draw(tmp_path, monkeypatch):
+    """A "torch_default" run: the torch side keeps its default draw, the Gluon side gets the same weights.
+
+    Trained for one batch at lr 0 (an SGD step that moves no weight), on the small d2l 1.0
+    BN-LeNet, so that the check runs in seconds; AlexNet and DenseNet take the same path.
+    """
+    import dataclasses
+    import math
+
+    import numpy as np
+
+    from modern_cnns.parity.runs import reproduce
+    from modern_cnns.parity.runs.spec import RunSpec
+    from modern_cnns.parity.weights.state import gluon_slots, torch_slots
+
+    exp = dataclasses.replace(experiments.get("bn_lenet_d2l_v1"), name="tiny_torch_default", lr=0.0,
+                              init="torch_default")
+    monkeypatch.setitem(experiments.EXPERIMENTS, exp.name, exp)
+    monkeypatch.setitem(provenance.EXPERIMENTS, exp.name, provenance.EXPERIMENTS["bn_lenet_d2l_v1"])
+    spec = RunSpec.of(exp.name, epochs=1, out=tmp_path, limit_batches=1)
+    _, gnet = reproduce.train_gluon(spec, progress=False)
+    _, tnet = reproduce.train_torch(spec, progress=False)
+    example = registry.get(exp.network).batch_shape(1)
+    g = {k: s.read() for k, s in gluon_slots(gnet, example).items()}
+    t = {k: s.read() for k, s in torch_slots(tnet, example)[0].items()}
+    params = [k for k in t if k.endswith(("weight", "bias")) and k in g]
+    assert len(params) >= 10
+    for k in params:
+        np.testing.assert_array_equal(g[k], t[k], err_msg=k)
+    # PyTorch's default draw, not Xavier: biases drawn, first conv's weights beyond Xavier's bound
+    first = next(k for k in params if k.endswith("weight") and t[k].ndim == 4)
+    out_c, in_c, kh, kw = t[first].shape
+    assert np.abs(t[first]).max() > math.sqrt(6 / (in_c * kh * kw + out_c * kh * kw))
+    assert np.abs(t[first]).max() <= 1 / math.sqrt(in_c * kh * kw)
+    assert any(np.abs(t[k]).sum() > 0 for k in params if k.endswith("bias") and t[k].ndim == 1)

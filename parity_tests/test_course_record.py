@@ -231,3 +231,61 @@ def test_torch_default_experiment_starts_both_frameworks_from_torchs_draw(tmp_pa
     assert np.abs(t[first]).max() > math.sqrt(6 / (in_c * kh * kw + out_c * kh * kw))
     assert np.abs(t[first]).max() <= 1 / math.sqrt(in_c * kh * kw)
     assert any(np.abs(t[k]).sum() > 0 for k in params if k.endswith("bias") and t[k].ndim == 1)
+
+
+# ---------------------------------------------------------------- the record: section numbers, plots, tables
+def test_section_numbers_as_the_editions_number_them():
+    """Derived from the editions' headings: d2l 0.17 §7.6 is Function Classes, Residual Blocks, ResNet Model,
+    Training; gluonbook's chapter 5 runs LeNet §5.6, AlexNet §5.7 ... DenseNet §5.13."""
+    assert provenance.experiment_source("resnet18").section == "7.6.4"
+    assert provenance.experiment_source("googlenet").section == "7.4.3"
+    assert provenance.experiment_source("densenet_d2l").section == "8.7.5"
+    alexnet_cited = [f"{p.relative_to(REPO)}: {line.strip()}" for p in [*user_docs(), REPO / "gluon_impl/alexnet.py"]
+                     for line in p.read_text().splitlines() if "AlexNet" in line and "gluonbook §5.6" in line]
+    assert not alexnet_cited, alexnet_cited
+    assert "every Gluon network here is its code" not in (REPO / "README.md").read_text()
+
+
+def _history(epochs, **extra):
+    return [{"epoch": e, "loss": 1.0 / e, "train_acc": 0.5 + e / 100, "test_acc": 0.5 + e / 90, "time": 10.0, **extra}
+            for e in range(1, epochs + 1)]
+
+
+def test_curves_one_colour_per_framework_integer_epochs_and_the_course_as_markers():
+    import matplotlib.pyplot as plt
+
+    from modern_cnns.parity.runs import outputs
+
+    exp = experiments.get("bn_lenet_scratch_d2l")
+    reference = outputs.load_reference(exp.reference)
+    fig = outputs.figure({"gluon": _history(1), "torch": _history(1)}, exp, reference)
+    try:
+        for ax in fig.axes:
+            ticks = ax.get_xticks()
+            lo, hi = ax.get_xlim()
+            assert all(float(t).is_integer() for t in ticks if lo <= t <= hi), ticks
+            colours = [line.get_color() for line in ax.get_lines()]
+            assert colours[:2] == [outputs.COLOURS["gluon"], outputs.COLOURS["torch"]]
+            course = ax.get_lines()[2]
+            assert course.get_linestyle() == "None" and list(course.get_xdata()) == [10]
+        legend = [t.get_text() for t in fig.legends[0].get_texts()]
+        assert legend[-1] == "the course, d2l 0.17 §7.5.4 Applying Batch Normalization in LeNet (on CUDA)"
+        assert "d2l 0.17's train_ch6" in legend[1]
+    finally:
+        plt.close(fig)
+
+
+def test_results_print_the_course_at_its_recorded_precision_with_examples_per_sec():
+    from modern_cnns.parity.runs import outputs
+
+    exp = experiments.get("bn_lenet_concise_d2l")
+    reference = outputs.load_reference(exp.reference)
+    histories = {"gluon": _history(10), "torch": _history(10, examples_per_sec=4000.0)}
+    table = outputs.markdown(exp, histories, reference, {}, exp.lr, exp.batch_size)
+    assert "| 0.268 | 0.902 | 0.853 |" in table and "0.2680" not in table
+    assert "torch 4000.0 on cpu; the course 33000.3 on CUDA" in table
+    assert "PyTorch on CUDA" in table
+    gluonbook = experiments.get("bn_lenet_scratch")
+    table = outputs.markdown(gluonbook, {"gluon": _history(1)}, outputs.load_reference(gluonbook.reference), {},
+                             1.0, 256)
+    assert "| 1 | 1.0000 | 0.510 | 0.511 | 0.6653 | 0.761 | 0.806 |" in table

@@ -13,11 +13,13 @@ BatchNorm layer, as gluonbook §5.11.3 prints them.
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 
 from modern_cnns.parity.catalog import registry
+from modern_cnns.parity.runs import record
 from modern_cnns.parity.runs.outputs import first_bn_params, load_reference, write_outputs
 from modern_cnns.parity.runs.runfolder import drop_replaced
 from modern_cnns.parity.runs.spec import RunSpec
@@ -249,7 +251,10 @@ def reproduce(name, framework="both", epochs=None, batch_size=None, lr=None, dev
     frameworks = ("gluon", "torch") if framework == "both" else (framework,)
     config = {**spec.config(frameworks), "code": code_version()}
     with RunFolder(spec.out, config).open(resume=resume, overwrite=overwrite) as folder:
-        return _reproduce_in(spec, frameworks, concurrent, folder.replaced)
+        started = time.monotonic()
+        log = _reproduce_in(spec, frameworks, concurrent, folder.replaced)
+        record.finish(spec.out, time.monotonic() - started, resumed=bool(resume))  # run.json: code, packages, machine
+        return log
 
 
 def _side_by_side_plan() -> dict:

@@ -252,27 +252,22 @@ def _history(epochs, **extra):
 
 
 def test_curves_one_colour_per_framework_integer_epochs_and_the_course_as_markers():
-    import matplotlib.pyplot as plt
-
     from modern_cnns.parity.runs import outputs
 
     exp = experiments.get("bn_lenet_scratch_d2l")
     reference = outputs.load_reference(exp.reference)
     fig = outputs.figure({"gluon": _history(1), "torch": _history(1)}, exp, reference)
-    try:
-        for ax in fig.axes:
-            ticks = ax.get_xticks()
-            lo, hi = ax.get_xlim()
-            assert all(float(t).is_integer() for t in ticks if lo <= t <= hi), ticks
-            colours = [line.get_color() for line in ax.get_lines()]
-            assert colours[:2] == [outputs.COLOURS["gluon"], outputs.COLOURS["torch"]]
-            course = ax.get_lines()[2]
-            assert course.get_linestyle() == "None" and list(course.get_xdata()) == [10]
-        legend = [t.get_text() for t in fig.legends[0].get_texts()]
-        assert legend[-1] == "the course, d2l 0.17 §7.5.4 Applying Batch Normalization in LeNet (on CUDA)"
-        assert "d2l 0.17's train_ch6" in legend[1]
-    finally:
-        plt.close(fig)
+    for ax in fig.axes:
+        ticks = ax.get_xticks()
+        lo, hi = ax.get_xlim()
+        assert all(float(t).is_integer() for t in ticks if lo <= t <= hi), ticks
+        colours = [line.get_color() for line in ax.get_lines()]
+        assert colours[:2] == [outputs.COLOURS["gluon"], outputs.COLOURS["torch"]]
+        course = ax.get_lines()[2]
+        assert course.get_linestyle() == "None" and list(course.get_xdata()) == [10]
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend[-1] == "the course, d2l 0.17 §7.5.4 Applying Batch Normalization in LeNet (on CUDA)"
+    assert "d2l 0.17's train_ch6" in legend[1]
 
 
 def test_results_print_the_course_at_its_recorded_precision_with_examples_per_sec():

@@ -78,14 +78,16 @@ def course_digits(exp) -> dict:
 
 
 def figure(histories, exp=None, reference=None):
-    """Loss, train and test accuracy per epoch side by side: one colour per framework, the course as stars."""
-    import matplotlib
+    """Loss, train and test accuracy per epoch side by side: one colour per framework, the course as stars.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Drawn on a bare ``Figure`` (no ``pyplot``): no global backend to switch, and no display hook,
+    which matplotlib 3.8's ``pyplot`` installs through an IPython function IPython 9 no longer has.
+    """
+    from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
-    fig, axes = plt.subplots(1, 3, figsize=(12, 4.2))
+    fig = Figure(figsize=(12, 4.2))
+    axes = fig.subplots(1, 3)
     ref_epochs = (reference or {}).get("epochs", [])
     last = max([r["epoch"] for h in histories.values() for r in h] + [r["epoch"] for r in ref_epochs] + [1])
     for ax, (key, title) in zip(axes, METRICS):
@@ -114,11 +116,8 @@ def figure(histories, exp=None, reference=None):
 
 def plot(histories, path, exp=None, reference=None):
     """Draw :func:`figure` to ``path`` (atomically)."""
-    import matplotlib.pyplot as plt
-
     fig = figure(histories, exp, reference)
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
-    plt.close(fig)
 
 
 def _seconds(records) -> str:

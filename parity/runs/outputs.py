@@ -171,8 +171,8 @@ def markdown(exp, histories, reference, bn, lr, batch_size, seed=0, limit_batche
     if reference and _seconds(reference.get("epochs", [])):
         times.append(f"the course {_seconds(reference['epochs'])}")
     if times:
-        how = "as `train_ch5` prints them: training, then the test pass" if exp.loop == "ch5" else "wall time"
-        lines += ["", f"Seconds per epoch ({how}): " + "; ".join(times) + "."]
+        lines += ["", "Seconds per epoch (training, then the test pass, as the loops time them): "
+                  + "; ".join(times) + "."]
     speeds = [f"{f} {v:.1f} on {device}" for f in cols for v in [overall_examples_per_sec(histories[f])] if v]
     course_speed = [r["examples_per_sec"] for r in ref_rows.values() if r.get("examples_per_sec")]
     if course_speed:

@@ -74,8 +74,11 @@ def finish(out, wall_s: float, **extra) -> dict:
         manifest = json.loads(path.read_text())
     except (OSError, ValueError):
         manifest = {}
-    manifest["record"] = {**environment(), "wall_s": round(wall_s, 1),
-                          "finished": time.strftime("%Y-%m-%d %H:%M:%S"), **extra}
+    env = environment()
+    # the code the run loaded when it started (the checkout may have moved on since)
+    env["code"] = manifest.get("config", {}).get("code", env["code"])
+    manifest["record"] = {**env, "wall_s": round(wall_s, 1), "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+                          **extra}
     text = json.dumps(manifest, indent=1)
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))
     return manifest

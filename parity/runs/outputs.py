@@ -148,9 +148,9 @@ def markdown(exp, histories, reference, bn, lr, batch_size, seed=0, limit_batche
     lines = [f"# {exp.name}: {exp.source.cite()}", "", f"The course: <{exp.source.url()}>", ""]
     if reference:
         lines += [f"The course's recorded run: {reference['source']}.", ""]
-    lines += [f"This run: lr {lr}, batch {batch_size}, resize {exp.resize or 28}, seed {seed}{limit}, on {device}"
+    lines += [f"This run: lr {lr}, batch {batch_size}, resize {exp.resize or 28}, seed {seed}{limit}"
               + ("" if (lr, batch_size) == (exp.lr, exp.batch_size) else
-                 f" (the course: lr {exp.lr}, batch {exp.batch_size})") + ". "
+                 f" (the course: lr {exp.lr}, batch {exp.batch_size})") + f", on {device}. "
               + "; ".join(f"{framework_label(f, exp)}" for f in histories) + ".", ""]
     cols = list(histories)
     header = "| epoch | " + " | ".join(f"{f} loss | {f} train acc | {f} test acc" for f in cols)

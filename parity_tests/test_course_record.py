@@ -284,3 +284,32 @@ def test_results_print_the_course_at_its_recorded_precision_with_examples_per_se
     table = outputs.markdown(gluonbook, {"gluon": _history(1)}, outputs.load_reference(gluonbook.reference), {},
                              1.0, 256)
     assert "| 1 | 1.0000 | 0.510 | 0.511 | 0.6653 | 0.761 | 0.806 |" in table
+
+
+def test_a_finished_run_records_code_packages_machine_and_wall_time(tmp_path):
+    import json
+
+    from modern_cnns.parity.runs import record
+
+    (tmp_path / "run.json").write_text(json.dumps({"config": {"experiment": "x", "code": "0.1.0+abc1234"}}))
+    record.finish(tmp_path, 12.34, resumed=False)
+    manifest = json.loads((tmp_path / "run.json").read_text())
+    assert manifest["config"] == {"experiment": "x", "code": "0.1.0+abc1234"}
+    rec = manifest["record"]
+    assert rec["code"] == "0.1.0+abc1234"  # the code the run started with, not the checkout's now
+    assert {"mxnet", "torch", "numpy"} <= set(rec["packages"])
+    assert rec["machine"]["cores"] >= 1 and rec["machine"]["cpu"]
+    assert rec["wall_s"] == 12.3 and rec["resumed"] is False
+
+
+def test_every_committed_run_has_its_record():
+    import json
+
+    runs = sorted(p.parent for p in (REPO / "docs" / "runs").glob("*/log.json"))
+    assert len(runs) >= 4
+    for run in runs:
+        manifest = json.loads((run / "run.json").read_text())
+        rec = manifest["record"]
+        assert rec["code"] and rec["packages"]["mxnet"] and rec["packages"]["torch"], run.name
+        assert rec["machine"]["cpu"] and rec["wall_s"] > 0, run.name
+        assert {"curves.png", "results.md", "README.md"} <= {p.name for p in run.iterdir()}, run.name

@@ -313,3 +313,16 @@ def test_every_committed_run_has_its_record():
         assert rec["code"] and rec["packages"]["mxnet"] and rec["packages"]["torch"], run.name
         assert rec["machine"]["cpu"] and rec["wall_s"] > 0, run.name
         assert {"curves.png", "results.md", "README.md"} <= {p.name for p in run.iterdir()}, run.name
+
+
+def test_googlenet_has_no_batchnorm_as_d2l_0_17_wrote_it():
+    """d2l 0.17 §7.4's GoogLeNet has no BatchNorm; the docs must not say it has."""
+    from torch import nn
+
+    from modern_cnns.torch_impl import gluon_layers
+
+    net = registry.get("googlenet").build_torch()
+    assert not [m for m in net.modules() if isinstance(m, (nn.modules.batchnorm._BatchNorm, gluon_layers.BatchNorm))]
+    deviations = (REPO / "docs" / "DEVIATIONS.md").read_text()
+    claims = [line for line in deviations.splitlines() if "googlenet" in line.lower() and "BatchNorm2d" in line]
+    assert all("no BatchNorm" in line for line in claims), claims

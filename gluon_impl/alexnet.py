@@ -1,6 +1,6 @@
 """AlexNet as in the course (d2l 1.0 §8.1), for 1-channel 224x224 Fashion-MNIST.
 
-d2l 1.0 pads the first 11x11 convolution by 1 (gluonbook §5.6 did not; the shapes
+d2l 1.0 pads the first 11x11 convolution by 1 (gluonbook §5.7 did not; the shapes
 agree at 224x224).  Written in gluonbook's style, activations inside the layers.
 """
 from mxnet.gluon import nn

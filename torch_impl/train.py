@@ -92,7 +92,13 @@ def init_weights_ch6(m):
 
 
 def init_cnn(m):
-    """d2l 1.0's ``init_cnn`` (§7.6): Xavier-uniform on Linear and Conv2d weights, as 0.17's."""
+    """d2l 1.0's ``init_cnn`` (§7.6) where it takes effect: Xavier-uniform on Linear and Conv2d weights.
+
+    The course's VGG, NiN and BN-LeNets call it through ``apply_init``, after a first forward,
+    so it reaches their layers; the ports' layers have shapes from the start, hence
+    ``isinstance``.  AlexNet and DenseNet apply it to Lazy layers, where the edition's exact-type
+    test matches nothing (``d2l_lazy``): their experiments do not apply it at all.
+    """
     init_weights_ch6(m)
 
 
@@ -102,8 +108,9 @@ def train_ch6(net, train_iter, test_iter, num_epochs, lr, device, *,
     """d2l 0.17's ``train_ch6``: mean loss, SGD, per-example bookkeeping, one summary line at the end.
 
     d2l 1.0's ``Trainer.fit`` with ``init_cnn`` takes the same steps (SGD on the mean
-    cross-entropy, Xavier-uniform weights, ``eval()`` for validation); it plots where this
-    prints.  ``init=init_cnn`` names that edition's initialiser.
+    cross-entropy, ``eval()`` for validation); it plots where this prints.  ``init=init_cnn``
+    names that edition's initialiser, ``init=None`` leaves the network as built (d2l 1.0's
+    AlexNet and DenseNet, whose ``init_cnn`` never reaches a layer).
 
     d2l 0.17 initialises inside (``net.apply(init_weights)``); here that happens
     on a fresh start only (``start_epoch == 0``), not when resuming.  An

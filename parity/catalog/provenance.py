@@ -4,7 +4,9 @@ The course exists in three editions, and the project reproduces code from each:
 
 * **gluonbook**: *Dive into Deep Learning*, MXNet edition (2019), whose code lives in the
   ``gluonbook`` package (``gb.train_ch5``, ``gb.load_data_fashion_mnist``).  Its chapter 5
-  holds LeNet (§5.6) to DenseNet (§5.13).  Every Gluon network here is its code.
+  holds LeNet (§5.6) to DenseNet (§5.13).  The Gluon LeNet, BN-LeNets, scratch BatchNorm,
+  ResNet (three residuals per stage) and DenseNet are its code; the Gluon twins of the PyTorch
+  editions' networks are written here in its style (each module's docstring says which).
 * **d2l 0.17**: the PyTorch edition of 2021 (``d2l`` 0.17), chapter 7 "Modern Convolutional
   Neural Networks" (§7.1 AlexNet to §7.7 DenseNet), trained with ``d2l.train_ch6``.
 * **d2l 1.0**: the 2023 edition (``d2l`` 1.0), chapter 8 (§8.1 AlexNet to §8.7 DenseNet),
@@ -101,7 +103,7 @@ EXPERIMENTS = {
     "bn_lenet_scratch_d2l": _d17("7.5.4", "Applying Batch Normalization in LeNet", "batch-norm.html"),
     "bn_lenet_concise_d2l": _d17("7.5.5", "Concise Implementation", "batch-norm.html"),
     "resnet": _gb("5.12.3", "Data Acquisition and Training"),
-    "resnet18": _d17("7.6.3", "Training", "resnet.html"),
+    "resnet18": _d17("7.6.4", "Training", "resnet.html"),
     "densenet": _gb("5.13.4", "Data Acquisition and Training"),
     "googlenet": _d17("7.4.3", "Training", "googlenet.html"),
     "alexnet": _d10("8.1.3", "Training", "alexnet.html"),

@@ -13,12 +13,14 @@ BatchNorm layer, as gluonbook §5.11.3 prints them.
 from __future__ import annotations
 
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from modern_cnns.parity.catalog import registry
+from modern_cnns.parity.runs import record
 from modern_cnns.parity.runs.outputs import first_bn_params, load_reference, write_outputs
 from modern_cnns.parity.runs.runfolder import drop_replaced
 from modern_cnns.parity.runs.spec import RunSpec
@@ -78,18 +80,18 @@ def _optimizer_state(path):
 def train_gluon(spec: RunSpec, progress: bool = True, replaced: Path | None = None):
     """Train ``spec`` in Gluon with gluonbook's ``train_ch5``; return (history, the trained block)."""
     import mxnet as mx
-    from mxnet import gluon, init
+    from mxnet import gluon
 
     from modern_cnns.gluon_impl.data import load_data_fashion_mnist
     from modern_cnns.gluon_impl.train import train_ch5
     from modern_cnns.parity.frameworks import gluon_ctx
     from modern_cnns.parity.weights.checkpoint import load_gluon, save_gluon
+    from modern_cnns.parity.weights.init import gluon_start
 
     exp, entry = spec.experiment, registry.get(spec.experiment.network)
     ctx = gluon_ctx(spec.device)
     mx.random.seed(spec.seed)
-    net = entry.build_gluon()
-    net.initialize(ctx=ctx, init=init.Xavier(), force_reinit=True)
+    net = gluon_start(entry.build_gluon(), entry, exp, spec.seed, ctx)  # Xavier, or the torch side's weights
     trainer = gluon.Trainer(net.collect_params(), 'sgd', {'learning_rate': spec.lr})
     train_iter, test_iter = load_data_fashion_mnist(spec.batch_size, resize=exp.resize, seed=spec.seed)
     ckpt = EpochCheckpoints(spec.out / "gluon")
@@ -125,20 +127,20 @@ def train_torch(spec: RunSpec, progress: bool = True, replaced: Path | None = No
     gluonbook's experiments (``loop="ch5"``) run the port of ``train_ch5`` from Gluon's
     initialisation (:func:`~modern_cnns.parity.weights.init.xavier_like_gluon`) and Gluon's SGD;
     d2l 0.17's (``loop="ch6"``) run that edition's ``train_ch6``, which initialises the network
-    itself; d2l 1.0's (``loop="d2l1"``) the same steps with that edition's ``init_cnn``.
+    itself; d2l 1.0's (``loop="d2l1"``) the same steps with that edition's ``init_cnn``, where
+    the course's cell reaches the layers (:func:`~modern_cnns.parity.weights.init.torch_initialiser`).
     """
     import torch
 
     from modern_cnns.parity.frameworks import torch_device
     from modern_cnns.parity.weights.checkpoint import load_torch, save_torch
-    from modern_cnns.parity.weights.init import xavier_like_gluon
+    from modern_cnns.parity.weights.init import torch_initialiser, torch_start, xavier_like_gluon
     from modern_cnns.torch_impl.data import load_data_fashion_mnist
-    from modern_cnns.torch_impl.train import init_cnn, init_weights_ch6, sgd_like_gluon, train_ch5, train_ch6
+    from modern_cnns.torch_impl.train import sgd_like_gluon, train_ch5, train_ch6
 
     exp, entry = spec.experiment, registry.get(spec.experiment.network)
     dev = torch_device(spec.device)
-    torch.manual_seed(spec.seed)
-    net = entry.build_torch(**exp.torch_overrides).to(dev)
+    net = torch_start(entry, exp, spec.seed).to(dev)
     if exp.loop == "ch5":
         xavier_like_gluon(net)
         optimizer = sgd_like_gluon(net.parameters(), spec.lr)
@@ -169,8 +171,8 @@ def train_torch(spec: RunSpec, progress: bool = True, replaced: Path | None = No
     extras = dict(start_epoch=start, progress=_progress("torch") if progress else None, on_epoch_end=on_epoch_end,
                   seed_epoch=seed_epoch)
     if exp.loop in ("ch6", "d2l1"):
-        init = init_cnn if exp.loop == "d2l1" else init_weights_ch6
-        train_ch6(net, train, test, spec.epochs, spec.lr, dev, optimizer=optimizer, init=init, **extras)
+        train_ch6(net, train, test, spec.epochs, spec.lr, dev, optimizer=optimizer, init=torch_initialiser(exp),
+                  **extras)
     else:
         train_ch5(net, train, test, spec.batch_size, optimizer, dev, spec.epochs, **extras)
     return history, net
@@ -272,7 +274,11 @@ def reproduce(name, framework="both", epochs=None, batch_size=None, lr=None, dev
         with folder:
             if not folder.fresh:
                 _check_resume_points(spec, frameworks)
-            return _reproduce_in(spec, frameworks, concurrent, folder.replaced)
+            started = time.monotonic()
+            log = _reproduce_in(spec, frameworks, concurrent, folder.replaced)
+            # run.json: code, packages, machine, wall time
+            record.finish(spec.out, time.monotonic() - started, resumed=bool(resume))
+            return log
     except KeyboardInterrupt:
         raise RunInterrupted(_resume_hint(spec, frameworks)) from None
 

@@ -109,7 +109,7 @@ def _check_one(root: Path, tree: dict, our_run: bool, nested_run: bool, damage, 
     except ZeroDivisionError:
         pass
     after = _snapshot(root)
-    # an empty (or cut short) .lock at the top is what a run that died taking the lock leaves: stale, by design
+    # an empty (or cut short) .lock at the top is what a run that died taking the lock leaves: stale, on purpose
     mine = {p: c for p, c in mine.items()
             if not (p == root / LOCK and (not c.strip() or c.startswith(b'{"pid": ')))}
     for path, content in mine.items():  # the user's files, byte for byte, where they were

@@ -149,8 +149,9 @@ def test_ctrl_c_prints_one_line_saying_how_to_resume_and_exits_130(tmp_path, mod
     args = [sys.executable, "-m", "parity", "reproduce", "bn_lenet_scratch", "--limit-batches", "1", "--epochs", "500",
             "--out", str(out), *(["--serial"] if mode == "--serial" else [])]
     # a session of its own: SIGINT to its process group is what a terminal's Ctrl-C sends
+    # (and SIGINT's default action back: a shell's background job, a CI runner's, inherits it ignored)
     run = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                           start_new_session=True)
+                           start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         _wait_for_checkpoints(out, ("gluon",) if mode == "--serial" else ("gluon", "torch"))
         os.killpg(run.pid, signal.SIGINT)

@@ -11,6 +11,7 @@
 # `docs/runs/bn_lenet_concise_d2l/`. `NB_BATCHES` (environment) sets the short runs' batches.
 
 # %%
+import os
 import sys
 
 from modern_cnns.gluon_impl import batchnorm as gluon_bn
@@ -20,7 +21,8 @@ from modern_cnns.torch_impl import batchnorm as torch_bn
 from modern_cnns.torch_impl import lenet as torch_lenet
 
 NB_BATCHES = nb.batches(default=20)
-print("kernel:", sys.executable, "| training batches per run:", NB_BATCHES)
+print("kernel: Python", sys.version.split()[0], "from", os.path.basename(sys.prefix), "| training batches per run:",
+      NB_BATCHES)
 
 # %% [markdown]
 # ## §7.5.3 Implementation from scratch

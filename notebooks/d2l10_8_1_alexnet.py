@@ -8,6 +8,7 @@
 # `NB_BATCHES` (environment) sets the short run's batches, at batch 16 here to stay cheap.
 
 # %%
+import os
 import sys
 
 import torch
@@ -18,7 +19,8 @@ from modern_cnns.torch_impl import alexnet as torch_alexnet
 from modern_cnns.torch_impl import d2l_lazy
 
 NB_BATCHES = nb.batches(default=4)
-print("kernel:", sys.executable, "| training batches per run:", NB_BATCHES)
+print("kernel: Python", sys.version.split()[0], "from", os.path.basename(sys.prefix), "| training batches per run:",
+      NB_BATCHES)
 
 # %% [markdown]
 # ## §8.1.2 AlexNet

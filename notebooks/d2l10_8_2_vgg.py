@@ -8,6 +8,7 @@
 # `NB_BATCHES` (environment) sets the short run's batches, at batch 16 here to stay cheap.
 
 # %%
+import os
 import sys
 
 from modern_cnns.gluon_impl import vgg as gluon_vgg
@@ -16,7 +17,8 @@ from modern_cnns.torch_impl import d2l_lazy
 from modern_cnns.torch_impl import vgg as torch_vgg
 
 NB_BATCHES = nb.batches(default=4)
-print("kernel:", sys.executable, "| training batches per run:", NB_BATCHES)
+print("kernel: Python", sys.version.split()[0], "from", os.path.basename(sys.prefix), "| training batches per run:",
+      NB_BATCHES)
 
 # %% [markdown]
 # ## §8.2.1 VGG blocks and §8.2.2 the VGG network

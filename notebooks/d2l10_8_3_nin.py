@@ -7,6 +7,7 @@
 # this run. `NB_BATCHES` (environment) sets the short run's batches, at batch 16 here.
 
 # %%
+import os
 import sys
 
 from modern_cnns.gluon_impl import nin as gluon_nin
@@ -14,7 +15,8 @@ from modern_cnns.parity import notebook as nb
 from modern_cnns.torch_impl import nin as torch_nin
 
 NB_BATCHES = nb.batches(default=4)
-print("kernel:", sys.executable, "| training batches per run:", NB_BATCHES)
+print("kernel: Python", sys.version.split()[0], "from", os.path.basename(sys.prefix), "| training batches per run:",
+      NB_BATCHES)
 
 # %% [markdown]
 # ## §8.3.1 NiN blocks and §8.3.2 the NiN model

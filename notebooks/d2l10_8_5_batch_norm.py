@@ -9,6 +9,7 @@
 # (environment) sets the short run's batches.
 
 # %%
+import os
 import sys
 
 from modern_cnns.gluon_impl import batchnorm as gluon_bn
@@ -18,7 +19,8 @@ from modern_cnns.torch_impl import d2l_lazy
 from modern_cnns.torch_impl import train as torch_train
 
 NB_BATCHES = nb.batches(default=20)
-print("kernel:", sys.executable, "| training batches per run:", NB_BATCHES)
+print("kernel: Python", sys.version.split()[0], "from", os.path.basename(sys.prefix), "| training batches per run:",
+      NB_BATCHES)
 
 # %% [markdown]
 # ## §8.5.3 Implementation from scratch: momentum on the new value

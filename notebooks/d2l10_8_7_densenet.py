@@ -7,6 +7,7 @@
 # (environment) sets the short run's batches, at batch 32 here to stay cheap.
 
 # %%
+import os
 import sys
 
 import torch
@@ -17,7 +18,8 @@ from modern_cnns.torch_impl import d2l_lazy
 from modern_cnns.torch_impl import densenet as torch_densenet
 
 NB_BATCHES = nb.batches(default=2)
-print("kernel:", sys.executable, "| training batches per run:", NB_BATCHES)
+print("kernel: Python", sys.version.split()[0], "from", os.path.basename(sys.prefix), "| training batches per run:",
+      NB_BATCHES)
 
 # %% [markdown]
 # ## §8.7.2-8.7.4 Dense blocks, transition layers, the model

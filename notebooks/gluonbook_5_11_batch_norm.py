@@ -8,6 +8,7 @@
 # batches the short runs take; the full 5-epoch run is committed in `docs/runs/bn_lenet_scratch/`.
 
 # %%
+import os
 import sys
 
 from modern_cnns.gluon_impl import batchnorm as gluon_bn
@@ -17,7 +18,8 @@ from modern_cnns.torch_impl import batchnorm as torch_bn
 from modern_cnns.torch_impl import lenet as torch_lenet
 
 NB_BATCHES = nb.batches(default=20)
-print("kernel:", sys.executable, "| training batches per run:", NB_BATCHES)
+print("kernel: Python", sys.version.split()[0], "from", os.path.basename(sys.prefix), "| training batches per run:",
+      NB_BATCHES)
 
 # %% [markdown]
 # ## §5.11.2 Implementation starting from scratch

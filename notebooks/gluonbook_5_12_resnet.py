@@ -8,6 +8,7 @@
 # `docs/runs/resnet/`. `NB_BATCHES` (environment) sets the training batches of the short run.
 
 # %%
+import os
 import sys
 
 import torch
@@ -18,7 +19,8 @@ from modern_cnns.parity import notebook as nb
 from modern_cnns.torch_impl import resnet as torch_resnet
 
 NB_BATCHES = nb.batches(default=4)
-print("kernel:", sys.executable, "| training batches per run:", NB_BATCHES)
+print("kernel: Python", sys.version.split()[0], "from", os.path.basename(sys.prefix), "| training batches per run:",
+      NB_BATCHES)
 
 # %% [markdown]
 # ## §5.12.1 Residual blocks

@@ -10,6 +10,7 @@
 # %%
 import contextlib
 import io
+import os
 import sys
 
 import torch
@@ -20,7 +21,8 @@ from modern_cnns.parity import notebook as nb
 from modern_cnns.torch_impl import densenet as torch_densenet
 
 NB_BATCHES = nb.batches(default=2)
-print("kernel:", sys.executable, "| training batches per run:", NB_BATCHES)
+print("kernel: Python", sys.version.split()[0], "from", os.path.basename(sys.prefix), "| training batches per run:",
+      NB_BATCHES)
 
 # %% [markdown]
 # ## §5.13.1 Dense blocks and §5.13.2 transition layers

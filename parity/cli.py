@@ -44,6 +44,18 @@ def steps_count(text):
     return value
 
 
+#: far more epochs than any course run (5 to 10): a typo such as 10000000000 would train for ever
+MAX_EPOCHS = 10_000
+
+
+def epochs_count(text):
+    """Epochs for reproduce, bounded like ``--steps``: a slip of the keyboard must not train for days."""
+    value = positive_int(text)
+    if value > MAX_EPOCHS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_EPOCHS}, got {text}")
+    return value
+
+
 def positive_float(text):
     """An argparse type: a finite number > 0."""
     import math
@@ -74,6 +86,8 @@ def writable_file(text):
     written through; names are measured against the filesystem's limit."""
     from modern_cnns.parity.paths import OutputPathError, check_output_file
 
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path: give a file name")
     try:
         check_output_file(text)
     except OutputPathError as err:
@@ -85,6 +99,8 @@ def writable_dir(text):
     """A folder that exists and is writable, or whose nearest existing parent is."""
     from modern_cnns.parity.paths import OutputPathError, check_output_dir
 
+    if not text.strip():  # "" would be the current folder, silently
+        raise argparse.ArgumentTypeError("an empty path: give a folder")
     try:
         check_output_dir(text)
     except OutputPathError as err:
@@ -482,7 +498,7 @@ def build_parser():
     p.add_argument("--render", metavar="DIR", type=Path,
                    help="redraw results.md and curves.png of the run in DIR from its log.json, and stop")
     p.add_argument("--framework", choices=("gluon", "torch", "both"), default="both")
-    p.add_argument("--epochs", type=positive_int)
+    p.add_argument("--epochs", type=epochs_count)
     p.add_argument("--batch-size", type=positive_int)
     p.add_argument("--lr", type=positive_float)
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")

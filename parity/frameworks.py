@@ -119,6 +119,23 @@ ENGINE_TYPES = ("NaiveEngine", "ThreadedEngine", "ThreadedEnginePerDevice")
 THREAD_VARS = ("OMP_NUM_THREADS", "MXNET_OMP_MAX_THREADS", "MXNET_CPU_WORKER_NTHREADS")
 
 
+#: more threads than any machine has; libgomp and MXNet abort on a count they cannot hold
+MAX_THREADS = 65536
+
+
+def thread_count(text: str) -> int | None:
+    """``text`` as a thread count (ASCII digits, 1 to :data:`MAX_THREADS`), or None.
+
+    ``str.isdigit`` accepts any script's digits ("٣"), which libgomp and MXNet abort on.
+    """
+    import re
+
+    text = text.strip()
+    if not re.fullmatch(r"[0-9]+", text) or not 0 < int(text) <= MAX_THREADS:
+        return None
+    return int(text)
+
+
 def environment_problems(environ=None) -> list:
     """What in the environment would abort MXNet or break it, measured on mxnet 1.9.1; [] when nothing.
 
@@ -130,10 +147,11 @@ def environment_problems(environ=None) -> list:
     problems = []
     for var in THREAD_VARS:
         value = environ.get(var, "")
-        if value.strip() and not (value.strip().isdigit() and int(value) > 0):
-            problems.append(f"{var}={value!r} must be a positive integer (a thread count); fix it or unset it")
-    engine = environ.get("MXNET_ENGINE_TYPE", "")
-    if engine and engine not in ENGINE_TYPES:
+        if value.strip() and thread_count(value) is None:
+            problems.append(f"{var}={value!r} must be a positive integer (a thread count) up to {MAX_THREADS}; fix "
+                            "it or unset it")
+    engine = environ.get("MXNET_ENGINE_TYPE")
+    if engine is not None and engine not in ENGINE_TYPES:  # set but empty aborts MXNet too
         problems.append(f"MXNET_ENGINE_TYPE={engine!r} is not an MXNet engine; use one of {', '.join(ENGINE_TYPES)}, "
                         "or unset it")
     return problems
@@ -153,8 +171,7 @@ def default_threads() -> int:
     """``OMP_NUM_THREADS`` if set, else every core this process may use."""
     import os
 
-    value = os.environ.get("OMP_NUM_THREADS", "")
-    return int(value) if value.isdigit() and int(value) > 0 else cores()
+    return thread_count(os.environ.get("OMP_NUM_THREADS", "")) or cores()
 
 
 def set_threads(n: int | None = None, frameworks=("gluon", "torch")) -> int:

@@ -77,6 +77,7 @@ def test_a_framework_write_on_a_full_disk_says_disk_full(small_mount):
 def test_render_on_a_read_only_folder_is_refused_clearly(small_mount):
     (small_mount / "log.json").write_text(json.dumps({"experiment": "bn_lenet_scratch", "history": {"gluon": []},
                                                       "lr": 1.0, "batch_size": 256, "seed": 0}))
+    (small_mount / "run.json").write_text(json.dumps({"config": {"experiment": "bn_lenet_scratch"}}))  # a run's
     _read_only(small_mount)
     proc = run_cli("reproduce", "--render", str(small_mount))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]

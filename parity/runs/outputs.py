@@ -6,6 +6,7 @@ from it alone (``python -m parity reproduce --render DIR``).
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -269,6 +270,17 @@ def render(out: Path) -> None:
     if not log_path.is_file():
         raise RunFolderError(f"{log_path}: no such file; --render redraws a finished run, which writes it")
     log = _checked_log(log_path)
+    from modern_cnns.parity.runs.runfolder import owned_files, read_manifest
+
+    if read_manifest(out) is None:
+        raise RunFolderError(f"{out} holds no run.json: it is not a run folder this tool wrote, and --render replaces "
+                             "its curves.png and results.md only there; render a run folder (or a copy of one)")
+    owned = {str(p) for p in owned_files(out)}
+    theirs = [n for n in ("curves.png", "results.md") if os.path.lexists(out / n) and n not in owned]
+    if theirs:
+        raise RunFolderError(f"{out} holds {', '.join(theirs)}, which this tool did not write (its run.json does not "
+                             "list them, or they are a folder or a link): --render never replaces a file it did not "
+                             "write; move them away")
     if not can_create_in(out):
         raise RunFolderError(f"{out} is not writable: --render writes curves.png and results.md there; copy the run "
                              "folder somewhere writable and render the copy")

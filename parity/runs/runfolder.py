@@ -215,6 +215,20 @@ def _is_run_file(entry) -> bool:
     return isinstance(data.get("config"), dict) if entry.name == MANIFEST else {"pid", "host"} <= set(data)
 
 
+def run_above(path) -> Path | None:
+    """The nearest folder above ``path`` that holds a run of this tool (its ``run.json``), or None."""
+    for folder in Path(path).resolve().parents:
+        manifest = folder / MANIFEST
+        if manifest.is_file() and not manifest.is_symlink():
+            try:
+                data = json.loads(manifest.read_text(encoding="utf-8"))
+            except (OSError, ValueError, UnicodeDecodeError):
+                continue
+            if isinstance(data, dict) and isinstance(data.get("config"), dict):
+                return folder
+    return None
+
+
 def other_runs(path) -> list:
     """Folders below ``path`` that hold another run (its manifest or its lock), links not followed."""
     path, found, seen, stack = Path(path), [], 0, [Path(path)]
@@ -405,6 +419,11 @@ class RunFolder:
         self._lock()
         try:
             self._recover()
+            above = run_above(self.path)
+            if above is not None:
+                raise RunFolderError(f"{self.path} is inside the run folder {above}: a run folder holds one run, and a "
+                                     "run below it would block that run's --resume and --overwrite; choose an --out "
+                                     "outside it")
             others = other_runs(self.path)
             if others:
                 raise RunFolderError(f"{self.path} holds another run, in {others[0]}: a run folder holds one run; "

@@ -14,9 +14,9 @@ def build(spec: str, framework: str, flag: str):
     """Call the builder ``spec`` (``MODULE:CALLABLE``) of ``framework``; the model it returns, checked."""
     try:
         model = load_callable(spec)()
-    except PortError:
+    except (PortError, KeyboardInterrupt):
         raise
-    except Exception as err:
+    except BaseException as err:  # SystemExit too: a builder that exits must not end the check as a success
         from modern_cnns.parity.verdict.memory import reraise_if_memory
 
         reraise_if_memory(err)

@@ -166,14 +166,15 @@ def test_cli_user_pair_errors_are_usage_errors():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("gluon,torch_port", [
-    ("gluoncv_alexnet", "torchvision_alexnet"),
-    ("gluoncv2_resnet18", "pytorchcv_resnet18"),
-    ("gluoncv_googlenet", "torchvision_googlenet"),
-    ("gluoncv_vgg11_bn", "torchvision_vgg11_bn"),
-    ("gluoncv_densenet121", "torchvision_densenet121"),
+@pytest.mark.parametrize("gluon,torch_port,also", [
+    ("gluoncv_alexnet", "torchvision_alexnet", ()),
+    ("gluoncv2_resnet18", "pytorchcv_resnet18", ()),
+    # torchvision rounds its 2x2 maxpool4 up (ceil_mode), gluoncv down: equal at 224, where its input is 14
+    ("gluoncv_googlenet", "torchvision_googlenet", ("pool-ceil-mode",)),
+    ("gluoncv_vgg11_bn", "torchvision_vgg11_bn", ()),
+    ("gluoncv_densenet121", "torchvision_densenet121", ()),
 ])
-def test_224_only_zoo_pairs_pass_in_float64(gluon, torch_port):
+def test_224_only_zoo_pairs_pass_in_float64(gluon, torch_port, also):
     """Architectures with fixed 7x7 pooling or 7x7 classifiers, at their own input size.
 
     The structural differences these zoos keep on purpose are accepted: a fixed pooling window
@@ -181,7 +182,7 @@ def test_224_only_zoo_pairs_pass_in_float64(gluon, torch_port):
     from modern_cnns.parity import check_pair, use_gluon_batchnorm
 
     result, = check_pair(zoo(gluon), use_gluon_batchnorm(zoo(torch_port)), (3, 224, 224), positional=True,
-                         dtypes=("float64",), accept=("pool-global", "dropout-rate", "dropout-position"))
+                         dtypes=("float64",), accept=("pool-global", "dropout-rate", "dropout-position", *also))
     assert result.passed, (_failed(result)[:5], result.diagnosis, result.first_divergence)
 
 

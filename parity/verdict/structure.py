@@ -81,7 +81,7 @@ def describe_gluon(blk) -> list:
         if k["global_pool"]:
             return [("pool", {"type": k["pool_type"], "global": True})]
         attrs = {"type": k["pool_type"], "global": False, "kernel": tuple(k["kernel"]), "stride": tuple(k["stride"]),
-                 "padding": tuple(k["pad"]), "ceil_mode": k["pooling_convention"] == "full"}
+                 "padding": tuple(k["pad"]), "ceil_mode": _rounds_up(k["stride"], k["pooling_convention"] == "full")}
         if k["pool_type"] == "avg":
             attrs["count_include_pad"] = bool(k.get("count_include_pad", True))
         return [("pool", attrs)]
@@ -98,6 +98,13 @@ def describe_gluon(blk) -> list:
     if cls.lower() in _ACTIVATION_CLASSES:
         return [("activation", {"type": _ACTIVATION_CLASSES[cls.lower()]})]
     return [("other", {})]
+
+
+def _rounds_up(stride, ceil_mode: bool) -> bool:
+    """A pool's ceil_mode as it can matter: with every stride 1 the output size is a whole number
+    either way, so rounding up or down is the same layer (torchvision's Inception branches round
+    up, gluoncv's down: no difference to report)."""
+    return bool(ceil_mode) and any(int(s) > 1 for s in stride)
 
 
 def describe_torch(mod) -> list:
@@ -126,7 +133,7 @@ def describe_torch(mod) -> list:
             (lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v,))
         attrs = {"type": "max" if "Max" in cls else "avg", "global": False, "kernel": pair(mod.kernel_size),
                  "stride": pair(mod.stride or mod.kernel_size), "padding": pair(mod.padding),
-                 "ceil_mode": bool(mod.ceil_mode)}
+                 "ceil_mode": _rounds_up(pair(mod.stride or mod.kernel_size), bool(mod.ceil_mode))}
         if "Max" in cls and pair(mod.dilation) != (1,) * len(pair(mod.dilation)):
             attrs["dilation"] = pair(mod.dilation)
         if "Avg" in cls:

@@ -21,7 +21,9 @@ def cause_of(record: dict) -> str:
     """The cause a record's verdict is put down to, in the report's words."""
     if record["verdict"] in ("crashed", "skipped", "untransferable", "error"):
         return f"{record['verdict']}: {record.get('error') or ''}".strip()
-    first = (record.get("diagnosis") or [""])[0].lower()
+    first = (record.get("known_difference") if record["verdict"] == "KNOWN DIFFERENCE"
+             else (record.get("diagnosis") or [""])[0]) or ""
+    first = first.lower()
     for words, cause in CAUSES:
         if words in first:
             return cause

@@ -77,6 +77,8 @@ class Result:
     #: structural differences (:mod:`parity.verdict.structure`): ``{"name", "text", "certain", "accepted",
     #: "torch_layer"}``; a certain one that is not accepted fails the check
     structure: list = field(default_factory=list)
+    #: the per-layer report (:func:`parity.verdict.layers.table`), the same for every dtype of one pair
+    layers: list = field(default_factory=list)
 
     @property
     def passed(self):
@@ -159,7 +161,7 @@ def _run_pair(subject: Subject, dtype, batches, seed):
     # one for the structure (on VGG-11 a float64 pair costs ~8 s)
     pair = subject.make_pair(dtype, dropout=True)
     structure = _structure(pair)
-    layers = _layers(pair, batches[0][0])
+    layers = _layers(pair, batches[0][0], keep=True)  # outputs kept for the per-layer report, measured next
     pair.zero_dropout()
     before = pair.start_state()
     initial = {name: slot.read() for name, slot in gluon_slots(pair.block).items() if slot.kind in STATISTICS}
@@ -185,8 +187,9 @@ def _run_pair(subject: Subject, dtype, batches, seed):
                           "names": dict(pair.names), "stock_batchnorm": _stock_batchnorm(pair.module)}
 
 
-def _layers(pair: Pair, x):
-    """(gluon layers, torch layers) as run on the probe ``x`` in prediction mode; None if that fails."""
+def _layers(pair: Pair, x, keep=False):
+    """(gluon layers, torch layers) as run on the probe ``x`` in prediction mode (their outputs if ``keep``);
+    None if that fails."""
     import torch
     from mxnet import nd
 
@@ -195,9 +198,9 @@ def _layers(pair: Pair, x):
 
     try:
         g = structure.capture_gluon(pair.block, nd.array(x, ctx=gluon_ctx(pair.device), dtype=pair.dtype), False,
-                                    False)
+                                    keep)
         t, _ = structure.capture_torch(pair.module, torch.tensor(x, dtype=getattr(torch, pair.dtype),
-                                                                 device=torch_device(pair.device)), False, False)
+                                                                 device=torch_device(pair.device)), False, keep)
         return g, t
     except Exception:  # a diagnosis aid: never hide the verdict behind its failure
         return None
@@ -311,6 +314,7 @@ def run_checks(subject: Subject, device="cpu", dtypes=("float32", "float64"), st
     runs: dict = {}
     judged: dict = {}
     results: list = []
+    measured: dict = {}  # {dtype: parity.verdict.layers.Measured}: the per-layer report's numbers
     for dtype in ("float64", "float32"):
         if dtype not in dtypes and not (dtype == "float64" and "float32" in dtypes):
             continue
@@ -327,6 +331,7 @@ def run_checks(subject: Subject, device="cpu", dtypes=("float32", "float64"), st
                 result.seconds = time.perf_counter() - start
                 results.append(result)
             continue
+        measured[dtype] = _measure_layers(dtype, runs[dtype][3], measured.get("float64"))
         # float64 is judged even when only float32 was asked for: float32 rows may defer to it
         rng = nudge_rng(seed)
         result = judged[dtype] = _judge(subject.name, device, dtype, steps, runs,
@@ -345,7 +350,28 @@ def run_checks(subject: Subject, device="cpu", dtypes=("float32", "float64"), st
             result.seconds = time.perf_counter() - start
             results.append(result)
         runs[dtype] = (runs[dtype][0], None, None, None)  # float32 needs only the original's float64 run
-    return sorted(results, key=lambda r: list(dtypes).index(r.dtype))
+    return _with_layer_report(sorted(results, key=lambda r: list(dtypes).index(r.dtype)), measured)
+
+
+def _measure_layers(dtype, facts, reference):
+    """The per-layer report's numbers for one dtype (:func:`parity.verdict.layers.measure`); None on failure."""
+    from modern_cnns.parity.verdict import layers
+
+    try:
+        return layers.measure(dtype, facts.get("layers"), reference)
+    except Exception as err:  # a report aid: never hide the verdict behind its failure
+        reraise_if_memory(err)
+        return None
+
+
+def _with_layer_report(results, measured):
+    """``results``, each given the pair's per-layer report (one table: both dtypes' numbers)."""
+    from modern_cnns.parity.verdict import layers
+
+    rows = layers.table(measured)
+    for result in results:
+        result.layers = rows
+    return results
 
 
 def _diagnose(result, run, accept=()) -> list:

@@ -56,6 +56,7 @@ class Row:
     tolerance: str
     passed: bool
     basis: str = "none"  #: why it is trusted: a ground of :func:`parity.verdict.tolerance.judge`, or "none"
+    ground: str = ""     #: a pass on a measured ground in words (:attr:`parity.verdict.tolerance.Verdict.ground`)
 
 
 @dataclass
@@ -463,7 +464,7 @@ def _judge(name, device, dtype, steps, runs, measure_sensitivity, float64=None):
             result.rows.append(Row(check, float("nan"), float("nan"), "present in both", False))
             continue
         d, v = diffs[check], judged[check]
-        result.rows.append(Row(check, d.max_abs, d.max_rel, v.text, v.passed, v.basis))
+        result.rows.append(Row(check, d.max_abs, d.max_rel, v.text, v.passed, v.basis, v.ground))
     for check in facts["raised"] if facts else ():
         result.rows.append(Row(check, float("nan"), float("nan"), "runs in both", False))
     return result

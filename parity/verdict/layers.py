@@ -160,6 +160,11 @@ def _cells(rows) -> tuple:
     return titles, cells
 
 
+def _batch(rows) -> str:
+    shape = next((row["torch shape"] or row["gluon shape"] for row in rows), None)
+    return f" (the batch holds {shape[0]})" if shape else ""
+
+
 def _networks(results) -> list:
     """``[(network, rows)]``, one per network (its results share one table), in order."""
     seen = {}
@@ -175,7 +180,7 @@ def console_lines(results) -> list:
     for network, rows in _networks(results):
         titles, cells = _cells(rows)
         widths = [max(len(c[i]) for c in [titles, *cells]) for i in range(len(titles))]
-        out += [f"layers of {network}: {HEADER}; shapes per sample",
+        out += [f"layers of {network}: {HEADER}; shapes per sample{_batch(rows)}",
                 "    " + "  ".join(t.ljust(w) for t, w in zip(titles, widths)).rstrip()]
         out += ["    " + "  ".join(c.ljust(w) for c, w in zip(cell, widths)).rstrip() for cell in cells]
     return out
@@ -186,7 +191,8 @@ def markdown_lines(results) -> list:
     out = []
     for network, rows in _networks(results):
         titles, cells = _cells(rows)
-        out += ["", f"## Layers of {network}", "", f"{HEADER[0].upper()}{HEADER[1:]}; shapes per sample.", "",
+        out += ["", f"## Layers of {network}", "", f"{HEADER[0].upper()}{HEADER[1:]}; shapes per sample{_batch(rows)}.",
+                "",
                 "| " + " | ".join(titles) + " |", "|" + "---|" * len(titles)]
         out += ["| " + " | ".join(c.replace("|", "\\|") for c in cell) + " |" for cell in cells]
     return out
@@ -227,7 +233,8 @@ def figure(results):
         ax.set_xlabel("layer, in execution order (the report's # column)")
         if len(rows) <= 40:
             ax.set_xticks(x)
-            ax.set_xticklabels([row["torch"] or f"({row['gluon']})" for row in rows], rotation=90, fontsize=7)
+            ax.set_xticklabels([f"{i}: {row['torch'] or '(gluon ' + row['gluon'] + ')'}" for i, row in zip(x, rows)],
+                               rotation=90, fontsize=7)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8, loc="best")
     fig.tight_layout()

@@ -156,13 +156,17 @@ def _predict_at(pair: Pair, sample_shape, seed) -> tuple:
             first(predict_torch(pair.module, x, pair.dtype, pair.device)))
 
 
-def _run_pair(subject: Subject, dtype, batches, seed):
-    """(original's results, port's results, start-state diffs, facts for the diagnosis) for one dtype."""
+def _run_pair(subject: Subject, dtype, batches, seed, layer_reference=None):
+    """(original's results, port's results, start-state diffs, facts for the diagnosis) for one dtype.
+
+    ``layer_reference``: the float64 run's per-layer measurement, which the float32 one is measured against
+    (``facts["measured"]``, :mod:`parity.verdict.layers`)."""
     # built with dropout as declared, to read the structure, then zeroed: one pair, not a second
     # one for the structure (on VGG-11 a float64 pair costs ~8 s)
     pair = subject.make_pair(dtype, dropout=True)
     structure = _structure(pair)
-    layers = _layers(pair, batches[0][0], keep=True)  # outputs kept for the per-layer report, measured next
+    layers = _layers(pair, batches[0][0], keep=True)
+    measured = _measure_layers(dtype, layers, layer_reference)  # the outputs are dropped before the trace
     pair.zero_dropout()
     before = pair.start_state()
     initial = {name: slot.read() for name, slot in gluon_slots(pair.block).items() if slot.kind in STATISTICS}
@@ -185,6 +189,7 @@ def _run_pair(subject: Subject, dtype, batches, seed):
     g.update(traced_g)
     t.update(traced_t)
     return g, t, before, {"initial": initial, "raised": raised, "structure": structure, "layers": layers,
+                          "measured": measured,
                           "names": dict(pair.names), "stock_batchnorm": _stock_batchnorm(pair.module)}
 
 
@@ -321,7 +326,7 @@ def run_checks(subject: Subject, device="cpu", dtypes=("float32", "float64"), st
             continue
         start = time.perf_counter()
         try:
-            runs[dtype] = _run_pair(subject, dtype, batches, seed)
+            runs[dtype] = _run_pair(subject, dtype, batches, seed, measured.get("float64"))
         except Exception as err:
             reraise_if_memory(err)  # not enough memory is no verdict on the port
             runs[dtype] = None
@@ -332,7 +337,7 @@ def run_checks(subject: Subject, device="cpu", dtypes=("float32", "float64"), st
                 result.seconds = time.perf_counter() - start
                 results.append(result)
             continue
-        measured[dtype] = _measure_layers(dtype, runs[dtype][3], measured.get("float64"))
+        measured[dtype] = runs[dtype][3]["measured"]
         # float64 is judged even when only float32 was asked for: float32 rows may defer to it
         rng = nudge_rng(seed)
         result = judged[dtype] = _judge(subject.name, device, dtype, steps, runs,
@@ -354,12 +359,12 @@ def run_checks(subject: Subject, device="cpu", dtypes=("float32", "float64"), st
     return _with_layer_report(sorted(results, key=lambda r: list(dtypes).index(r.dtype)), measured)
 
 
-def _measure_layers(dtype, facts, reference):
+def _measure_layers(dtype, captured, reference):
     """The per-layer report's numbers for one dtype (:func:`parity.verdict.layers.measure`); None on failure."""
     from modern_cnns.parity.verdict import layers
 
     try:
-        return layers.measure(dtype, facts.get("layers"), reference)
+        return layers.measure(dtype, captured, reference)
     except Exception as err:  # a report aid: never hide the verdict behind its failure
         reraise_if_memory(err)
         return None

@@ -57,7 +57,14 @@ def measure(dtype: str, layers, reference: Measured | None = None) -> Measured |
     """
     if layers is None:
         return None
-    g_layers, t_layers = layers
+    try:
+        return _measure(dtype, *layers, reference)
+    finally:  # the outputs of a whole tree: never carried past this point, whatever happened
+        for layer in (*layers[0], *layers[1]):
+            layer.output = None
+
+
+def _measure(dtype, g_layers, t_layers, reference) -> Measured:
     g_index = {id(layer): i for i, layer in enumerate(g_layers)}
     t_index = {id(layer): i for i, layer in enumerate(t_layers)}
     pairs = [(g_index[id(g)] if g is not None else None, t_index[id(t)] if t is not None else None)
@@ -72,14 +79,12 @@ def measure(dtype: str, layers, reference: Measured | None = None) -> Measured |
     if reference is not None and dtype == "float32":
         for gi, layer in enumerate(g_layers):
             ref = reference.gluon_outputs.get(gi)
-            if layer.output is not None and ref is not None and reference.g_layers[gi].name == layer.name \
-                    and ref.shape == layer.output.shape:
+            same = gi < len(reference.g_layers) and reference.g_layers[gi].name == layer.name
+            if same and layer.output is not None and ref is not None and ref.shape == layer.output.shape:
                 out.own_error[gi] = diff("", layer.output, ref).max_rel
         reference.gluon_outputs = {}
     if dtype == "float64":
         out.gluon_outputs = {i: layer.output for i, layer in enumerate(g_layers) if layer.output is not None}
-    for layer in (*g_layers, *t_layers):
-        layer.output = None
     return out
 
 

@@ -328,12 +328,12 @@ def _show_layers(args, results) -> None:
 
 
 def _write_layers_png(args, results) -> None:
+    """The per-layer figure, written as the reports are: silently (without --layers nothing new is printed)."""
     path = getattr(args, "layers_png_path", None)
     if path:
         from modern_cnns.parity.verdict.layers import write_png
 
-        if write_png(results, path):
-            print(f"per-layer figure: {path}")
+        write_png(results, path)
 
 
 def _check_user_pair(args, report):

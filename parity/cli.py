@@ -314,9 +314,13 @@ def _finish_check(args, report, results, wall, noun) -> int:
 # --------------------------------------------------------------------------- the per-layer report
 def _layers_png(args):
     """Where ``check`` draws the per-layer figure (:func:`parity.verdict.layers.png_path`), or None."""
-    from modern_cnns.parity.verdict.layers import png_path
+    from modern_cnns.parity.verdict.layers import NoFigureHere, png_path
 
-    return png_path(args.markdown, args.json, args.layers_png)
+    try:
+        return png_path(args.markdown, args.json, args.layers_png)
+    except NoFigureHere as err:
+        print(f"note: no per-layer figure beside the report: {err}; name one with --layers-png FILE", file=sys.stderr)
+        return None
 
 
 def _show_layers(args, results) -> None:

@@ -209,3 +209,14 @@ def test_a_float32_row_accepted_against_float64_reads_as_what_it_is():
 
     failing = judge("gradient of 0.weight", "float32", 1.79, port_err=9.0, orig_err=1e-5)
     assert not failing.passed and failing.ground == "" and "port 9.0e+00 > 4 x" in failing.text
+
+
+@needs_both
+def test_a_report_name_too_long_for_its_figure_costs_the_figure_not_the_check(tmp_path):
+    """A legal 252-byte report name: its ``.layers.png`` sibling would pass the filesystem's limit."""
+    data = tmp_path / ("r" * 247 + ".json")
+    code, out, err = run_main("check", *TINY, "--dtype", "float64", "--json", data)
+    assert code == 0, err
+    assert "note: no per-layer figure beside the report" in err and "--layers-png" in err, err
+    assert json.loads(data.read_text())["results"][0]["layers"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [data.name]

@@ -278,13 +278,19 @@ def png_beside(report_path) -> str:
     return str(path.with_name(path.stem + ".layers.png") if path.suffix else path.with_name(path.name + ".layers.png"))
 
 
+class NoFigureHere(Exception):
+    """The figure's derived path cannot be written (the reports can): the check goes on without it."""
+
+
 def png_path(markdown_path, json_path, explicit=None) -> str | None:
     """Where the figure goes: ``explicit`` (``--layers-png``), else beside the Markdown report, else beside
     the JSON one; None when no report is written.
 
     A file the user named is theirs to replace (as ``--markdown`` replaces its file).  The derived
     path was named by no one: an existing file there that this tool did not draw is refused
-    (``OutputPathError``, exit 2, before any check runs), never replaced.
+    (``OutputPathError``, exit 2, before any check runs), never replaced; a derived path that cannot
+    be written at all (a legal report name whose ``.layers.png`` sibling is too long) is
+    :class:`NoFigureHere`, which costs the figure, not the check.
     """
     import os
 
@@ -296,7 +302,10 @@ def png_path(markdown_path, json_path, explicit=None) -> str | None:
     if not report:
         return None
     path = png_beside(report)
-    check_output_file(path)
+    try:
+        check_output_file(path)
+    except OutputPathError as err:
+        raise NoFigureHere(str(err)) from None
     if os.path.lexists(path) and not drawn_here(path):
         raise OutputPathError(f"{path} exists and this tool did not draw it: the per-layer figure goes beside the "
                               "report and never replaces a file it did not write; move it away, or name another "
@@ -305,4 +314,4 @@ def png_path(markdown_path, json_path, explicit=None) -> str | None:
 
 
 __all__ = ["HEADER", "Measured", "measure", "table", "console_lines", "markdown_lines", "figure", "write_png",
-           "drawn_here", "png_beside", "png_path"]
+           "drawn_here", "png_beside", "png_path", "NoFigureHere"]

@@ -57,10 +57,11 @@ def measure(dtype: str, layers, reference: Measured | None = None) -> Measured |
     """
     if layers is None:
         return None
+    g_layers, t_layers = layers
     try:
-        return _measure(dtype, *layers, reference)
+        return _measure(dtype, g_layers, t_layers, reference)
     finally:  # the outputs of a whole tree: never carried past this point, whatever happened
-        for layer in (*layers[0], *layers[1]):
+        for layer in (*g_layers, *t_layers):
             layer.output = None
 
 

@@ -131,8 +131,10 @@ def _next_aligned(measured: Measured, k: int) -> str:
 
 # --------------------------------------------------------------------------- rendering
 def _shape(row) -> str:
-    def per_sample(shape):
-        return "x".join(map(str, shape[1:])) or "-" if shape is not None else "-"
+    def per_sample(shape):  # batch first: the rest is one sample's
+        if shape is None:
+            return "-"
+        return "x".join(map(str, shape[1:])) or "-"
     t, g = row["torch shape"], row["gluon shape"]
     if t is None or g is None or t == g:
         return per_sample(t if t is not None else g)

@@ -242,6 +242,7 @@ def _cmd_check(args):
     from modern_cnns.parity.frameworks import device_label, device_skip_reason
     from modern_cnns.parity.verdict import report
 
+    args.layers_png_path = _layers_png(args)  # a file there that is not ours: refused before any work
     skip = device_skip_reason(args.device)
     if skip:  # a report that says so, never an old file that looks fresh
         print(f"skipped: {args.device}: {skip}")
@@ -289,6 +290,7 @@ def _cmd_check(args):
         for result in network_results:
             result.device = context
             print("\n".join(report.console_lines(result)), flush=True)
+        _show_layers(args, network_results)
 
     results = run_sweep([entry.name for entry in entries], args.jobs, show, device=args.device, dtypes=dtypes,
                         steps=args.steps, batch_size=args.batch_size, seed=args.seed)
@@ -305,7 +307,37 @@ def _finish_check(args, report, results, wall, noun) -> int:
         if path:
             text = render(results, wall)
             atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+    _write_layers_png(args, results)
     return EXIT_FAILED if failed else EXIT_OK
+
+
+# --------------------------------------------------------------------------- the per-layer report
+def _layers_png(args):
+    """Where ``check`` draws the per-layer figure (:func:`parity.verdict.layers.png_path`), or None."""
+    from modern_cnns.parity.verdict.layers import NoFigureHere, png_path
+
+    try:
+        return png_path(args.markdown, args.json, args.layers_png)
+    except NoFigureHere as err:
+        print(f"note: no per-layer figure beside the report: {err}; name one with --layers-png FILE", file=sys.stderr)
+        return None
+
+
+def _show_layers(args, results) -> None:
+    """``check --layers``: every row of each network's per-layer table, after its verdicts."""
+    if args.layers:
+        from modern_cnns.parity.verdict.layers import console_lines
+
+        print("\n".join(console_lines(results)), flush=True)
+
+
+def _write_layers_png(args, results) -> None:
+    """The per-layer figure, written as the reports are: silently (without --layers nothing new is printed)."""
+    path = getattr(args, "layers_png_path", None)
+    if path:
+        from modern_cnns.parity.verdict.layers import write_png
+
+        write_png(results, path)
 
 
 def _check_user_pair(args, report):
@@ -329,6 +361,7 @@ def _check_user_pair(args, report):
     for result in results:
         result.device = device_label(args.device)
         print("\n".join(report.console_lines(result)), flush=True)
+    _show_layers(args, results)
     return _finish_check(args, report, results, wall, "checks")
 
 
@@ -489,6 +522,12 @@ def build_parser():
                         "available memory allows, ~10 GB each)")
     p.add_argument("--json", metavar="FILE", type=writable_file)
     p.add_argument("--markdown", metavar="FILE", type=writable_file)
+    p.add_argument("--layers", action="store_true",
+                   help="print every layer of both trees (execution order, shapes, pairing, the port's difference "
+                        "per dtype beside the original's own float32 error); always in --json and --markdown")
+    p.add_argument("--layers-png", metavar="FILE", type=writable_file,
+                   help="draw the per-layer differences here (default: beside the --markdown or --json report, "
+                        "REPORT.layers.png)")
     _pair_options(p, check=True)
     p.set_defaults(func=_cmd_check)
 

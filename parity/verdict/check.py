@@ -56,6 +56,7 @@ class Row:
     tolerance: str
     passed: bool
     basis: str = "none"  #: why it is trusted: a ground of :func:`parity.verdict.tolerance.judge`, or "none"
+    ground: str = ""     #: a pass on a measured ground in words (:attr:`parity.verdict.tolerance.Verdict.ground`)
 
 
 @dataclass
@@ -77,6 +78,8 @@ class Result:
     #: structural differences (:mod:`parity.verdict.structure`): ``{"name", "text", "certain", "accepted",
     #: "torch_layer"}``; a certain one that is not accepted fails the check
     structure: list = field(default_factory=list)
+    #: the per-layer report (:func:`parity.verdict.layers.table`), the same for every dtype of one pair
+    layers: list = field(default_factory=list)
 
     @property
     def passed(self):
@@ -153,13 +156,17 @@ def _predict_at(pair: Pair, sample_shape, seed) -> tuple:
             first(predict_torch(pair.module, x, pair.dtype, pair.device)))
 
 
-def _run_pair(subject: Subject, dtype, batches, seed):
-    """(original's results, port's results, start-state diffs, facts for the diagnosis) for one dtype."""
+def _run_pair(subject: Subject, dtype, batches, seed, layer_reference=None):
+    """(original's results, port's results, start-state diffs, facts for the diagnosis) for one dtype.
+
+    ``layer_reference``: the float64 run's per-layer measurement, which the float32 one is measured against
+    (``facts["measured"]``, :mod:`parity.verdict.layers`)."""
     # built with dropout as declared, to read the structure, then zeroed: one pair, not a second
     # one for the structure (on VGG-11 a float64 pair costs ~8 s)
     pair = subject.make_pair(dtype, dropout=True)
     structure = _structure(pair)
-    layers = _layers(pair, batches[0][0])
+    layers = _layers(pair, batches[0][0], keep=True)
+    measured = _measure_layers(dtype, layers, layer_reference)  # the outputs are dropped before the trace
     pair.zero_dropout()
     before = pair.start_state()
     initial = {name: slot.read() for name, slot in gluon_slots(pair.block).items() if slot.kind in STATISTICS}
@@ -182,11 +189,13 @@ def _run_pair(subject: Subject, dtype, batches, seed):
     g.update(traced_g)
     t.update(traced_t)
     return g, t, before, {"initial": initial, "raised": raised, "structure": structure, "layers": layers,
+                          "measured": measured,
                           "names": dict(pair.names), "stock_batchnorm": _stock_batchnorm(pair.module)}
 
 
-def _layers(pair: Pair, x):
-    """(gluon layers, torch layers) as run on the probe ``x`` in prediction mode; None if that fails."""
+def _layers(pair: Pair, x, keep=False):
+    """(gluon layers, torch layers) as run on the probe ``x`` in prediction mode (their outputs if ``keep``);
+    None if that fails."""
     import torch
     from mxnet import nd
 
@@ -195,9 +204,9 @@ def _layers(pair: Pair, x):
 
     try:
         g = structure.capture_gluon(pair.block, nd.array(x, ctx=gluon_ctx(pair.device), dtype=pair.dtype), False,
-                                    False)
+                                    keep)
         t, _ = structure.capture_torch(pair.module, torch.tensor(x, dtype=getattr(torch, pair.dtype),
-                                                                 device=torch_device(pair.device)), False, False)
+                                                                 device=torch_device(pair.device)), False, keep)
         return g, t
     except Exception:  # a diagnosis aid: never hide the verdict behind its failure
         return None
@@ -311,12 +320,13 @@ def run_checks(subject: Subject, device="cpu", dtypes=("float32", "float64"), st
     runs: dict = {}
     judged: dict = {}
     results: list = []
+    measured: dict = {}  # {dtype: parity.verdict.layers.Measured}: the per-layer report's numbers
     for dtype in ("float64", "float32"):
         if dtype not in dtypes and not (dtype == "float64" and "float32" in dtypes):
             continue
         start = time.perf_counter()
         try:
-            runs[dtype] = _run_pair(subject, dtype, batches, seed)
+            runs[dtype] = _run_pair(subject, dtype, batches, seed, measured.get("float64"))
         except Exception as err:
             reraise_if_memory(err)  # not enough memory is no verdict on the port
             runs[dtype] = None
@@ -327,6 +337,7 @@ def run_checks(subject: Subject, device="cpu", dtypes=("float32", "float64"), st
                 result.seconds = time.perf_counter() - start
                 results.append(result)
             continue
+        measured[dtype] = runs[dtype][3]["measured"]
         # float64 is judged even when only float32 was asked for: float32 rows may defer to it
         rng = nudge_rng(seed)
         result = judged[dtype] = _judge(subject.name, device, dtype, steps, runs,
@@ -345,7 +356,28 @@ def run_checks(subject: Subject, device="cpu", dtypes=("float32", "float64"), st
             result.seconds = time.perf_counter() - start
             results.append(result)
         runs[dtype] = (runs[dtype][0], None, None, None)  # float32 needs only the original's float64 run
-    return sorted(results, key=lambda r: list(dtypes).index(r.dtype))
+    return _with_layer_report(sorted(results, key=lambda r: list(dtypes).index(r.dtype)), measured)
+
+
+def _measure_layers(dtype, captured, reference):
+    """The per-layer report's numbers for one dtype (:func:`parity.verdict.layers.measure`); None on failure."""
+    from modern_cnns.parity.verdict import layers
+
+    try:
+        return layers.measure(dtype, captured, reference)
+    except Exception as err:  # a report aid: never hide the verdict behind its failure
+        reraise_if_memory(err)
+        return None
+
+
+def _with_layer_report(results, measured):
+    """``results``, each given the pair's per-layer report (one table: both dtypes' numbers)."""
+    from modern_cnns.parity.verdict import layers
+
+    rows = layers.table(measured)
+    for result in results:
+        result.layers = rows
+    return results
 
 
 def _diagnose(result, run, accept=()) -> list:
@@ -437,7 +469,7 @@ def _judge(name, device, dtype, steps, runs, measure_sensitivity, float64=None):
             result.rows.append(Row(check, float("nan"), float("nan"), "present in both", False))
             continue
         d, v = diffs[check], judged[check]
-        result.rows.append(Row(check, d.max_abs, d.max_rel, v.text, v.passed, v.basis))
+        result.rows.append(Row(check, d.max_abs, d.max_rel, v.text, v.passed, v.basis, v.ground))
     for check in facts["raised"] if facts else ():
         result.rows.append(Row(check, float("nan"), float("nan"), "runs in both", False))
     return result

@@ -140,6 +140,10 @@ class Verdict:
     passed: bool
     basis: str  #: "exact", "rounding", "float64 reference", "conditioning", "float64 decides" or "none"
     text: str              #: the numbers behind it, for the report
+    #: a pass on a measured ground, in words a reader takes for what it is: a float32 row accepted against
+    #: float64 reads "the port is 1.21e+00 from float64, within 4x the original's own float32 error 1.94e+00",
+    #: not as a bare relative difference that looks like an alarm; "" for the plain grounds
+    ground: str = ""
 
 
 def judge(check: str, dtype: str, rel: float, port_err: float | None = None, orig_err: float | None = None,
@@ -168,24 +172,36 @@ def judge(check: str, dtype: str, rel: float, port_err: float | None = None, ori
     scope = scope_name(check)
     if dtype == "float64":
         if sensitivity is not None:
-            text = (f"ill-conditioned: rel <= {FACTOR:g} x original's own change {sensitivity:.1e} "
-                    f"under a 1-ulp input nudge{scope}")
-            if rel <= FACTOR * sensitivity:
-                return Verdict(True, "conditioning", text)
+            within = rel <= FACTOR * sensitivity
+            text = (f"ill-conditioned: rel {'<=' if within else '>'} {FACTOR:g} x original's own change "
+                    f"{sensitivity:.1e} under a 1-ulp input nudge{scope}")
+            if within:
+                return Verdict(True, "conditioning", text,
+                               f"within {FACTOR:g}x the original's own change {sensitivity:.2e} under a 1-ulp input "
+                               f"nudge{scope} (ill-conditioned here)")
             tried.append(text)
         return Verdict(False, "none", "; ".join(tried))
     if port_err is None or orig_err is None:  # no float64 result to judge against
         return Verdict(False, "none", "; ".join(tried))
     noise = max(orig_err, sensitivity or 0.0)
     source = "1-ulp sensitivity" if (sensitivity or 0.0) > orig_err else "error"
-    text = f"vs float64: port {port_err:.1e} <= {FACTOR:g} x original's {source} {noise:.1e}{scope}"
-    if port_err <= FACTOR * max(noise, FLOAT32_FLOOR):
-        return Verdict(True, "float64 reference", text)
+    within = port_err <= FACTOR * max(noise, FLOAT32_FLOOR)
+    floored = f" (floored at {FLOAT32_FLOOR:.0e})" if noise < FLOAT32_FLOOR else ""
+    text = (f"vs float64: port {port_err:.1e} {'<=' if within else '>'} {FACTOR:g} x the original's own float32 "
+            f"{source} {noise:.1e}{floored}{scope}")
+    own = f"the original's own float32 {'error' if source == 'error' else 'noise (1-ulp sensitivity)'}"
+    if within:
+        bound = f"{own} {noise:.2e}{scope}" if not floored else \
+            f"the float32 floor {FLOAT32_FLOOR:.0e} ({own} is {noise:.2e}{scope})"
+        return Verdict(True, "float64 reference", text,
+                       f"the port is {port_err:.2e} from float64, within {FACTOR:g}x {bound}")
     tried.append(text)
     if noise >= UNRESOLVABLE:
         text = f"float32 cannot resolve this (original's noise {noise:.1e}{scope}): the float64 check decides"
         if float64_passed:
-            return Verdict(True, "float64 decides", text)
+            return Verdict(True, "float64 decides", text,
+                           f"float32 cannot resolve it ({own} {noise:.2e}{scope}); the float64 check decided, "
+                           "and passed")
         tried.append(text + (" and it failed" if float64_passed is False else " and it did not run"))
     return Verdict(False, "none", "; ".join(tried))
 

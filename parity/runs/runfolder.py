@@ -79,11 +79,13 @@ def code_files() -> list:
     files = []
     for name in TRAINING_CODE:
         spec = importlib.util.find_spec(name)
-        if spec.submodule_search_locations:
+        if spec is not None and spec.submodule_search_locations:
             for folder in spec.submodule_search_locations:
                 files += [(f"{name}/{p.name}", p) for p in sorted(Path(folder).glob("*.py"))]
-        else:
+        elif spec is not None and spec.origin is not None:
             files.append((name, Path(spec.origin)))
+        else:
+            raise ImportError(f"{name} has no source files here: reinstall the project (README, Environments)")
     return files
 
 
@@ -428,7 +430,7 @@ class RunFolder:
             if others:
                 raise RunFolderError(f"{self.path} holds another run, in {others[0]}: a run folder holds one run; "
                                      f"choose another --out (or --out {others[0]} for that run)")
-            holds, stored = self.holds_a_run(), self.stored_config()
+            holds, stored = self.holds_a_run(), self.stored_config() or {}  # no manifest: no run, nothing stored
             if holds and resume:
                 differing = [f"{key} {stored.get(key)!r} (stored) vs {self.config.get(key)!r} (now)"
                              for key in sorted(set(stored) | set(self.config))

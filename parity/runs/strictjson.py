@@ -41,7 +41,7 @@ def encode(data: dict) -> dict:
     """``data`` as strict JSON data, each non-finite number replaced by None with a note beside its key."""
     out = {}
     for key, item in data.items():
-        notes = {}
+        notes: dict[str, str] = {}
         out[key] = _encode(item, "", notes)
         if notes:
             out[f"{key}{NOTE}"] = notes.pop("") if "" in notes else notes

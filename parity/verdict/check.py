@@ -26,7 +26,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from functools import partial
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -45,6 +45,9 @@ from modern_cnns.parity.verdict.pair import (
     zero_dropout_gluon,
 )
 from modern_cnns.parity.weights.state import gluon_slots
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -120,7 +123,7 @@ class Subject:
     accept: tuple = ()
     #: ``make_models(dtype) -> (block, module)`` without a transfer: the structure of a pair whose
     #: transfer is refused (a conv's groups, a missing block) can still be read from it
-    make_models: Callable | None = None
+    make_models: Callable[[str], tuple[Any, torch.nn.Module]] | None = None
 
 
 def make_batches(sample_shape, num_classes, batch_size, steps, seed=policy.SEED):
@@ -362,7 +365,8 @@ def _diagnose_error(result, subject, dtype, x) -> list:
         if subject.make_models is None:
             return []
         try:
-            pair = Pair(*subject.make_models(dtype), {}, dtype, result.device)
+            block, module = subject.make_models(dtype)
+            pair = Pair(block, module, {}, dtype, result.device)
         except Exception:
             return []
     facts = {"layers": _layers(pair, x), "names": dict(pair.names), "stock_batchnorm": _stock_batchnorm(pair.module),

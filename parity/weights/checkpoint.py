@@ -118,7 +118,7 @@ def temp_writer(name: str) -> int | None:
     return int(match["pid"]) if match else None
 
 
-def clean_dead_temps(folder, stem: str | None = None) -> list:
+def clean_dead_temps(folder, stem: str | None = None) -> list[str]:
     """Remove the temporaries in ``folder`` (not below) whose writer is gone (SIGKILL); return their names.
 
     Only names :func:`atomic_write` makes, only in ``folder``, and only when their pid is dead:
@@ -126,7 +126,7 @@ def clean_dead_temps(folder, stem: str | None = None) -> list:
     """
     from modern_cnns.parity.frameworks import pid_alive
 
-    removed = []
+    removed: list[str] = []
     try:
         entries = list(os.scandir(folder))
     except (FileNotFoundError, NotADirectoryError):
@@ -287,7 +287,7 @@ def _verify_zip(path):
         raise CheckpointError(f"{path}: damaged PyTorch checkpoint: the CRC of {bad} does not match its bytes")
 
 
-def _torch_array(path, name, tensor, widened: list):
+def _torch_array(path, name, tensor, widened: list[str]):
     """One tensor of a ``.pt`` file as a numpy array: float16 as it is, bfloat16 through float32.
 
     numpy has no bfloat16; widening to float32 is exact (bfloat16 is float32 with the low 16 bits
@@ -335,7 +335,7 @@ def read_torch(path, notes: list | None = None) -> dict:
         loaded = loaded["state_dict"]
     if not isinstance(loaded, dict) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
         raise CheckpointError(f"{path}: expected a state_dict (a dict of tensors), found {type(loaded).__name__}")
-    widened = []
+    widened: list[str] = []
     arrays = {name: _torch_array(path, name, t, widened) for name, t in loaded.items()
               if not name.endswith(TORCH_IGNORED_SUFFIXES)}
     if widened and notes is not None:

@@ -254,7 +254,7 @@ def other_runs(path) -> list:
 
 
 # --------------------------------------------------------------------------- the lock
-def _read_lock(lock: Path):
+def _read_lock(lock: Path) -> tuple[dict, None] | tuple[None, str]:
     """(holder dict, None) when it is a lock of this tool; (None, why it is stale) when one died while taking
     it; a RunFolderError when ``.lock`` is something else (a user's file, a folder): never removed."""
     if lock.is_symlink() or (os.path.lexists(lock) and not lock.is_file()):
@@ -325,7 +325,7 @@ class RunFolder:
                 self._locked = True
                 return
             holder, problem = _read_lock(lock)
-            if problem:
+            if holder is None:  # then problem says how it died
                 note(f"{lock} was {problem}: left by a run that died while taking it (a full disk, say); taking "
                      "it over")
                 lock.unlink(missing_ok=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from typing import TypeGuard
 
 NOTE = " note"
 _WORDS = {"not a number": math.nan, "inf": math.inf, "-inf": -math.inf}
@@ -19,7 +20,7 @@ def _word(x: float) -> str:
     return "not a number" if math.isnan(x) else ("inf" if x > 0 else "-inf")
 
 
-def _non_finite(x) -> bool:
+def _non_finite(x: object) -> TypeGuard[float]:
     return isinstance(x, float) and not math.isfinite(x)
 
 

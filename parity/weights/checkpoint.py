@@ -403,7 +403,7 @@ class EpochCheckpoints:
         for key, group in (("model", "m"), ("optimizer", "o")):
             name = meta.get(key)
             match = EPOCH_FILE.match(name) if isinstance(name, str) else None
-            if not match or match[group] is None or int(match[group]) != epoch:
+            if not isinstance(name, str) or not match or match[group] is None or int(match[group]) != epoch:
                 raise self._damaged(f"{key} {name!r} is not this tool's file of epoch {epoch}")
             if not (self.dir / name).is_file():
                 raise self._damaged(f"it names {name}, which is missing")
@@ -411,8 +411,11 @@ class EpochCheckpoints:
         if not isinstance(history, list) or len(history) != epoch or not all(
                 isinstance(r, dict) and r.get("epoch") == i + 1 for i, r in enumerate(history)):
             raise self._damaged(f"its history does not hold one record per epoch 1..{epoch} (edited by hand?)")
+        state = meta.get("data_rng")
+        if not isinstance(state, dict):
+            raise self._damaged(f"data_rng is not a shuffling state (a {type(state).__name__}, not a dict)")
         try:
-            np.random.default_rng().bit_generator.state = meta.get("data_rng")
+            np.random.default_rng().bit_generator.state = state
         except (TypeError, ValueError, KeyError) as err:
             raise self._damaged(f"data_rng is not a shuffling state ({err})") from None
         return meta

@@ -14,9 +14,9 @@ import sys
 
 import pytest
 
-from parity_tests.conftest import REPO
+from parity_tests.conftest import REPO, needs_torch
 
-pytestmark = pytest.mark.slow  # each checker reads torch's and numpy's types: tens of seconds on 2 cores
+slow = pytest.mark.slow  # each checker reads torch's and numpy's types: tens of seconds on 2 cores
 
 #: what a fresh checkout has that the checkers read
 TRACKED = ("pyproject.toml", "modern_cnns", "parity", "gluon_impl", "torch_impl", "data")
@@ -73,6 +73,7 @@ def _check(output: str, revealed: dict, signature: str) -> None:
     assert re.search(r"\) -> (torch\.nn\.modules\.module\.)?Module$", revealed["use_gluon_batchnorm"]), revealed
 
 
+@slow
 def test_mypy_reads_the_public_api_from_a_fresh_checkout(checkout):
     pytest.importorskip("mypy", reason="mypy is installed by requirements.lock (the full stack), not here")
     proc = subprocess.run([sys.executable, "-m", "mypy", "--cache-dir", str(checkout / ".mypy_cache"), "client.py"],
@@ -84,6 +85,7 @@ def test_mypy_reads_the_public_api_from_a_fresh_checkout(checkout):
     _check(proc.stdout, dict(zip(names, (line.strip('"') for line in lines))), r"def \(")
 
 
+@slow
 def test_pyright_reads_the_public_api_from_a_fresh_checkout(checkout):
     pytest.importorskip("pyright", reason="pyright is installed by requirements.lock (the full stack), not here")
     env = {**os.environ, "PYRIGHT_PYTHON_GLOBAL_NODE": "0", "PYRIGHT_PYTHON_IGNORE_WARNINGS": "1"}  # as tox.ini
@@ -93,3 +95,16 @@ def test_pyright_reads_the_public_api_from_a_fresh_checkout(checkout):
     assert "0 errors" in proc.stdout, proc.stdout[-3000:]
     revealed = dict(re.findall(r'information: Type of "(\w+)" is "(.*)"$', proc.stdout, re.M))
     _check(proc.stdout, revealed, r"\(")
+
+
+@needs_torch
+def test_the_gluon_style_torch_layers_take_their_input_by_torchs_name():
+    """pyright found it: their ``forward`` renamed torch's ``input``, so ``layer(input=x)`` failed."""
+    import torch
+
+    from modern_cnns.torch_impl.gluon_layers import Conv2D, Dense
+
+    x = torch.arange(2 * 3 * 4 * 4, dtype=torch.float64).reshape(2, 3, 4, 4) / 50
+    for layer in (Conv2D(5, 3, padding=1, activation="relu", in_channels=3).double(),
+                  Dense(7, activation="relu", in_units=48).double()):
+        assert torch.equal(layer(input=x), layer(x)), type(layer).__name__

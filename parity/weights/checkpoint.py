@@ -413,7 +413,7 @@ class EpochCheckpoints:
             raise self._damaged(f"its history does not hold one record per epoch 1..{epoch} (edited by hand?)")
         state = meta.get("data_rng")
         if not isinstance(state, dict):
-            raise self._damaged(f"data_rng is not a shuffling state (a {type(state).__name__}, not a dict)")
+            raise self._damaged(f"data_rng is not a shuffling state ({type(state).__name__}, not a dict)")
         try:
             np.random.default_rng().bit_generator.state = state
         except (TypeError, ValueError, KeyError) as err:

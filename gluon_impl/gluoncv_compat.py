@@ -18,11 +18,13 @@ def import_gluoncv():
     if "gluoncv" in sys.modules:
         return sys.modules["gluoncv"]
     saved = sys.modules.get("torch", _MISSING)
-    sys.modules["torch"] = None
+    # None in sys.modules makes the import raise ImportError (the import system's rule); typeshed
+    # types sys.modules as holding modules only
+    sys.modules["torch"] = None  # pyright: ignore[reportArgumentType]
     try:
         return importlib.import_module("gluoncv")
     finally:
         if saved is _MISSING:
             del sys.modules["torch"]
         else:
-            sys.modules["torch"] = saved
+            sys.modules["torch"] = saved  # pyright: ignore[reportArgumentType]  (what was there: a module, or None)

@@ -46,8 +46,8 @@ class Conv2D(nn.Conv2d):
         self.activation = activation
         self._act = _activation(activation)
 
-    def forward(self, x):
-        y = super().forward(x)
+    def forward(self, input):  # torch's name for it: a caller may pass input=
+        y = super().forward(input)
         return y if self._act is None else self._act(y)
 
     def extra_repr(self):
@@ -62,9 +62,8 @@ class Dense(nn.Linear):
         self.activation, self.flatten = activation, flatten
         self._act = _activation(activation)
 
-    def forward(self, x):
-        if self.flatten:
-            x = x.reshape(x.shape[0], -1)
+    def forward(self, input):  # torch's name for it: a caller may pass input=
+        x = input.reshape(input.shape[0], -1) if self.flatten else input
         y = super().forward(x)
         return y if self._act is None else self._act(y)
 

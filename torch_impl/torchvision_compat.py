@@ -29,7 +29,7 @@ def _extension_loads() -> bool:
     import torch
 
     spec = importlib.util.find_spec("torchvision")
-    if spec is None:
+    if spec is None or not spec.submodule_search_locations:  # absent, or a lone module that is not the package
         raise ImportError("torchvision is not installed (pip install -r requirements.txt)")
     for path in glob.glob(os.path.join(spec.submodule_search_locations[0], "_C*.so")):
         try:

@@ -88,7 +88,7 @@ def figure(histories, exp=None, reference=None):
     from matplotlib.lines import Line2D
 
     fig = Figure(figsize=(12, 4.2))
-    axes = fig.subplots(1, 3)
+    axes = fig.subplots(1, 3, squeeze=False)[0]  # the one row of three (an array whatever the shape)
     ref_epochs = (reference or {}).get("epochs", [])
     last = max([r["epoch"] for h in histories.values() for r in h] + [r["epoch"] for r in ref_epochs] + [1])
     for ax, (key, title) in zip(axes, METRICS):

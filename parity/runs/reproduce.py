@@ -380,7 +380,8 @@ def _side_by_side(spec: RunSpec, frameworks, replaced) -> dict:
     """
     import multiprocessing
     import signal
-    from multiprocessing.connection import wait
+    from multiprocessing.connection import Connection, wait
+    from typing import cast
 
     context, plan, workers = multiprocessing.get_context("spawn"), _side_by_side_plan(), {}
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited: Ctrl-C reaches the parent only
@@ -397,7 +398,8 @@ def _side_by_side(spec: RunSpec, frameworks, replaced) -> dict:
     results, pending = {}, dict(workers)
     try:
         while pending:
-            for receive in wait(list(pending)):
+            # wait returns those of the objects it is given that are ready: here, receiving connections
+            for receive in cast("list[Connection]", wait(list(pending))):
                 fw, process = pending.pop(receive)
                 try:
                     outcome = receive.recv()

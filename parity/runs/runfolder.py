@@ -79,11 +79,13 @@ def code_files() -> list:
     files = []
     for name in TRAINING_CODE:
         spec = importlib.util.find_spec(name)
-        if spec.submodule_search_locations:
+        if spec is not None and spec.submodule_search_locations:
             for folder in spec.submodule_search_locations:
                 files += [(f"{name}/{p.name}", p) for p in sorted(Path(folder).glob("*.py"))]
-        else:
+        elif spec is not None and spec.origin is not None:
             files.append((name, Path(spec.origin)))
+        else:
+            raise ImportError(f"{name} has no source files here: reinstall the project (README, Environments)")
     return files
 
 
@@ -252,7 +254,7 @@ def other_runs(path) -> list:
 
 
 # --------------------------------------------------------------------------- the lock
-def _read_lock(lock: Path):
+def _read_lock(lock: Path) -> tuple[dict, None] | tuple[None, str]:
     """(holder dict, None) when it is a lock of this tool; (None, why it is stale) when one died while taking
     it; a RunFolderError when ``.lock`` is something else (a user's file, a folder): never removed."""
     if lock.is_symlink() or (os.path.lexists(lock) and not lock.is_file()):
@@ -323,7 +325,7 @@ class RunFolder:
                 self._locked = True
                 return
             holder, problem = _read_lock(lock)
-            if problem:
+            if holder is None:  # then problem says how it died
                 note(f"{lock} was {problem}: left by a run that died while taking it (a full disk, say); taking "
                      "it over")
                 lock.unlink(missing_ok=True)
@@ -428,7 +430,7 @@ class RunFolder:
             if others:
                 raise RunFolderError(f"{self.path} holds another run, in {others[0]}: a run folder holds one run; "
                                      f"choose another --out (or --out {others[0]} for that run)")
-            holds, stored = self.holds_a_run(), self.stored_config()
+            holds, stored = self.holds_a_run(), self.stored_config() or {}  # no manifest: no run, nothing stored
             if holds and resume:
                 differing = [f"{key} {stored.get(key)!r} (stored) vs {self.config.get(key)!r} (now)"
                              for key in sorted(set(stored) | set(self.config))

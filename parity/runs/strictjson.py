@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from typing import TypeGuard
 
 NOTE = " note"
 _WORDS = {"not a number": math.nan, "inf": math.inf, "-inf": -math.inf}
@@ -19,7 +20,7 @@ def _word(x: float) -> str:
     return "not a number" if math.isnan(x) else ("inf" if x > 0 else "-inf")
 
 
-def _non_finite(x) -> bool:
+def _non_finite(x: object) -> TypeGuard[float]:
     return isinstance(x, float) and not math.isfinite(x)
 
 
@@ -41,7 +42,7 @@ def encode(data: dict) -> dict:
     """``data`` as strict JSON data, each non-finite number replaced by None with a note beside its key."""
     out = {}
     for key, item in data.items():
-        notes = {}
+        notes: dict[str, str] = {}
         out[key] = _encode(item, "", notes)
         if notes:
             out[f"{key}{NOTE}"] = notes.pop("") if "" in notes else notes

@@ -26,7 +26,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from functools import partial
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -45,6 +45,9 @@ from modern_cnns.parity.verdict.pair import (
     zero_dropout_gluon,
 )
 from modern_cnns.parity.weights.state import gluon_slots
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -123,7 +126,7 @@ class Subject:
     accept: tuple = ()
     #: ``make_models(dtype) -> (block, module)`` without a transfer: the structure of a pair whose
     #: transfer is refused (a conv's groups, a missing block) can still be read from it
-    make_models: Callable | None = None
+    make_models: Callable[[str], tuple[Any, torch.nn.Module]] | None = None
 
 
 def make_batches(sample_shape, num_classes, batch_size, steps, seed=policy.SEED):
@@ -298,7 +301,9 @@ def check_network(entry, device="cpu", dtypes=("float32", "float64"), steps=2, b
     results = run_checks(subject, device, dtypes, steps, batch_size or policy.settings_for(entry.name).batch_size,
                          seed)
     known = policy.KNOWN_DIFFERENCES.get(entry.name)
-    for result in results if known is not None else ():
+    if known is None:
+        return results
+    for result in results:
         failed = [r.check for r in result.rows if not r.passed]
         explained = all(any(c.startswith(p) and c.endswith(s) for p, s in known.checks) for c in failed)
         if result.error is None and failed and explained and any(known.finding in d for d in result.diagnosis):
@@ -394,7 +399,8 @@ def _diagnose_error(result, subject, dtype, x) -> list:
         if subject.make_models is None:
             return []
         try:
-            pair = Pair(*subject.make_models(dtype), {}, dtype, result.device)
+            block, module = subject.make_models(dtype)
+            pair = Pair(block, module, {}, dtype, result.device)
         except Exception:
             return []
     facts = {"layers": _layers(pair, x), "names": dict(pair.names), "stock_batchnorm": _stock_batchnorm(pair.module),
@@ -433,16 +439,16 @@ def _judge(name, device, dtype, steps, runs, measure_sensitivity, float64=None):
     def floor(check):
         return tolerance.floor_for(floors, check)
 
-    def err(check, value):  # distance from the float64 result
+    def err(check, value, truth: dict):  # distance from the float64 result
         return diff(check, value, truth[check], floor(check)).max_rel
 
-    orig_worst = _scoped_worst({c: err(c, g[c]) for c in g}) if truth is not None else {}
+    orig_worst = _scoped_worst({c: err(c, g[c], truth) for c in g}) if truth is not None else {}
     diffs = {check: d for check, d in before.items() if d is not None}
     port_errs = dict.fromkeys(diffs)
     for check, expected in g.items():
         if check in t:
             diffs[check] = diff(check, t[check], expected, floor(check))
-            port_errs[check] = err(check, t[check]) if truth is not None else None
+            port_errs[check] = err(check, t[check], truth) if truth is not None else None
 
     passed64 = {row.check: row.passed for row in float64.rows} if float64 is not None else {}
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-_TINY = np.finfo(np.float64).tiny
+_TINY = float(np.finfo(np.float64).tiny)
 
 
 @dataclass

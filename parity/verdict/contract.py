@@ -127,15 +127,16 @@ def check_batches_fit(steps: int, batch_size: int, sample_shape) -> None:
 
 def check_arguments(*, dtypes, device, steps, batch_size, seed, sample_shape=None, input_sizes=None) -> dict:
     """Every argument of a check at once; the validated values, by name."""
-    out = {"dtypes": check_dtypes(dtypes), "device": check_device(device),
-           "steps": check_count("steps", steps, 1, MAX_STEPS), "seed": check_count("seed", seed, 0, MAX_SEED)}
+    steps = check_count("steps", steps, 1, MAX_STEPS)
+    out = {"dtypes": check_dtypes(dtypes), "device": check_device(device), "steps": steps,
+           "seed": check_count("seed", seed, 0, MAX_SEED)}
     if batch_size is not None:
         out["batch_size"] = check_count("batch_size", batch_size)
     if sample_shape is not None:
         out["input_sizes"] = sizes = check_input_sizes(input_sizes, sample_shape)
         if batch_size is not None:
             check_indexable(batch_size, sample_shape)
-            check_batches_fit(out["steps"], batch_size, sample_shape)
+            check_batches_fit(steps, batch_size, sample_shape)
             for s in sizes:  # the extra sizes run at batch 2 (check._predict_at)
                 check_indexable(2, (*sample_shape[:-2], s, s), f"the input at size {s}")
     return out

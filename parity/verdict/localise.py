@@ -52,7 +52,9 @@ def first_divergence(g_layers, t_layers, rtol: float, torch_error: str | None = 
     lonely = []  # one-tree layers since the last agreeing pair
     for g, t in pairs:
         if g is None or t is None:
-            if (g or t).kind in _COMPUTING:
+            alone = g or t
+            assert alone is not None, "align pairs a layer with its counterpart or with None, never None with None"
+            if alone.kind in _COMPUTING:
                 lonely.append((g, t))
             continue
         names = both_names(g, t)

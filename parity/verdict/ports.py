@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from modern_cnns.parity.verdict import known
 from modern_cnns.parity.verdict.check import Result, Subject, run_checks
 from modern_cnns.parity.verdict.pair import Pair
 from modern_cnns.parity.weights.transfer import load_name_map
+
+if TYPE_CHECKING:
+    import torch
 
 
 class PortError(ValueError):
@@ -91,7 +94,7 @@ class _UserPair:
             mod.p = p if dropout else 0.0
         return Pair(block, self.module, {g: t for g, t, _ in report.mapped}, dtype, self.device)
 
-    def models(self, dtype: str):
+    def models(self, dtype: str) -> tuple[Any, torch.nn.Module]:
         """(block, module) in ``dtype``, the port as given (no transfer): for reading a refused pair's structure."""
         import torch
 

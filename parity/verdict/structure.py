@@ -225,7 +225,8 @@ def capture_gluon(block, x, train: bool, keep: bool):
     """``[Layer]`` of the Gluon ``block`` on NDArray ``x``, in execution order (values if ``keep``)."""
     from mxnet import autograd
 
-    layers, handles = [], []
+    layers: list[Layer] = []
+    handles = []
     for name, blk in gluon_units(block):
         handles.append(blk.register_forward_hook(partial(_gluon_hook, layers, keep, name)))
     try:
@@ -244,7 +245,9 @@ def capture_torch(module, x, train: bool, keep: bool):
     """(``[Layer]`` of the torch ``module`` on tensor ``x`` in execution order, error text or None)."""
     import torch
 
-    layers, started, handles = [], [], []
+    layers: list[Layer] = []
+    started: list[str] = []
+    handles = []
     for name, mod in torch_units(module):
         handles.append(mod.register_forward_pre_hook(lambda m, i, name=name: started.append(name)))
         handles.append(mod.register_forward_hook(partial(_torch_hook, layers, keep, name)))
@@ -291,6 +294,7 @@ def align(g_layers, t_layers):
 def both_names(g: Layer | None, t: Layer | None) -> str:
     """``torch name (gluon name)``: torch first, Gluon in parentheses; one side alone says so."""
     if t is None:
+        assert g is not None, "align pairs a layer with its counterpart or with None, never None with None"
         return f"(gluon {g.name}, no torch counterpart)"
     if g is None:
         return f"{t.name} (torch only)"
@@ -353,17 +357,17 @@ def _same(a, b) -> bool:
 
 def _attr_differences(g: Layer, t: Layer):
     """``[(what, name, torch value, gluon value)]`` between two aligned layers of the same kind."""
-    out = []
+    out: list[tuple[str, str, object, object]] = []
     if g.kind != t.kind:
         if t.kind == "identity":
             return [(f"missing layer (a {_layer_word(g)} in gluon, an Identity in torch)", "missing-layer",
                      "Identity", _layer_word(g))]
         return [("layer kind", "layer-kind", _layer_word(t), _layer_word(g))]
     if g.kind == "pool" and (g.attrs.get("global") != t.attrs.get("global")):
-        gv = "global" if g.attrs.get("global") else f"fixed {_show(g.attrs.get('kernel'))}"
-        tv = "global" if t.attrs.get("global") else \
+        g_pool = "global" if g.attrs.get("global") else f"fixed {_show(g.attrs.get('kernel'))}"
+        t_pool = "global" if t.attrs.get("global") else \
             f"adaptive {t.attrs['adaptive']}" if "adaptive" in t.attrs else f"fixed {_show(t.attrs.get('kernel'))}"
-        out.append(("pooling global vs fixed (depends on the input size)", "pool-global", tv, gv))
+        out.append(("pooling global vs fixed (depends on the input size)", "pool-global", t_pool, g_pool))
         if g.attrs.get("type") != t.attrs.get("type"):
             out.append(("pooling type", "pool-type", t.attrs.get("type"), g.attrs.get("type")))
         return out
@@ -409,7 +413,7 @@ def differences(pairs) -> list:
 
     lonely_g = [(i, g) for i, (g, t) in enumerate(pairs) if t is None and g.kind == "dropout"]
     lonely_t = [(i, t) for i, (g, t) in enumerate(pairs) if g is None and t.kind == "dropout"]
-    moved = set()
+    moved: set[int] = set()  # ids of the dropout layers paired as moved
     for (i, g), (j, t) in zip(lonely_g, lonely_t):
         before_g = next((p[1].name for p in reversed(pairs[:i]) if p[0] and p[1]), "the input")
         before_t = next((p[1].name for p in reversed(pairs[:j]) if p[0] and p[1]), "the input")

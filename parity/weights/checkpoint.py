@@ -118,7 +118,7 @@ def temp_writer(name: str) -> int | None:
     return int(match["pid"]) if match else None
 
 
-def clean_dead_temps(folder, stem: str | None = None) -> list:
+def clean_dead_temps(folder, stem: str | None = None) -> list[str]:
     """Remove the temporaries in ``folder`` (not below) whose writer is gone (SIGKILL); return their names.
 
     Only names :func:`atomic_write` makes, only in ``folder``, and only when their pid is dead:
@@ -126,7 +126,7 @@ def clean_dead_temps(folder, stem: str | None = None) -> list:
     """
     from modern_cnns.parity.frameworks import pid_alive
 
-    removed = []
+    removed: list[str] = []
     try:
         entries = list(os.scandir(folder))
     except (FileNotFoundError, NotADirectoryError):
@@ -287,7 +287,7 @@ def _verify_zip(path):
         raise CheckpointError(f"{path}: damaged PyTorch checkpoint: the CRC of {bad} does not match its bytes")
 
 
-def _torch_array(path, name, tensor, widened: list):
+def _torch_array(path, name, tensor, widened: list[str]):
     """One tensor of a ``.pt`` file as a numpy array: float16 as it is, bfloat16 through float32.
 
     numpy has no bfloat16; widening to float32 is exact (bfloat16 is float32 with the low 16 bits
@@ -335,7 +335,7 @@ def read_torch(path, notes: list | None = None) -> dict:
         loaded = loaded["state_dict"]
     if not isinstance(loaded, dict) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
         raise CheckpointError(f"{path}: expected a state_dict (a dict of tensors), found {type(loaded).__name__}")
-    widened = []
+    widened: list[str] = []
     arrays = {name: _torch_array(path, name, t, widened) for name, t in loaded.items()
               if not name.endswith(TORCH_IGNORED_SUFFIXES)}
     if widened and notes is not None:
@@ -403,7 +403,7 @@ class EpochCheckpoints:
         for key, group in (("model", "m"), ("optimizer", "o")):
             name = meta.get(key)
             match = EPOCH_FILE.match(name) if isinstance(name, str) else None
-            if not match or match[group] is None or int(match[group]) != epoch:
+            if not isinstance(name, str) or not match or match[group] is None or int(match[group]) != epoch:
                 raise self._damaged(f"{key} {name!r} is not this tool's file of epoch {epoch}")
             if not (self.dir / name).is_file():
                 raise self._damaged(f"it names {name}, which is missing")
@@ -411,8 +411,11 @@ class EpochCheckpoints:
         if not isinstance(history, list) or len(history) != epoch or not all(
                 isinstance(r, dict) and r.get("epoch") == i + 1 for i, r in enumerate(history)):
             raise self._damaged(f"its history does not hold one record per epoch 1..{epoch} (edited by hand?)")
+        state = meta.get("data_rng")
+        if not isinstance(state, dict):
+            raise self._damaged(f"data_rng is not a shuffling state ({type(state).__name__}, not a dict)")
         try:
-            np.random.default_rng().bit_generator.state = meta.get("data_rng")
+            np.random.default_rng().bit_generator.state = state
         except (TypeError, ValueError, KeyError) as err:
             raise self._damaged(f"data_rng is not a shuffling state ({err})") from None
         return meta

@@ -58,14 +58,14 @@ class Progress:
         return ", ".join(f"{v} {n}" for v, n in sorted(self.counts.items())) or "nothing yet"
 
 
-def _on_a_node(*args) -> list[dict]:
+def _on_a_node(pair: ZooPair, dtypes: tuple, seed: int, version: str) -> list[dict]:
     """The task: :func:`check_zoo_pair`, each record saying which Ray node ran it."""
     import socket
 
     import ray
 
     node = f"{socket.gethostname()}:{ray.get_runtime_context().get_node_id()[:8]}"
-    return [{**r, "node": node} for r in check_zoo_pair(*args)]
+    return [{**r, "node": node} for r in check_zoo_pair(pair, dtypes, seed, version)]
 
 
 def _crash_reason(err) -> str:
@@ -97,6 +97,7 @@ def _reachable(address: str, timeout: float = 5.0) -> None:
 
 def _connect(address, num_cpus):
     import ray
+    import ray.exceptions
 
     from modern_cnns.parity.frameworks import cores
 

@@ -15,6 +15,7 @@ import fnmatch
 import json
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 SOURCES = ("gluoncv2:pytorchcv", "gluoncv:torchvision")
 
@@ -46,7 +47,9 @@ class ZooPair:
     @property
     def family(self) -> str:
         """The architecture family: the name's leading letters (``resnet20_cifar10`` -> ``resnet``)."""
-        return re.match(r"[a-z]*", self.name.lower()).group(0) or self.name
+        leading = re.match(r"[a-z]*", self.name.lower())
+        assert leading is not None  # "[a-z]*" matches at the start of every string, if only the empty one
+        return leading.group(0) or self.name
 
     @property
     def input_shape(self) -> tuple:
@@ -197,8 +200,9 @@ class _Index:
 
 
 def _from_json(row: dict) -> ZooPair:
-    return ZooPair(**{k: tuple(tuple(x) if isinstance(x, list) else x for x in v) if isinstance(v, list) else v
-                      for k, v in row.items()})
+    fields: dict[str, Any] = {k: tuple(tuple(x) if isinstance(x, list) else x for x in v) if isinstance(v, list)
+                              else v for k, v in row.items()}  # JSON's lists back to the dataclass's tuples
+    return ZooPair(**fields)
 
 
 def enumerate_pairs(source: str, cache_dir=None, match: str | None = None) -> list[ZooPair]:

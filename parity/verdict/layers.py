@@ -109,6 +109,7 @@ def table(measured: dict) -> list:
     for k, (gi, ti) in enumerate(base.pairs):
         g, t = _layers_at(base, gi, ti)
         layer = t if t is not None else g
+        assert layer is not None, "align never pairs None with None"
         pairing = "aligned" if g is not None and t is not None else "torch only" if t is not None else "gluon only"
         row = {"torch": t.name if t is not None else None, "gluon": g.name if g is not None else None,
                "kind": layer.kind if g is None or t is None or g.kind == t.kind else f"{t.kind} (gluon {g.kind})",

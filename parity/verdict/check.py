@@ -31,7 +31,7 @@ from typing import Callable
 import numpy as np
 
 from modern_cnns.parity.frameworks import configure_torch_for_parity
-from modern_cnns.parity.verdict import diagnosis, policy, tolerance
+from modern_cnns.parity.verdict import diagnosis, policy, probes, tolerance
 from modern_cnns.parity.verdict.compare import diff
 from modern_cnns.parity.verdict.memory import reraise_if_memory
 from modern_cnns.parity.verdict.outputs import first
@@ -175,6 +175,11 @@ def _run_pair(subject: Subject, dtype, batches, seed):
             reraise_if_memory(err)
             raised[check] = f"{type(err).__name__}: {err}"
             g.pop(check, None)
+    # forward only, before training moves the state: clipping and saturation (parity.verdict.probes)
+    probed_g, probed_t, probe_raised = probes.run(pair, batches[0][0], seed)
+    g.update(probed_g)
+    t.update(probed_t)
+    raised.update(probe_raised)
     traced_g, traced_t = pair.trace(batches, policy.LR)
     for check in [c for c in traced_g if c in traced_t and np.shape(traced_g[c]) != np.shape(traced_t[c])]:
         raised[check] = f"shape gluon {np.shape(traced_g[check])}, torch {np.shape(traced_t[check])}"
@@ -244,13 +249,15 @@ def sensitivity(subject: Subject, dtype, device, batches, reference, seed, nudge
     return worst
 
 
-def _localise(subject: Subject, dtype, x, train):
-    """Rebuild the pair (deterministic: same weights) and find the first diverging layer (text or None)."""
+def _localise(subject: Subject, dtype, x, train, probe=None, seed=policy.SEED):
+    """Rebuild the pair (deterministic: same weights) and find the first diverging layer (text or None);
+    under ``probe`` (:class:`parity.verdict.probes.Probe`), in prediction mode, where only a probe fails."""
     from modern_cnns.parity.verdict.localise import localise
 
     rtol = tolerance.FLOAT64_RTOL if dtype == "float64" else policy.LOCALISE_FLOAT32_RTOL
     try:
-        found = localise(subject.make_pair(dtype), x, train, rtol)
+        pair = subject.make_pair(dtype)
+        found = localise(pair, x, train, rtol) if probe is None else probes.localise(pair, x, probe, seed, rtol)
     except Exception as err:  # localisation is a diagnosis: never hide the verdict behind its failure
         reraise_if_memory(err)
         return f"(could not localise: {type(err).__name__}: {err})"
@@ -340,7 +347,9 @@ def run_checks(subject: Subject, device="cpu", dtypes=("float32", "float64"), st
                 # localise in the mode whose output differs most: there the signal is strongest
                 rel = {r.check: r.max_rel for r in result.rows}
                 train = not rel.get("predict output", 0.0) > rel.get("train output", 0.0)
-                result.first_divergence = _localise(subject, dtype, batches[0][0], train)
+                probe = probes.failing(result.rows) if all(r.passed for r in result.rows
+                                                           if r.check == "train output") else None
+                result.first_divergence = _localise(subject, dtype, batches[0][0], train, probe, seed)
             result.diagnosis = _diagnose(result, runs[dtype], subject.accept)
             result.seconds = time.perf_counter() - start
             results.append(result)

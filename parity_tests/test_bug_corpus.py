@@ -14,7 +14,7 @@ from parity_tests.conftest import needs_both
 
 pytestmark = needs_both
 
-SMALL = ("mini", "lenet", "lenet_d2l", "bn_lenet_concise", "leaky")
+SMALL = ("mini", "lenet", "lenet_d2l", "bn_lenet_concise", "leaky", "fused")
 
 #: what the diagnosis cannot say yet, each with the reason (strict: a fix makes the test fail, to be moved)
 NOT_YET = {

@@ -123,22 +123,28 @@ class Subject:
     make_models: Callable | None = None
 
 
-def make_batches(sample_shape, num_classes, batch_size, steps, seed=policy.SEED):
-    """K training batches (the first is also the probe): inputs in [0, 1), labels 0..classes-1."""
+def make_batches(sample_shape, num_classes, batch_size, steps, seed=policy.SEED, inputs=None):
+    """K training batches (the first is also the probe): inputs in [0, 1), labels 0..classes-1.
+
+    ``inputs`` (a checked array, :mod:`parity.verdict.supplied`): every batch is that array, with labels
+    drawn from the seed for each step (``batch_size`` is then its length).
+    """
     rng = np.random.default_rng(seed)
+    if inputs is not None:
+        return [(inputs, rng.integers(0, num_classes, size=len(inputs))) for _ in range(steps)]
     return [(rng.uniform(size=(batch_size, *sample_shape)), rng.integers(0, num_classes, size=batch_size))
             for _ in range(steps)]
 
 
-def _registry_subject(entry, device, tamper, seed) -> Subject:
+def _registry_subject(entry, device, tamper, seed, gluon_params=None) -> Subject:
     def make_pair(dtype, dropout=False):
-        pair = Pair.from_entry(entry, dtype, device, seed=seed)
+        pair = Pair.from_entry(entry, dtype, device, seed=seed, gluon_params=gluon_params)
         if tamper is not None:
             tamper(pair.module)
         return pair if dropout else pair.zero_dropout()
 
     def make_gluon(dtype):
-        block = build_gluon(entry, dtype, device, seed=seed)
+        block = build_gluon(entry, dtype, device, seed=seed, gluon_params=gluon_params)
         zero_dropout_gluon(block)
         return block
 
@@ -272,7 +278,7 @@ def _structure(pair: Pair):
 
 
 def check_network(entry, device="cpu", dtypes=("float32", "float64"), steps=2, batch_size=None, tamper=None,
-                  seed=policy.SEED):
+                  seed=policy.SEED, inputs=None, gluon_params=None):
     """Run every check for a registry ``entry``; return one :class:`Result` per requested dtype.
 
     Args:
@@ -285,16 +291,24 @@ def check_network(entry, device="cpu", dtypes=("float32", "float64"), steps=2, b
         tamper: ``tamper(module)``, if given, is applied to each torch model right after the
             transfer: the tests use it to break a port on purpose.
         seed: draws the weights (MXNet's Xavier) and the batches.
+        inputs: an array ``(N, *entry.input_shape)``, the batch of every check instead of the seeded
+            draws (labels are still drawn); ``batch_size`` must then be None or N.
+        gluon_params: a ``.params`` file of the Gluon original's trained weights, loaded with
+            ``load_parameters`` after the Xavier initialisation (:mod:`parity.verdict.supplied`).
 
     Returns:
         ``[Result]``, in the order of ``dtypes``.
     """
     from modern_cnns.parity.verdict.contract import check_network_arguments
+    from modern_cnns.parity.verdict.supplied import check_supplied
 
+    inputs = check_supplied(entry, inputs, gluon_params, batch_size, device)
+    if inputs is not None:
+        batch_size = len(inputs)
     check_network_arguments(entry, device=device, dtypes=dtypes, steps=steps, batch_size=batch_size, seed=seed)
-    subject = _registry_subject(entry, device, tamper, seed)
+    subject = _registry_subject(entry, device, tamper, seed, gluon_params)
     results = run_checks(subject, device, dtypes, steps, batch_size or policy.settings_for(entry.name).batch_size,
-                         seed)
+                         seed, inputs)
     known = policy.KNOWN_DIFFERENCES.get(entry.name)
     for result in results if known is not None else ():
         failed = [r.check for r in result.rows if not r.passed]
@@ -305,7 +319,7 @@ def check_network(entry, device="cpu", dtypes=("float32", "float64"), steps=2, b
 
 
 def run_checks(subject: Subject, device="cpu", dtypes=("float32", "float64"), steps=2, batch_size=4,
-               seed=policy.SEED):
+               seed=policy.SEED, inputs=None):
     """Every check of ``subject`` (see :func:`check_network` for the arguments); one Result per dtype."""
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
@@ -314,7 +328,7 @@ def run_checks(subject: Subject, device="cpu", dtypes=("float32", "float64"), st
     ensure_threads()
     if device == "gpu":
         configure_torch_for_parity()
-    batches = make_batches(subject.sample_shape, subject.num_classes, batch_size, steps, seed=seed)
+    batches = make_batches(subject.sample_shape, subject.num_classes, batch_size, steps, seed=seed, inputs=inputs)
     runs: dict = {}
     judged: dict = {}
     results: list = []

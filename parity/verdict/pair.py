@@ -197,7 +197,7 @@ def trace_torch(module, batches, dtype: str, device: str, lr: float, names: dict
     """
     import torch
 
-    from modern_cnns.torch_impl.train import sgd_like_gluon
+    from modern_cnns.torch_impl.train import gluon_rescale, sgd_like_gluon
 
     dev, tdtype = torch_device(device), getattr(torch, dtype)
     out = outputs.named("predict output", predict_torch(module, batches[0][0], dtype, device))
@@ -212,11 +212,12 @@ def trace_torch(module, batches, dtype: str, device: str, lr: float, names: dict
         if step == 0:
             out.update(outputs.named("train output", outputs.to_numpy(logits, lambda t: t.detach().cpu().numpy())))
             assert X.grad is not None  # X requires grad, and the backward just ran
-            out["input gradient"] = X.grad.cpu().numpy() * n
+            scale = gluon_rescale(n)  # what loss_to_step multiplied the summed loss by
+            out["input gradient"] = X.grad.cpu().numpy() / scale
             for gname, tname in names.items():
                 p = params.get(tname)
                 if p is not None and p.requires_grad:
-                    out[f"gradient of {gname}"] = p.grad.cpu().numpy() * n
+                    out[f"gradient of {gname}"] = p.grad.cpu().numpy() / scale
         opt.step()
         if step == 0:
             slots, _ = torch_slots(module)

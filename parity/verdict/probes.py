@@ -82,14 +82,15 @@ def batchnorm_slots(block) -> list:
 
 
 def draw_batchnorm_state(block, seed: int) -> dict:
-    """``{gluon slot: values}``: gamma in [0.5, 2), beta and running mean in [-1, 1), running variance
-    in [0.1, 1) (a small variance scales its layer's output up)."""
+    """``{gluon slot: values}``: gamma in [0.5, 1.5), beta and running mean in [-1, 1), running variance
+    in [0.5, 2): far from the fresh 1, 0, 0, 1, and with a gain per layer near 1, so that a deep network's
+    activations neither explode nor vanish."""
     from modern_cnns.parity.weights.state import gluon_slots
 
     rng = np.random.default_rng(seed + _SEED_OFFSET)
     slots = gluon_slots(block)
-    ranges = {**dict.fromkeys(_GAMMA, (0.5, 2.0)), **dict.fromkeys(_BETA + _MEAN, (-1.0, 1.0)),
-              **dict.fromkeys(_VAR, (0.1, 1.0))}
+    ranges = {**dict.fromkeys(_GAMMA, (0.5, 1.5)), **dict.fromkeys(_BETA + _MEAN, (-1.0, 1.0)),
+              **dict.fromkeys(_VAR, (0.5, 2.0))}
     out = {}
     for name in batchnorm_slots(block):
         low, high = ranges[name.rsplit(".", 1)[-1]]

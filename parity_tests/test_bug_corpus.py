@@ -17,10 +17,7 @@ pytestmark = needs_both
 SMALL = ("mini", "lenet", "lenet_d2l", "bn_lenet_concise", "leaky", "fused")
 
 #: what the diagnosis cannot say yet, each with the reason (strict: a fix makes the test fail, to be moved)
-NOT_YET = {
-    "dense weight used transposed": "a dense layer computing x @ W is localised, but nothing tells a transposed "
-                                    "weight from any other wrong weight by structure",
-}
+NOT_YET: dict = {}
 
 _REQUIRED = {"batchnorm eps", "momentum value", "momentum convention", "variance convention", "affine off",
              "conv stride", "conv padding", "conv dilation", "conv groups", "conv bias", "pooling type",

@@ -256,8 +256,9 @@ def sensitivity(subject: Subject, dtype, device, batches, reference, seed, nudge
 
 
 def _localise(subject: Subject, dtype, x, train, probe=None, seed=policy.SEED):
-    """Rebuild the pair (deterministic: same weights) and find the first diverging layer (text or None);
-    under ``probe`` (:class:`parity.verdict.probes.Probe`), in prediction mode, where only a probe fails."""
+    """Rebuild the pair (deterministic: same weights) and find the first diverging layer: (text or None, a
+    finding read from its values or None); under ``probe`` (:class:`parity.verdict.probes.Probe`), in
+    prediction mode, where only a probe fails."""
     from modern_cnns.parity.verdict.localise import localise
 
     rtol = tolerance.FLOAT64_RTOL if dtype == "float64" else policy.LOCALISE_FLOAT32_RTOL
@@ -266,8 +267,16 @@ def _localise(subject: Subject, dtype, x, train, probe=None, seed=policy.SEED):
         found = localise(pair, x, train, rtol) if probe is None else probes.localise(pair, x, probe, seed, rtol)
     except Exception as err:  # localisation is a diagnosis: never hide the verdict behind its failure
         reraise_if_memory(err)
-        return f"(could not localise: {type(err).__name__}: {err})"
-    return None if found is None else str(found)
+        return f"(could not localise: {type(err).__name__}: {err})", None
+    return (None, None) if found is None else (str(found), found.finding)
+
+
+def _with_localised_finding(result, finding) -> None:
+    """The finding localisation read from a layer's values (a dense weight used transposed), after the
+    certain structural differences: declared differences stay first."""
+    if finding:
+        certain = sum(1 for d in result.structure if d["certain"] and not d["accepted"])
+        result.diagnosis.insert(min(certain, len(result.diagnosis)), finding)
 
 
 def _structure(pair: Pair):
@@ -343,7 +352,7 @@ def run_checks(subject: Subject, device="cpu", dtypes=("float32", "float64"), st
             runs[dtype] = None
             if dtype in dtypes:
                 result = Result(subject.name, device, dtype, steps, error=f"{type(err).__name__}: {err}")
-                result.first_divergence = _localise(subject, dtype, batches[0][0], False)
+                result.first_divergence, _ = _localise(subject, dtype, batches[0][0], False)
                 result.diagnosis = _diagnose_error(result, subject, dtype, batches[0][0])
                 result.seconds = time.perf_counter() - start
                 results.append(result)
@@ -356,6 +365,7 @@ def run_checks(subject: Subject, device="cpu", dtypes=("float32", "float64"), st
                                         float64=judged.get("float64"))
         if dtype in dtypes:
             failed = [r.check for r in result.rows if not r.passed]
+            finding = None
             if any(tolerance.kind_of(c) not in ("after steps", "statistics after 1 step", "before training")
                    and not c.startswith("predict output at ") for c in failed):
                 # localise in the mode whose output differs most: there the signal is strongest
@@ -363,8 +373,9 @@ def run_checks(subject: Subject, device="cpu", dtypes=("float32", "float64"), st
                 train = not rel.get("predict output", 0.0) > rel.get("train output", 0.0)
                 probe = probes.failing(result.rows) if all(r.passed for r in result.rows
                                                            if r.check == "train output") else None
-                result.first_divergence = _localise(subject, dtype, batches[0][0], train, probe, seed)
+                result.first_divergence, finding = _localise(subject, dtype, batches[0][0], train, probe, seed)
             result.diagnosis = _diagnose(result, runs[dtype], subject.accept)
+            _with_localised_finding(result, finding)
             result.seconds = time.perf_counter() - start
             results.append(result)
         runs[dtype] = (runs[dtype][0], None, None, None)  # float32 needs only the original's float64 run

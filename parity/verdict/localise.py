@@ -37,6 +37,8 @@ class Divergence:
     torch_layer: str | None
     gluon_layer: str | None
     text: str
+    #: a cause read from the layer's own values (a dense weight used transposed), for the diagnosis
+    finding: str | None = None
 
     def __str__(self):
         return self.text
@@ -124,4 +126,26 @@ def localise(pair, x, train: bool, rtol: float) -> Divergence | None:
     g_layers = capture_gluon(pair.block, nd.array(x, ctx=gluon_ctx(pair.device), dtype=pair.dtype), train, True)
     t_layers, error = capture_torch(pair.module, torch.tensor(np.asarray(x), dtype=getattr(torch, pair.dtype),
                                                               device=torch_device(pair.device)), train, True)
-    return first_divergence(g_layers, t_layers, rtol, error)
+    found = first_divergence(g_layers, t_layers, rtol, error)
+    if found is not None and found.torch_layer is not None:
+        layer = next((t for t in t_layers if t.name == found.torch_layer and t.kind == "dense"), None)
+        if layer is not None and _uses_weight_transposed(pair.module.get_submodule(layer.name), layer, rtol):
+            found.finding = (f"layer {layer.name}: its output is x @ W + b, the original's x @ W.T + b: the port uses "
+                             "the dense weight transposed (a hand-written x @ W, or a name map or conversion that "
+                             "transposed a square weight)")
+    return found
+
+
+def _uses_weight_transposed(module, layer: Layer, rtol: float) -> bool:
+    """Does the dense ``layer`` (as run, input and output kept) compute ``x @ W + b`` with its square weight?"""
+    weight = getattr(module, "weight", None)
+    if weight is None or layer.input is None or layer.output is None or weight.ndim != 2 or \
+            weight.shape[0] != weight.shape[1]:
+        return False
+    w = weight.detach().cpu().numpy()
+    bias = getattr(module, "bias", None)
+    x = np.asarray(layer.input).reshape(len(layer.input), -1)
+    if x.shape[1] != w.shape[0]:
+        return False
+    out = x @ w + (0 if bias is None else bias.detach().cpu().numpy())
+    return np.shape(layer.output) == out.shape and diff("", layer.output, out).max_rel <= rtol

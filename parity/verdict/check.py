@@ -402,11 +402,26 @@ def _diagnose_error(result, subject, dtype, x) -> list:
     facts = {"layers": _layers(pair, x), "names": dict(pair.names), "stock_batchnorm": _stock_batchnorm(pair.module),
              "raised": {}}
     found = diagnosis.diagnose(result, facts, subject.accept)
+    missing = _missing_layer(pair) if (result.error or "").startswith("TransferError") else None
+    if missing is not None:  # the refusal's cause, before the structure of trees that no longer align
+        result.first_divergence = missing
+        return [missing, *found]
     if (result.first_divergence or "").startswith("(could not localise") and result.structure:
         first = next((d for d in result.structure if d["certain"]), result.structure[0])
         result.first_divergence = f"layer {first['where']}: {first['text'].split(':')[0]} (the pair could not be " \
                                   f"checked: {result.error.splitlines()[0]})"
     return found
+
+
+def _missing_layer(pair):
+    """:func:`parity.verdict.pairing.missing_layer`'s text for a refused transfer, or None."""
+    from modern_cnns.parity.verdict.pairing import missing_layer
+
+    try:
+        found = missing_layer(pair.block, pair.module)
+    except Exception:  # a diagnosis aid: never hide the verdict behind its failure
+        return None
+    return None if found is None else found[2]
 
 
 def _scoped_worst(values: dict) -> dict:

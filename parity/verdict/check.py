@@ -5,7 +5,9 @@ initialised once, Xavier, seeded; its state moved to the torch port),
 trace the same probe batch and the same K training batches through both, and
 compare, tensor by tensor:
 
-* ``predict output``: Gluon outside ``autograd.record()``, torch in ``eval()``;
+* ``predict output``: Gluon outside ``autograd.record()``, torch in ``eval()``; and again, forward only,
+  at input scale x10 and x30 and with drawn BatchNorm state (:mod:`parity.verdict.probes`: where a
+  clip or a saturation shows);
 * ``train output``, ``input gradient`` and ``gradient of <param>`` for every
   parameter, of the summed softmax cross-entropy: Gluon inside ``record()``,
   torch in ``train()``;

@@ -228,6 +228,7 @@ def _cmd_check(args):
 
     for name in args.names:  # a typo is a usage error wherever it runs, even without both frameworks
         registry.get(name)
+    _read_supplied(args)
     if args.no_onednn and os.environ.get("MXNET_MKLDNN_ENABLED") != "0":
         # MXNet reads the switch once per process: run the check in a fresh one.
         # The same arguments main() parsed (not sys.argv: main may be called with its own).
@@ -269,10 +270,12 @@ def _cmd_check(args):
         args.jobs = default_jobs()
     dtypes = ("float32", "float64") if args.dtype == "both" else (args.dtype,)
     from modern_cnns.parity.verdict.contract import check_network_arguments
+    from modern_cnns.parity.verdict.supplied import check_supplied
 
     for entry in entries:  # every refusal before the first network starts
         check_network_arguments(entry, device=args.device, dtypes=dtypes, steps=args.steps,
                                 batch_size=args.batch_size, seed=args.seed)
+        check_supplied(entry, args.inputs, args.gluon_params, args.batch_size, args.device)
     context = device_label(args.device)
     if float64_only_reason(context) and "float32" in dtypes:
         print(f"note: {context}: float64 only; {float64_only_reason(context)}")
@@ -293,8 +296,28 @@ def _cmd_check(args):
         _show_layers(args, network_results)
 
     results = run_sweep([entry.name for entry in entries], args.jobs, show, device=args.device, dtypes=dtypes,
-                        steps=args.steps, batch_size=args.batch_size, seed=args.seed)
+                        steps=args.steps, batch_size=args.batch_size, seed=args.seed, inputs=args.inputs,
+                        gluon_params=args.gluon_params)
     return _finish_check(args, report, results, time.perf_counter() - start, "network checks")
+
+
+def _read_supplied(args) -> None:
+    """``--inputs FILE.npy`` read into ``args.inputs`` (its sample shape is ``--input`` for a pair of yours when
+    that is not given); ``--gluon-params`` for one network or pair only; both refused before any model is built."""
+    from modern_cnns.parity.verdict.supplied import SuppliedError, check_params_file, load_inputs
+
+    if args.gluon_params is not None:
+        if not (args.gluon or args.torch) and len(args.names) != 1:
+            raise SuppliedError("--gluon-params holds one model's weights: name one network (or give --gluon/--torch)")
+        check_params_file(args.gluon_params)
+    if args.inputs is None:
+        return
+    args.inputs = load_inputs(args.inputs)
+    if args.batch_size is not None and args.batch_size != len(args.inputs):
+        raise SuppliedError(f"--batch-size {args.batch_size} with --inputs of {len(args.inputs)} samples: the inputs "
+                            "are the batch; leave --batch-size out")
+    if (args.gluon or args.torch) and args.input is None and args.inputs.ndim >= 2:
+        args.input = tuple(int(d) for d in args.inputs.shape[1:])
 
 
 def _finish_check(args, report, results, wall, noun) -> int:
@@ -356,7 +379,8 @@ def _check_user_pair(args, report):
     results = check_pair(block, module, args.input, name_map=name_map, positional=args.positional, dtypes=dtypes,
                          steps=args.steps, batch_size=args.batch_size or 2, seed=args.seed,
                          input_sizes=args.input_sizes, device=args.device, name=f"{args.gluon} -> {args.torch}",
-                         zero_frozen=args.zero_frozen or (), accept=tuple(args.accept))
+                         zero_frozen=args.zero_frozen or (), accept=tuple(args.accept), inputs=args.inputs,
+                         gluon_params=args.gluon_params)
     wall = time.perf_counter() - start
     for result in results:
         result.device = device_label(args.device)
@@ -529,6 +553,12 @@ def build_parser():
                    help="draw the per-layer differences here (default: beside the --markdown or --json report, "
                         "REPORT.layers.png)")
     _pair_options(p, check=True)
+    p.add_argument("--inputs", metavar="FILE.npy",
+                   help="your inputs (numpy.save of an N,C,H,W array): the batch of every check, N the batch size; "
+                        "labels are drawn from --seed")
+    p.add_argument("--gluon-params", metavar="FILE.params",
+                   help="the Gluon model's trained weights (its save_parameters file), moved to the port and checked "
+                        "instead of the seeded Xavier weights")
     p.set_defaults(func=_cmd_check)
 
     p = sub.add_parser("reproduce", help="re-run a course training experiment (--list shows them)")

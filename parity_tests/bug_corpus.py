@@ -130,6 +130,55 @@ def torch_leaky():
                          nn.Linear(8, 10))
 
 
+def gluon_fused():
+    """A Gluon network of conv-BatchNorm-ReLU blocks whose ReLU is applied inside the block's forward, as
+    zoos write them (no activation layer of its own); 3x32x32 in."""
+    from mxnet.gluon import nn
+
+    class ConvBNReLU(nn.HybridBlock):
+        def __init__(self, channels, **kwargs):
+            super().__init__(**kwargs)
+            with self.name_scope():
+                self.conv = nn.Conv2D(channels, 3, padding=1, use_bias=False)
+                self.bn = nn.BatchNorm()
+
+        def hybrid_forward(self, F, x):
+            return F.relu(self.bn(self.conv(x)))
+
+    net = nn.HybridSequential()
+    net.add(ConvBNReLU(8), nn.MaxPool2D(2), ConvBNReLU(16), nn.GlobalAvgPool2D(), nn.Flatten(), nn.Dense(10))
+    return net
+
+
+def _torch_conv_bn_relu():
+    from torch import nn
+
+    from modern_cnns.torch_impl import gluon_layers as gl
+
+    class ConvBNReLU(nn.Module):
+        """The port of the Gluon block: the ReLU in the forward too."""
+
+        def __init__(self, cin, cout):
+            super().__init__()
+            self.conv = nn.Conv2d(cin, cout, 3, padding=1, bias=False)
+            self.bn = gl.BatchNorm(in_channels=cout)
+
+        def activation(self, x):
+            return x.relu()
+
+        def forward(self, x):
+            return self.activation(self.bn(self.conv(x)))
+    return ConvBNReLU
+
+
+def torch_fused():
+    from torch import nn
+
+    block = _torch_conv_bn_relu()
+    return nn.Sequential(block(3, 8), nn.MaxPool2d(2), block(8, 16), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(16, 10))
+
+
 _C32 = (3, 32, 32)
 PAIRS = {p.name: p for p in (
     CorpusPair("lenet", _registry("lenet", "gluon"), _registry("lenet", "torch"), (1, 28, 28)),
@@ -139,6 +188,7 @@ PAIRS = {p.name: p for p in (
     CorpusPair("mini", gluon_mini, torch_mini, _C32),
     # float32: MXNet's float64 GELU is accurate to float32 only (parity/verdict/known.py)
     CorpusPair("leaky", gluon_leaky, torch_leaky, _C32, dtype="float32"),
+    CorpusPair("fused", gluon_fused, torch_fused, _C32),
     CorpusPair("gluoncv_resnet18", _zoo("gluoncv_resnet18"), _zoo("torchvision_resnet18"), _C32,
                gluon_batchnorm=True),
     CorpusPair("gluoncv2_resnet20", _gluoncv2("resnet20_cifar10"), _pytorchcv("resnet20_cifar10"), _C32,
@@ -181,6 +231,8 @@ CAUSES = {
     "dropout position": r"dropout.*(position|after)",
     "stride position": r"stride",
     "transposed weight": r"transpos",
+    "clip": r"clips or saturates|clamp",
+    "batchnorm running mean": r"running mean",
 }
 
 
@@ -307,6 +359,44 @@ def _transposed_linear(old):
     return MatmulDense(old.in_features, old.out_features)
 
 
+def _functional_activation(function):
+    """The block's activation (a ReLU in its forward) replaced by ``function(x)``: no module changes."""
+    def make(old):
+        import types
+
+        old.activation = types.MethodType(lambda self, x: function(x), old)
+        return old
+    return make
+
+
+def _clamp_0_6(x):
+    return x.clamp(0.0, 6.0)
+
+
+def _hardtanh_0_6(x):
+    import torch.nn.functional as F
+
+    return F.hardtanh(x, 0.0, 6.0)
+
+
+def _batchnorm_without_mean(old):
+    """A hand-written prediction-mode BatchNorm that forgets to subtract the running mean."""
+    import torch.nn.functional as F
+
+    from modern_cnns.torch_impl import gluon_layers as gl
+
+    class MeanlessBatchNorm(gl.BatchNorm):
+        def forward(self, x):
+            if self.training:
+                return super().forward(x)
+            return F.batch_norm(x, self.running_mean * 0, self.running_var, self.weight, self.bias, False, 0.0,
+                                self.epsilon)
+
+    new = MeanlessBatchNorm(in_channels=old.weight.shape[0])
+    new.load_state_dict(old.state_dict())
+    return new
+
+
 def _stride(path, conv_stride):
     return _set(path, stride=(conv_stride, conv_stride))
 
@@ -390,6 +480,13 @@ BUGS = [
         "features.stage2.unit1.body.conv1.conv", "stride position",
         _both(_stride("features.stage2.unit1.body.conv1.conv", 1),
               _stride("features.stage2.unit1.body.conv2.conv", 2))),
+    # ----- clipping and saturation: values differ only for large activations (parity.verdict.probes)
+    Bug("functional clamp(0, 6) for ReLU", "fused", "range", "0", "clip",
+        _replace("0", _functional_activation(_clamp_0_6))),
+    Bug("functional hardtanh(0, 6) for ReLU", "fused", "range", "2", "clip",
+        _replace("2", _functional_activation(_hardtanh_0_6))),
+    Bug("BatchNorm without the running mean", "fused", "range", "2.bn", "batchnorm running mean",
+        _replace("2.bn", _batchnorm_without_mean)),
     # ----- weights
     Bug("dense weight used transposed", "mini", "weights", "13", "transposed weight",
         _replace("13", _transposed_linear)),

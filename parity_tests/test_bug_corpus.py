@@ -14,13 +14,10 @@ from parity_tests.conftest import needs_both
 
 pytestmark = needs_both
 
-SMALL = ("mini", "lenet", "lenet_d2l", "bn_lenet_concise", "leaky")
+SMALL = ("mini", "lenet", "lenet_d2l", "bn_lenet_concise", "leaky", "fused")
 
 #: what the diagnosis cannot say yet, each with the reason (strict: a fix makes the test fail, to be moved)
-NOT_YET = {
-    "dense weight used transposed": "a dense layer computing x @ W is localised, but nothing tells a transposed "
-                                    "weight from any other wrong weight by structure",
-}
+NOT_YET: dict = {}
 
 _REQUIRED = {"batchnorm eps", "momentum value", "momentum convention", "variance convention", "affine off",
              "conv stride", "conv padding", "conv dilation", "conv groups", "conv bias", "pooling type",
@@ -108,3 +105,15 @@ def test_a_layer_in_one_framework_only_is_never_reported_on_a_passing_pair():
     pair = bug_corpus.PAIRS["gluoncv2_seresnet20"]
     result = _check(pair, *bug_corpus.build_pair(pair))
     assert result.passed and result.first_divergence is None and result.diagnosis == [], result.diagnosis
+
+
+def test_a_missing_se_gate_that_shifts_a_positional_transfer_is_named_as_the_missing_layer():
+    """pytorchcv's SE-ResNet-20 with one SE gate left out as an Identity: the positional transfer is refused
+    (every later tensor shifts); the refusal's cause is the parameter-free module where Gluon has the gate."""
+    bug = next(b for b in bug_corpus.BUGS if b.name == "SE gate missing")
+    pair = bug_corpus.PAIRS[bug.pair]
+    result = _check(pair, *bug_corpus.build_pair(pair, bug))
+    assert result.error is not None and result.error.startswith("TransferError")
+    assert result.first_divergence.startswith("layer features.stage2.unit1.se (gluon features.2.0.se): missing "
+                                              "layer"), result.first_divergence
+    assert result.diagnosis[0] == result.first_divergence

@@ -5,7 +5,9 @@ initialised once, Xavier, seeded; its state moved to the torch port),
 trace the same probe batch and the same K training batches through both, and
 compare, tensor by tensor:
 
-* ``predict output``: Gluon outside ``autograd.record()``, torch in ``eval()``;
+* ``predict output``: Gluon outside ``autograd.record()``, torch in ``eval()``; and again, forward only,
+  at input scale x10 and x30 and with drawn BatchNorm state (:mod:`parity.verdict.probes`: where a
+  clip or a saturation shows);
 * ``train output``, ``input gradient`` and ``gradient of <param>`` for every
   parameter, of the summed softmax cross-entropy: Gluon inside ``record()``,
   torch in ``train()``;
@@ -31,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from modern_cnns.parity.frameworks import configure_torch_for_parity
-from modern_cnns.parity.verdict import diagnosis, policy, tolerance
+from modern_cnns.parity.verdict import diagnosis, policy, probes, tolerance
 from modern_cnns.parity.verdict.compare import diff
 from modern_cnns.parity.verdict.memory import reraise_if_memory
 from modern_cnns.parity.verdict.outputs import first
@@ -129,22 +131,28 @@ class Subject:
     make_models: Callable[[str], tuple[Any, torch.nn.Module]] | None = None
 
 
-def make_batches(sample_shape, num_classes, batch_size, steps, seed=policy.SEED):
-    """K training batches (the first is also the probe): inputs in [0, 1), labels 0..classes-1."""
+def make_batches(sample_shape, num_classes, batch_size, steps, seed=policy.SEED, inputs=None):
+    """K training batches (the first is also the probe): inputs in [0, 1), labels 0..classes-1.
+
+    ``inputs`` (a checked array, :mod:`parity.verdict.supplied`): every batch is that array, with labels
+    drawn from the seed for each step (``batch_size`` is then its length).
+    """
     rng = np.random.default_rng(seed)
+    if inputs is not None:
+        return [(inputs, rng.integers(0, num_classes, size=len(inputs))) for _ in range(steps)]
     return [(rng.uniform(size=(batch_size, *sample_shape)), rng.integers(0, num_classes, size=batch_size))
             for _ in range(steps)]
 
 
-def _registry_subject(entry, device, tamper, seed) -> Subject:
+def _registry_subject(entry, device, tamper, seed, gluon_params=None) -> Subject:
     def make_pair(dtype, dropout=False):
-        pair = Pair.from_entry(entry, dtype, device, seed=seed)
+        pair = Pair.from_entry(entry, dtype, device, seed=seed, gluon_params=gluon_params)
         if tamper is not None:
             tamper(pair.module)
         return pair if dropout else pair.zero_dropout()
 
     def make_gluon(dtype):
-        block = build_gluon(entry, dtype, device, seed=seed)
+        block = build_gluon(entry, dtype, device, seed=seed, gluon_params=gluon_params)
         zero_dropout_gluon(block)
         return block
 
@@ -185,6 +193,11 @@ def _run_pair(subject: Subject, dtype, batches, seed, layer_reference=None):
             reraise_if_memory(err)
             raised[check] = f"{type(err).__name__}: {err}"
             g.pop(check, None)
+    # forward only, before training moves the state: clipping and saturation (parity.verdict.probes)
+    probed_g, probed_t, probe_raised = probes.run(pair, batches[0][0], seed)
+    g.update(probed_g)
+    t.update(probed_t)
+    raised.update(probe_raised)
     traced_g, traced_t = pair.trace(batches, policy.LR)
     for check in [c for c in traced_g if c in traced_t and np.shape(traced_g[c]) != np.shape(traced_t[c])]:
         raised[check] = f"shape gluon {np.shape(traced_g[check])}, torch {np.shape(traced_t[check])}"
@@ -256,17 +269,28 @@ def sensitivity(subject: Subject, dtype, device, batches, reference, seed, nudge
     return worst
 
 
-def _localise(subject: Subject, dtype, x, train):
-    """Rebuild the pair (deterministic: same weights) and find the first diverging layer (text or None)."""
+def _localise(subject: Subject, dtype, x, train, probe=None, seed=policy.SEED):
+    """Rebuild the pair (deterministic: same weights) and find the first diverging layer: (text or None, a
+    finding read from its values or None); under ``probe`` (:class:`parity.verdict.probes.Probe`), in
+    prediction mode, where only a probe fails."""
     from modern_cnns.parity.verdict.localise import localise
 
     rtol = tolerance.FLOAT64_RTOL if dtype == "float64" else policy.LOCALISE_FLOAT32_RTOL
     try:
-        found = localise(subject.make_pair(dtype), x, train, rtol)
+        pair = subject.make_pair(dtype)
+        found = localise(pair, x, train, rtol) if probe is None else probes.localise(pair, x, probe, seed, rtol)
     except Exception as err:  # localisation is a diagnosis: never hide the verdict behind its failure
         reraise_if_memory(err)
-        return f"(could not localise: {type(err).__name__}: {err})"
-    return None if found is None else str(found)
+        return f"(could not localise: {type(err).__name__}: {err})", None
+    return (None, None) if found is None else (str(found), found.finding)
+
+
+def _with_localised_finding(result, finding) -> None:
+    """The finding localisation read from a layer's values (a dense weight used transposed), after the
+    certain structural differences: declared differences stay first."""
+    if finding:
+        certain = sum(1 for d in result.structure if d["certain"] and not d["accepted"])
+        result.diagnosis.insert(min(certain, len(result.diagnosis)), finding)
 
 
 def _structure(pair: Pair):
@@ -277,7 +301,7 @@ def _structure(pair: Pair):
 
 
 def check_network(entry, device="cpu", dtypes=("float32", "float64"), steps=2, batch_size=None, tamper=None,
-                  seed=policy.SEED):
+                  seed=policy.SEED, inputs=None, gluon_params=None):
     """Run every check for a registry ``entry``; return one :class:`Result` per requested dtype.
 
     Args:
@@ -290,16 +314,24 @@ def check_network(entry, device="cpu", dtypes=("float32", "float64"), steps=2, b
         tamper: ``tamper(module)``, if given, is applied to each torch model right after the
             transfer: the tests use it to break a port on purpose.
         seed: draws the weights (MXNet's Xavier) and the batches.
+        inputs: an array ``(N, *entry.input_shape)``, the batch of every check instead of the seeded
+            draws (labels are still drawn); ``batch_size`` must then be None or N.
+        gluon_params: a ``.params`` file of the Gluon original's trained weights, loaded with
+            ``load_parameters`` after the Xavier initialisation (:mod:`parity.verdict.supplied`).
 
     Returns:
         ``[Result]``, in the order of ``dtypes``.
     """
     from modern_cnns.parity.verdict.contract import check_network_arguments
+    from modern_cnns.parity.verdict.supplied import check_supplied
 
+    inputs = check_supplied(entry, inputs, gluon_params, batch_size, device)
+    if inputs is not None:
+        batch_size = len(inputs)
     check_network_arguments(entry, device=device, dtypes=dtypes, steps=steps, batch_size=batch_size, seed=seed)
-    subject = _registry_subject(entry, device, tamper, seed)
+    subject = _registry_subject(entry, device, tamper, seed, gluon_params)
     results = run_checks(subject, device, dtypes, steps, batch_size or policy.settings_for(entry.name).batch_size,
-                         seed)
+                         seed, inputs)
     known = policy.KNOWN_DIFFERENCES.get(entry.name)
     if known is None:
         return results
@@ -312,7 +344,7 @@ def check_network(entry, device="cpu", dtypes=("float32", "float64"), steps=2, b
 
 
 def run_checks(subject: Subject, device="cpu", dtypes=("float32", "float64"), steps=2, batch_size=4,
-               seed=policy.SEED):
+               seed=policy.SEED, inputs=None):
     """Every check of ``subject`` (see :func:`check_network` for the arguments); one Result per dtype."""
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
@@ -321,7 +353,7 @@ def run_checks(subject: Subject, device="cpu", dtypes=("float32", "float64"), st
     ensure_threads()
     if device == "gpu":
         configure_torch_for_parity()
-    batches = make_batches(subject.sample_shape, subject.num_classes, batch_size, steps, seed=seed)
+    batches = make_batches(subject.sample_shape, subject.num_classes, batch_size, steps, seed=seed, inputs=inputs)
     runs: dict = {}
     judged: dict = {}
     results: list = []
@@ -337,7 +369,7 @@ def run_checks(subject: Subject, device="cpu", dtypes=("float32", "float64"), st
             runs[dtype] = None
             if dtype in dtypes:
                 result = Result(subject.name, device, dtype, steps, error=f"{type(err).__name__}: {err}")
-                result.first_divergence = _localise(subject, dtype, batches[0][0], False)
+                result.first_divergence, _ = _localise(subject, dtype, batches[0][0], False)
                 result.diagnosis = _diagnose_error(result, subject, dtype, batches[0][0])
                 result.seconds = time.perf_counter() - start
                 results.append(result)
@@ -351,13 +383,17 @@ def run_checks(subject: Subject, device="cpu", dtypes=("float32", "float64"), st
                                         float64=judged.get("float64"))
         if dtype in dtypes:
             failed = [r.check for r in result.rows if not r.passed]
+            finding = None
             if any(tolerance.kind_of(c) not in ("after steps", "statistics after 1 step", "before training")
                    and not c.startswith("predict output at ") for c in failed):
                 # localise in the mode whose output differs most: there the signal is strongest
                 rel = {r.check: r.max_rel for r in result.rows}
                 train = not rel.get("predict output", 0.0) > rel.get("train output", 0.0)
-                result.first_divergence = _localise(subject, dtype, batches[0][0], train)
+                probe = probes.failing(result.rows) if all(r.passed for r in result.rows
+                                                           if r.check == "train output") else None
+                result.first_divergence, finding = _localise(subject, dtype, batches[0][0], train, probe, seed)
             result.diagnosis = _diagnose(result, runs[dtype], subject.accept)
+            _with_localised_finding(result, finding)
             result.seconds = time.perf_counter() - start
             results.append(result)
         runs[dtype] = (runs[dtype][0], None, None, None)  # float32 needs only the original's float64 run
@@ -406,11 +442,26 @@ def _diagnose_error(result, subject, dtype, x) -> list:
     facts = {"layers": _layers(pair, x), "names": dict(pair.names), "stock_batchnorm": _stock_batchnorm(pair.module),
              "raised": {}}
     found = diagnosis.diagnose(result, facts, subject.accept)
+    missing = _missing_layer(pair) if (result.error or "").startswith("TransferError") else None
+    if missing is not None:  # the refusal's cause, before the structure of trees that no longer align
+        result.first_divergence = missing
+        return [missing, *found]
     if (result.first_divergence or "").startswith("(could not localise") and result.structure:
         first = next((d for d in result.structure if d["certain"]), result.structure[0])
         result.first_divergence = f"layer {first['where']}: {first['text'].split(':')[0]} (the pair could not be " \
                                   f"checked: {result.error.splitlines()[0]})"
     return found
+
+
+def _missing_layer(pair):
+    """:func:`parity.verdict.pairing.missing_layer`'s text for a refused transfer, or None."""
+    from modern_cnns.parity.verdict.pairing import missing_layer
+
+    try:
+        found = missing_layer(pair.block, pair.module)
+    except Exception:  # a diagnosis aid: never hide the verdict behind its failure
+        return None
+    return None if found is None else found[2]
 
 
 def _scoped_worst(values: dict) -> dict:

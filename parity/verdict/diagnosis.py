@@ -184,7 +184,7 @@ def diagnose(result, facts: dict, accept=()) -> list:
     differences (declared, so certain); statistics findings whose premises hold; a layer one tree alone
     runs (only when values differ); input-size findings; what raised; accepted differences last.
     """
-    from modern_cnns.parity.verdict import known, structure, tolerance
+    from modern_cnns.parity.verdict import known, probes, structure, tolerance
 
     failed = [r for r in result.rows if not r.passed]
     values_fail = any(tolerance.kind_of(r.check) not in _STATE_KINDS for r in failed) or bool(facts.get("raised")) \
@@ -213,6 +213,7 @@ def diagnose(result, facts: dict, accept=()) -> list:
                                    premises)
     out += [d.text() for d in unpaired]
     out += size_findings(result.rows)
+    out += probes.findings(result.rows)
     out += [f"{check}: {why}" for check, why in facts.get("raised", {}).items()]
     accepted = [d for d in diffs if d.accepted]
     out += [f"KNOWN DIFFERENCE (accepted {d.name}): {d.text()}" for d in accepted]

@@ -32,15 +32,21 @@ if TYPE_CHECKING:
 STATISTICS = ("stat", "attr")
 
 
-def build_gluon(entry, dtype: str = "float64", device: str = "cpu", seed: int = 0):
-    """The Gluon original of a registry ``entry``, initialised (Xavier, MXNet seeded with ``seed``).
+def build_gluon(entry, dtype: str = "float64", device: str = "cpu", seed: int = 0, gluon_params=None):
+    """The Gluon original of a registry ``entry``, initialised (Xavier, MXNet seeded with ``seed``), then
+    given the trained weights of the file ``gluon_params`` if any (:mod:`parity.verdict.supplied`).
 
     The same seed gives the same weights: the checker rebuilds the original this way to rerun it.
     """
     import mxnet as mx
 
     mx.random.seed(seed)
-    return initialize_gluon(entry.build_gluon(), entry.batch_shape(1), ctx=gluon_ctx(device), dtype=dtype)
+    block = initialize_gluon(entry.build_gluon(), entry.batch_shape(1), ctx=gluon_ctx(device), dtype=dtype)
+    if gluon_params is not None:
+        from modern_cnns.parity.verdict.supplied import load_gluon_params
+
+        load_gluon_params(block, gluon_params, device)
+    return block
 
 
 def _unset_torch(entry, dtype: str, device: str):
@@ -191,7 +197,7 @@ def trace_torch(module, batches, dtype: str, device: str, lr: float, names: dict
     """
     import torch
 
-    from modern_cnns.torch_impl.train import sgd_like_gluon
+    from modern_cnns.torch_impl.train import gluon_rescale, sgd_like_gluon
 
     dev, tdtype = torch_device(device), getattr(torch, dtype)
     out = outputs.named("predict output", predict_torch(module, batches[0][0], dtype, device))
@@ -206,11 +212,12 @@ def trace_torch(module, batches, dtype: str, device: str, lr: float, names: dict
         if step == 0:
             out.update(outputs.named("train output", outputs.to_numpy(logits, lambda t: t.detach().cpu().numpy())))
             assert X.grad is not None  # X requires grad, and the backward just ran
-            out["input gradient"] = X.grad.cpu().numpy() * n
+            scale = gluon_rescale(n)  # what loss_to_step multiplied the summed loss by
+            out["input gradient"] = X.grad.cpu().numpy() / scale
             for gname, tname in names.items():
                 p = params.get(tname)
                 if p is not None and p.requires_grad:
-                    out[f"gradient of {gname}"] = p.grad.cpu().numpy() * n
+                    out[f"gradient of {gname}"] = p.grad.cpu().numpy() / scale
         opt.step()
         if step == 0:
             slots, _ = torch_slots(module)
@@ -248,9 +255,11 @@ class Pair:
     device: str = "cpu"
 
     @classmethod
-    def from_entry(cls, entry, dtype: str = "float64", device: str = "cpu", seed: int = 0) -> "Pair":
-        """Build a registry ``entry``'s pair: Gluon initialised once (Xavier, seeded), its state moved to torch."""
-        block = build_gluon(entry, dtype, device, seed)
+    def from_entry(cls, entry, dtype: str = "float64", device: str = "cpu", seed: int = 0,
+                   gluon_params=None) -> "Pair":
+        """Build a registry ``entry``'s pair: Gluon initialised once (Xavier, seeded; or the weights of the file
+        ``gluon_params``), its state moved to torch."""
+        block = build_gluon(entry, dtype, device, seed, gluon_params)
         module = _unset_torch(entry, dtype, device)
         report = gluon_to_torch(block, module)  # strict: every parameter and statistic is written
         for name in report.ignored:  # what the transfer leaves alone starts as torch starts it

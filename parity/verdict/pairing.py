@@ -32,3 +32,42 @@ def name_mismatch(gluon_names, torch_names, name_map=None, zero_frozen=()) -> st
             f"{len(gluon_names)} Gluon tensors have no torch tensor of that name ({first(unexpected)}), and "
             f"{len(missing)} of {len(torch_open)} torch tensors none in Gluon ({first(missing)}). Pair them with "
             "--map auto (suggest-map's map, when it is unambiguous), --map FILE.json, or --positional.")
+
+
+def missing_layer(block, module) -> tuple | None:
+    """``(torch module, gluon block, text)`` when a positional pairing parts because the port holds a layer
+    without parameters where the original's has some (an SE gate left out as an ``Identity``); else None.
+
+    Tensors pair in registration order until the first whose shapes differ; a parameter-free torch module
+    registered between the last paired tensor's module and the next one, whose own name is the name of
+    the mismatching Gluon tensor's block or of one of its parents, is where the port lacks the layer (every
+    later tensor is paired with the wrong one: the refusal lists dozens).
+    """
+    from modern_cnns.parity.weights.state import gluon_slots, torch_slots
+
+    def squeezed(shape):
+        return tuple(d for d in shape if d != 1)
+
+    g, (t, _) = list(gluon_slots(block).items()), torch_slots(module)
+    t = list(t.items())
+    i = next((k for k, ((_, gs), (_, ts)) in enumerate(zip(g, t)) if squeezed(gs.shape) != squeezed(ts.shape)), None)
+    if i is None or i == 0:
+        return None
+    gname = g[i][0].rsplit(".", 1)[0]
+    before, after = t[i - 1][0].rsplit(".", 1)[0], t[i][0].rsplit(".", 1)[0]
+    order = [name for name, _ in module.named_modules()]
+    if before not in order or after not in order:
+        return None
+    parents = gname.split(".")
+    for name in order[order.index(before) + 1:order.index(after)]:
+        mod = module.get_submodule(name)
+        last = name.rsplit(".", 1)[-1]
+        if next(mod.parameters(), None) is None and last in parents:
+            glayer = ".".join(parents[:len(parents) - parents[::-1].index(last)])
+            held = [n for n, _ in g if n.startswith(glayer + ".")]
+            text = (f"layer {name} (gluon {glayer}): missing layer: the port's {name} ({type(mod).__name__}) holds "
+                    f"no parameters where the original's {glayer} holds {len(held)} ({', '.join(held[:3])}"
+                    f"{', ...' if len(held) > 3 else ''}); the positional transfer then pairs every later tensor "
+                    "with the wrong one")
+            return name, glayer, text
+    return None

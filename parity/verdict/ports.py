@@ -107,7 +107,7 @@ class _UserPair:
 def check_pair(gluon_block, torch_module, input_shape, *, name_map=None, positional: bool = False,
                dtypes=("float32", "float64"), steps: int = 2, batch_size: int = 2, seed: int = 0,
                input_sizes=None, device: str = "cpu", name: str | None = None, zero_frozen=(),
-               accept=()) -> list[Result]:
+               accept=(), inputs=None, gluon_params=None) -> list[Result]:
     """Check that ``torch_module`` computes what ``gluon_block`` computes; one :class:`Result` per dtype.
 
     The Gluon block's weights are moved to the torch module (by name, through ``name_map``, or in
@@ -138,16 +138,25 @@ def check_pair(gluon_block, torch_module, input_shape, *, name_map=None, positio
         accept: names of known differences (:func:`parity.verdict.known.valid_names`: a framework kernel's
             rounding, a convention such as ``unbiased-running-var``, a structural difference such as
             ``dropout-rate``) reported as a KNOWN DIFFERENCE instead of failing; anything else still fails.
+        inputs: a numpy array ``(N, *input_shape)``: the batch of every check instead of the seeded draws
+            (labels are drawn from ``seed``); ``batch_size`` is then N (:mod:`parity.verdict.supplied`).
+        gluon_params: a ``.params`` file of the Gluon model's trained weights (``load_parameters``), the
+            starting weights of the check instead of the block's own; the block comes back with its own.
 
     Returns:
         ``[Result]`` in the order of ``dtypes``: ``.passed``, ``.rows`` (``.check``, ``.max_rel``,
         ``.passed``, ...), ``.first_divergence`` (the first torch layer whose output differs) and
         ``.diagnosis`` (plain-language findings: BatchNorm conventions, eps, dropout, sizes).
     """
-    from modern_cnns.parity.verdict import contract
+    from modern_cnns.parity.verdict import contract, supplied
     from modern_cnns.parity.verdict.snapshot import ModelSnapshot
 
     sample_shape = contract.check_input_shape(input_shape)
+    if inputs is not None:
+        inputs = supplied.check_inputs(inputs, sample_shape)
+        batch_size = len(inputs)
+    if gluon_params is not None:
+        supplied.check_params_file(gluon_params)
     contract.check_count("batch_size", batch_size)  # None means "the registry's choice" in check_network only
     valid = contract.check_arguments(dtypes=dtypes, device=device, steps=steps, batch_size=batch_size, seed=seed,
                                      sample_shape=sample_shape, input_sizes=input_sizes)
@@ -164,6 +173,8 @@ def check_pair(gluon_block, torch_module, input_shape, *, name_map=None, positio
     snapshot = ModelSnapshot(gluon_block, torch_module)  # both come back as they came, whatever happens
     hooks = []
     try:
+        if gluon_params is not None:  # after the snapshot: the block comes back with its own weights
+            supplied.load_gluon_params(gluon_block, gluon_params, device)
         user = _UserPair(gluon_block, torch_module, name_map, positional, device, zero_frozen)
         if not positional:
             refusal = _name_mismatch(user)
@@ -177,7 +188,7 @@ def check_pair(gluon_block, torch_module, input_shape, *, name_map=None, positio
         _refuse_sizes_neither_runs(user, extra)
         subject = Subject(name or f"{type(gluon_block).__name__} -> {type(torch_module).__name__}", sample_shape,
                           num_classes, user.pair, user.gluon, extra, accept, user.models)
-        return run_checks(subject, device, valid["dtypes"], steps, batch_size, seed)
+        return run_checks(subject, device, valid["dtypes"], steps, batch_size, seed, inputs)
     finally:
         for h in hooks:
             h.remove()

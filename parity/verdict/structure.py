@@ -34,6 +34,7 @@ class Layer:
     out_shape: tuple = ()
     output: object = None      #: the output values, when captured for localisation
     cls: str = ""              #: the class name, for reports
+    input: object = None       #: the (first) input's values, when captured for localisation
 
     @property
     def key(self):
@@ -176,19 +177,23 @@ def _gluon_hook(out, keep, name, blk, inputs, output):
     first = inputs[0] if isinstance(inputs, (tuple, list)) and inputs else inputs
     described = describe_gluon(blk)
     value = output.asnumpy() if keep and hasattr(output, "asnumpy") else None
+    given = first.asnumpy() if keep and hasattr(first, "asnumpy") else None
     for i, (kind, attrs) in enumerate(described):
         # a conv with activation=: the conv's own output is not exposed; the activation's is the block's
         last = i == len(described) - 1
-        out.append(Layer(name, kind, attrs, _shape(first), _shape(output), value if last else None, type(blk).__name__))
+        out.append(Layer(name, kind, attrs, _shape(first), _shape(output), value if last else None, type(blk).__name__,
+                         input=given if i == 0 else None))
 
 
 def _torch_hook(out, keep, name, mod, inputs, output):
     first = inputs[0] if isinstance(inputs, (tuple, list)) and inputs else inputs
     described = describe_torch(mod)
     value = output.detach().cpu().numpy().copy() if keep and hasattr(output, "detach") else None
+    given = first.detach().cpu().numpy().copy() if keep and hasattr(first, "detach") else None
     for i, (kind, attrs) in enumerate(described):
         last = i == len(described) - 1
-        out.append(Layer(name, kind, attrs, _shape(first), _shape(output), value if last else None, type(mod).__name__))
+        out.append(Layer(name, kind, attrs, _shape(first), _shape(output), value if last else None, type(mod).__name__,
+                         input=given if i == 0 else None))
 
 
 def gluon_units(block):

@@ -1,0 +1,216 @@
+"""Probes that reach the ranges where layers clip or saturate: larger inputs, drawn BatchNorm state.
+
+The checker's batch is uniform in [0, 1), its weights Xavier and its BatchNorm fresh (gamma 1,
+beta 0, running mean 0, running variance 1).  Activations then stay within a few units, so a
+port that clips where the original does not (``torch.clamp(x, 0, 6)`` or a ReLU6 where Gluon has
+a ReLU, written functionally inside a block, where the structural diff cannot see it) computes the
+same values; and a hand-written BatchNorm that ignores the running mean, or adds beta before
+scaling by gamma, agrees with the original at exactly the fresh state.
+
+So the prediction outputs are compared once more per probe, forward only, in prediction mode (a
+train-mode BatchNorm would normalise the scale away), on the same weights:
+
+* ``predict output (input x10)`` and ``(input x30)``: the probe batch scaled, so that
+  pre-activations reach tens (past ReLU6's 6, hard sigmoid's +-3, a tanh's saturation);
+* ``predict output (BatchNorm state drawn)``: every BatchNorm's gamma, beta, running mean and
+  running variance drawn from the seed, set on the Gluon side and moved to the port through the
+  transfer's own name pairing (so both frameworks hold the same values), then put back.  A
+  gamma or beta that the original never trains (``scale=False``, ``center=False``) is left as is.
+
+They are held to the tolerance of ``predict output`` (the rule is chosen by the check's name
+prefix, :mod:`parity.verdict.tolerance`): nothing is loosened.  A probe costs one forward pass
+per framework and dtype; ``benchmarks/probes.py`` prints the added time.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: input scales beyond the batch itself: Xavier layers then reach pre-activations of ~10 to ~100
+SCALES = (10.0, 30.0)
+#: the check of the drawn BatchNorm state
+BATCHNORM_CHECK = "predict output (BatchNorm state drawn)"
+#: BatchNorm slots by their last name part: Gluon's built-in layer and the course's scratch layer
+_GAMMA, _BETA = ("gamma",), ("beta",)
+_MEAN, _VAR = ("running_mean", "moving_mean"), ("running_var", "moving_var")
+#: where the drawn BatchNorm values come from (apart from the batches' and the nudges' generators)
+_SEED_OFFSET = 15485863
+
+
+def scale_check(scale: float) -> str:
+    """The name of the check at input scale ``scale``."""
+    return f"predict output (input x{scale:g})"
+
+
+def is_probe(check: str) -> bool:
+    """Is ``check`` (or one output of it, ``...[1]``) a probe of this module?"""
+    return check.startswith(BATCHNORM_CHECK) or any(check.startswith(scale_check(s)) for s in SCALES)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One probe: the input scale, and whether the BatchNorm state is drawn."""
+
+    check: str
+    scale: float = 1.0
+    batchnorm: bool = False
+
+
+def probes_for(block) -> list:
+    """The probes of a Gluon ``block``: every scale, and the drawn BatchNorm state if it has BatchNorm."""
+    out = [Probe(scale_check(s), s) for s in SCALES]
+    if batchnorm_slots(block):
+        out.append(Probe(BATCHNORM_CHECK, batchnorm=True))
+    return out
+
+
+def batchnorm_slots(block) -> list:
+    """Gluon slot names of BatchNorm state that a trained model holds: gamma and beta where trained,
+    the running (or the scratch layer's moving) statistics."""
+    from modern_cnns.parity.weights.state import gluon_params, gluon_slots
+
+    params = gluon_params(block)
+    out = []
+    for name in gluon_slots(block):
+        last = name.rsplit(".", 1)[-1]
+        if last in _GAMMA + _BETA and name in params and params[name].grad_req == "null":
+            continue  # scale=False / center=False: Gluon keeps it at its initial value, whatever is stored
+        if last in _GAMMA + _BETA + _MEAN + _VAR:
+            out.append(name)
+    return out
+
+
+def draw_batchnorm_state(block, seed: int) -> dict:
+    """``{gluon slot: values}``: gamma in [0.5, 1.5), beta and running mean in [-1, 1), running variance
+    in [0.5, 2): far from the fresh 1, 0, 0, 1, and with a gain per layer near 1, so that a deep network's
+    activations neither explode nor vanish."""
+    from modern_cnns.parity.weights.state import gluon_slots
+
+    rng = np.random.default_rng(seed + _SEED_OFFSET)
+    slots = gluon_slots(block)
+    ranges = {**dict.fromkeys(_GAMMA, (0.5, 1.5)), **dict.fromkeys(_BETA + _MEAN, (-1.0, 1.0)),
+              **dict.fromkeys(_VAR, (0.5, 2.0))}
+    out = {}
+    for name in batchnorm_slots(block):
+        low, high = ranges[name.rsplit(".", 1)[-1]]
+        slot = slots[name]
+        out[name] = rng.uniform(low, high, size=slot.shape).astype(slot.dtype)
+    return out
+
+
+class BatchNormState:
+    """``with BatchNormState(pair, values):`` both trees hold ``values`` (Gluon names), and get their
+    own state back on exit.  The torch side is written through the transfer's pairing (``pair.names``)."""
+
+    def __init__(self, pair, values: dict):
+        self.pair, self.values, self.saved = pair, values, []
+
+    def __enter__(self):
+        from modern_cnns.parity.weights.state import gluon_slots, torch_slots
+
+        gslots, (tslots, _) = gluon_slots(self.pair.block), torch_slots(self.pair.module)
+        for gname, value in self.values.items():
+            targets = [gslots[gname]]
+            tname = self.pair.names.get(gname)
+            if tname in tslots:
+                targets.append(tslots[tname])
+            for slot in targets:
+                self.saved.append((slot, slot.read()))
+                slot.write(value.reshape(slot.shape).astype(slot.dtype))
+        return self
+
+    def __exit__(self, *exc):
+        import mxnet as mx
+
+        for slot, value in reversed(self.saved):
+            slot.write(value)
+        mx.nd.waitall()
+        return False
+
+
+def _outputs(pair, x) -> tuple:
+    """(Gluon's, torch's) prediction outputs on numpy ``x``."""
+    from modern_cnns.parity.verdict.pair import predict_gluon, predict_torch
+
+    return (predict_gluon(pair.block, x, pair.dtype, pair.device),
+            predict_torch(pair.module, x, pair.dtype, pair.device))
+
+
+def run(pair, x, seed: int) -> tuple:
+    """``(gluon {check: array}, torch {check: array}, raised {check: why})`` of every probe on the probe
+    batch ``x``, the pair's state unchanged (prediction mode moves no statistic)."""
+    from modern_cnns.parity.verdict import outputs
+    from modern_cnns.parity.verdict.memory import reraise_if_memory
+
+    g, t, raised = {}, {}, {}
+    for probe in probes_for(pair.block):
+        try:
+            if probe.batchnorm:
+                with BatchNormState(pair, draw_batchnorm_state(pair.block, seed)):
+                    go, to = _outputs(pair, x)
+            else:
+                go, to = _outputs(pair, np.asarray(x) * probe.scale)
+        except Exception as err:  # a probe one framework cannot run: a failing row, not a crash
+            reraise_if_memory(err)
+            raised[probe.check] = f"{type(err).__name__}: {err}"
+            continue
+        gn, tn = outputs.named(probe.check, go), outputs.named(probe.check, to)
+        for check in gn:
+            if check in tn and np.shape(gn[check]) != np.shape(tn[check]):
+                raised[check] = f"output shape gluon {np.shape(gn[check])}, torch {np.shape(tn[check])}"
+            elif check in tn:
+                g[check], t[check] = gn[check], tn[check]
+    return g, t, raised
+
+
+def failing(rows) -> Probe | None:
+    """The first probe that fails while the plain prediction output passes (its mildest scale first), else None."""
+    base = next((r for r in rows if r.check == "predict output"), None)
+    if base is None or not base.passed:
+        return None
+    bad = {r.check for r in rows if is_probe(r.check) and not r.passed}
+    for probe in [Probe(scale_check(s), s) for s in SCALES] + [Probe(BATCHNORM_CHECK, batchnorm=True)]:
+        if any(c.startswith(probe.check) for c in bad):
+            return probe
+    return None
+
+
+def localise(pair, x, probe: Probe, seed: int, rtol: float):
+    """The first diverging layer (:func:`parity.verdict.localise.localise`) under ``probe``, prediction mode."""
+    from modern_cnns.parity.verdict.localise import localise as first_layer
+
+    if probe.batchnorm:
+        with BatchNormState(pair, draw_batchnorm_state(pair.block, seed)):
+            found = first_layer(pair, x, False, rtol)
+    else:
+        found = first_layer(pair, np.asarray(x) * probe.scale, False, rtol)
+    if found is not None:
+        found.text = f"{found.text} (at {_where(probe)})"
+    return found
+
+
+def _where(probe: Probe) -> str:
+    return "the drawn BatchNorm state" if probe.batchnorm else f"input scale x{probe.scale:g}"
+
+
+def findings(rows) -> list:
+    """What the probes show when the plain prediction output agrees and a probe does not."""
+    base = next((r for r in rows if r.check == "predict output"), None)
+    if base is None or not base.passed:
+        return []
+    bad = [r for r in rows if is_probe(r.check) and not r.passed]
+    out = []
+    scaled = [r for r in bad if not r.check.startswith(BATCHNORM_CHECK)]
+    if scaled:
+        where = ", ".join(f"{r.check[len('predict output ('):].split(')')[0]} (rel {r.max_rel:.2g})" for r in scaled)
+        out.append(f"outputs agree on the probe batch but not at larger inputs: {where}: a layer clips or saturates "
+                   "in one framework only (a clamp or ReLU6 where the original has a ReLU, a hard sigmoid for a "
+                   "sigmoid), which the probe batch's small activations never reach")
+    state = [r for r in bad if r.check.startswith(BATCHNORM_CHECK)]
+    if state:
+        out.append(f"outputs agree with fresh BatchNorm state but not with drawn gamma, beta and running statistics "
+                   f"(rel {state[0].max_rel:.2g}): the port uses a BatchNorm's gamma, beta, running mean or running "
+                   "variance differently in prediction mode (a hand-written BatchNorm that drops the running mean, "
+                   "or adds beta before scaling by gamma), which gamma 1, beta 0, mean 0, variance 1 hide")
+    return out

@@ -1,0 +1,118 @@
+"""What a user may supply instead of the checker's draws: the inputs, and the Gluon model's trained weights.
+
+``check --inputs FILE.npy`` (API ``inputs=array``): one array ``(N, *sample shape)`` of the model's
+input, e.g. real images preprocessed as the model expects.  It is the batch of every check: the
+prediction and training outputs, the gradients, each of the K SGD steps (labels are drawn from the
+seed, uniform over the classes, one draw per step, as for the seeded batches), and the probes of
+:mod:`parity.verdict.probes` (which scale it).  ``N`` is the batch size.
+
+``check --gluon-params FILE.params`` (API ``gluon_params=path``): the Gluon model's own weights,
+read with ``block.load_parameters`` (cast to the dtype checked) after the model is built, and moved
+to the port as the seeded Xavier weights would be: a port that only breaks on trained weights
+(statistics far from 0 and 1, activations beyond a clip) shows.  The course's scratch BatchNorm keeps
+its moving statistics as plain attributes, which ``save_parameters`` never wrote: they keep their
+initial values.
+
+Either is checked before any work; a bad one is a :class:`SuppliedError` (``error:``, exit 2).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from modern_cnns.parity.verdict.contract import ContractError
+
+
+class SuppliedError(ContractError):
+    """Inputs or weights that cannot be used as given; says what is wrong with them."""
+
+
+def load_inputs(path) -> np.ndarray:
+    """The array in the ``.npy`` file ``path`` (no pickles: a file holding objects is refused)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SuppliedError(f"--inputs {path}: {'is a folder' if path.is_dir() else 'no such file'}; give a .npy "
+                            "file written by numpy.save")
+    try:
+        value = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        raise SuppliedError(f"--inputs {path}: not a numpy array file ({_first_line(err)}); give a .npy file "
+                            "written by numpy.save") from None
+    if not isinstance(value, np.ndarray):  # an .npz archive
+        value.close()
+        raise SuppliedError(f"--inputs {path}: an .npz archive of several arrays; give one array, written by "
+                            "numpy.save")
+    return value
+
+
+def check_inputs(value, sample_shape, what="inputs") -> np.ndarray:
+    """``value`` as float64, once it is a finite real array ``(N, *sample_shape)`` with N >= 1."""
+    shape = "x".join(map(str, sample_shape))
+    if not isinstance(value, np.ndarray):
+        raise SuppliedError(f"{what} must be a numpy array (N, {', '.join(map(str, sample_shape))}); got a "
+                            f"{type(value).__name__}")
+    if value.dtype.kind not in "fiu":
+        raise SuppliedError(f"{what} must hold real numbers (a float or integer dtype); got dtype {value.dtype}")
+    if value.ndim != len(sample_shape) + 1 or tuple(value.shape[1:]) != tuple(sample_shape):
+        raise SuppliedError(f"{what} has shape {value.shape}; the model takes (N, {', '.join(map(str, sample_shape))})"
+                            f": N samples of {shape}")
+    if value.shape[0] < 1:
+        raise SuppliedError(f"{what} holds no sample (shape {value.shape}); give at least one")
+    finite = np.isfinite(value)
+    if not finite.all():
+        bad = int(value.size - finite.sum())
+        raise SuppliedError(f"{what} holds {bad} value{'s' if bad > 1 else ''} that {'are' if bad > 1 else 'is'} "
+                            f"not finite (NaN or infinity), first at index {tuple(np.argwhere(~finite)[0])}")
+    return value.astype(np.float64)
+
+
+def check_params_file(path) -> str:
+    """``path`` as a string, once it names a readable file (what it holds is checked by loading it)."""
+    p = Path(path)
+    if not p.is_file():
+        raise SuppliedError(f"--gluon-params {path}: {'is a folder' if p.is_dir() else 'no such file'}; give a "
+                            ".params file written by the Gluon model's save_parameters")
+    return str(path)
+
+
+def load_gluon_params(block, path, device: str = "cpu") -> None:
+    """``block.load_parameters(path)``, cast to the block's dtype; any refusal a :class:`SuppliedError`.
+
+    MXNet's own refusals are long (every name of the file) or C++ stacks: the first line is kept.
+    """
+    from modern_cnns.parity.frameworks import gluon_ctx
+    from modern_cnns.parity.verdict.memory import reraise_if_memory
+
+    check_params_file(path)
+    try:
+        block.load_parameters(str(path), ctx=gluon_ctx(device), cast_dtype=True, dtype_source="current")
+        import mxnet as mx
+
+        mx.nd.waitall()
+    except Exception as err:
+        reraise_if_memory(err)
+        raise SuppliedError(f"--gluon-params {path}: the Gluon model cannot load it: {_first_line(err)}") from None
+
+
+def _first_line(err) -> str:
+    """One line of an error: MXNet puts the cause on the last line of a C++ stack, Python on the first."""
+    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+    text = next((line for line in reversed(lines) if "Error" in line), lines[0] if lines else type(err).__name__) \
+        if len(lines) > 1 else (lines[0] if lines else type(err).__name__)
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def check_supplied(entry, inputs, gluon_params, batch_size, device="cpu"):
+    """For a registry ``entry``: the checked ``inputs`` (or None), once ``gluon_params`` (if given) loads
+    into its Gluon original (built un-initialised to float32 and initialised once: seconds, before any check)."""
+    if inputs is not None:
+        inputs = check_inputs(inputs, tuple(entry.input_shape))
+        if batch_size is not None and batch_size != len(inputs):
+            raise SuppliedError(f"batch size {batch_size} with inputs of {len(inputs)} samples: the inputs are the "
+                                "batch; leave the batch size out")
+    if gluon_params is not None:
+        from modern_cnns.parity.verdict.pair import build_gluon
+
+        build_gluon(entry, "float32", device, 0, check_params_file(gluon_params))
+    return inputs

@@ -104,7 +104,8 @@ class BatchNormState:
     own state back on exit.  The torch side is written through the transfer's pairing (``pair.names``)."""
 
     def __init__(self, pair, values: dict):
-        self.pair, self.values, self.saved = pair, values, []
+        self.pair, self.values = pair, values
+        self.saved: list = []
 
     def __enter__(self):
         from modern_cnns.parity.weights.state import gluon_slots, torch_slots

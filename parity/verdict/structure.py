@@ -19,6 +19,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 import numpy as np
 
@@ -32,9 +33,9 @@ class Layer:
     attrs: dict = field(default_factory=dict)
     in_shape: tuple = ()
     out_shape: tuple = ()
-    output: object = None      #: the output values, when captured for localisation
+    output: np.ndarray | None = None  #: the output values, when captured for localisation
     cls: str = ""              #: the class name, for reports
-    input: object = None       #: the (first) input's values, when captured for localisation
+    input: np.ndarray | None = None   #: the (first) input's values, when captured for localisation
 
     @property
     def key(self):
@@ -174,7 +175,7 @@ def _shape(value):
 
 
 def _gluon_hook(out, keep, name, blk, inputs, output):
-    first = inputs[0] if isinstance(inputs, (tuple, list)) and inputs else inputs
+    first: Any = inputs[0] if isinstance(inputs, (tuple, list)) and inputs else inputs  # an NDArray or a Tensor
     described = describe_gluon(blk)
     value = output.asnumpy() if keep and hasattr(output, "asnumpy") else None
     given = first.asnumpy() if keep and hasattr(first, "asnumpy") else None
@@ -186,7 +187,7 @@ def _gluon_hook(out, keep, name, blk, inputs, output):
 
 
 def _torch_hook(out, keep, name, mod, inputs, output):
-    first = inputs[0] if isinstance(inputs, (tuple, list)) and inputs else inputs
+    first: Any = inputs[0] if isinstance(inputs, (tuple, list)) and inputs else inputs  # an NDArray or a Tensor
     described = describe_torch(mod)
     value = output.detach().cpu().numpy().copy() if keep and hasattr(output, "detach") else None
     given = first.detach().cpu().numpy().copy() if keep and hasattr(first, "detach") else None

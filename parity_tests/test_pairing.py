@@ -37,3 +37,32 @@ def test_cli_refuses_a_mismatched_pair_once_with_exit_2_and_map_auto_checks_it(t
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "map used (--map auto, from suggest-map): 18 pairs" in proc.stdout
     assert len(json.loads(saved.read_text())) == 18
+
+
+@needs_both
+def test_a_name_mismatch_is_refused_from_the_names_alone_before_any_weight_is_made_or_run():
+    """The refusal needs only the names: the Gluon block is never initialised, neither model runs."""
+    import pytest
+    import torch
+    from mxnet.gluon import nn as gnn
+
+    from modern_cnns.parity import check_pair
+    from modern_cnns.parity.verdict.ports import PortError
+
+    class NeverRun(gnn.HybridSequential):
+        def hybrid_forward(self, F, x):
+            raise AssertionError("the Gluon block ran")
+
+    class NeverRunTorch(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stage = torch.nn.Linear(4, 3)
+
+        def forward(self, x):
+            raise AssertionError("the torch module ran")
+
+    block = NeverRun()
+    block.add(gnn.Dense(3, in_units=4))
+    with pytest.raises(PortError, match="name their tensors differently"):
+        check_pair(block, NeverRunTorch(), (4,))
+    assert all(p._data is None for p in block.collect_params().values())  # never initialised

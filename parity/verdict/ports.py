@@ -168,6 +168,10 @@ def check_pair(gluon_block, torch_module, input_shape, *, name_map=None, positio
         accept = known.check_names(accept)
     except ValueError as err:
         raise PortError(str(err)) from None
+    if not positional:  # decided from the names alone, before any weight is made, copied or run
+        refusal = _name_mismatch(gluon_block, torch_module, name_map, zero_frozen)
+        if refusal:
+            raise PortError(refusal)
     contract.materialise_lazy(torch_module, sample_shape)
     _UserPair.ready_gluon(gluon_block, sample_shape, seed, device)  # what has no weights yet gets them here
     snapshot = ModelSnapshot(gluon_block, torch_module)  # both come back as they came, whatever happens
@@ -176,10 +180,6 @@ def check_pair(gluon_block, torch_module, input_shape, *, name_map=None, positio
         if gluon_params is not None:  # after the snapshot: the block comes back with its own weights
             supplied.load_gluon_params(gluon_block, gluon_params, device)
         user = _UserPair(gluon_block, torch_module, name_map, positional, device, zero_frozen)
-        if not positional:
-            refusal = _name_mismatch(user)
-            if refusal:
-                raise PortError(refusal)
         # an accepted kernel difference: the port rounds as the original's kernel does, for the check only
         hooks = [h for n in accept if n in known.FRAMEWORK_DIFFERENCES
                  for h in known.FRAMEWORK_DIFFERENCES[n].emulate(torch_module)]
@@ -195,12 +195,13 @@ def check_pair(gluon_block, torch_module, input_shape, *, name_map=None, positio
         snapshot.restore()
 
 
-def _name_mismatch(user: _UserPair) -> str | None:
+def _name_mismatch(gluon_block, torch_module, name_map, zero_frozen) -> str | None:
+    """The refusal of a pair whose tensor names differ, read from the names alone: no initialisation, no
+    forward pass, no copy (a cross-zoo VGG-13 pair used to be initialised and snapshotted first)."""
     from modern_cnns.parity.verdict.pairing import name_mismatch
-    from modern_cnns.parity.weights.state import torch_slots
+    from modern_cnns.parity.weights.state import gluon_names, torch_names
 
-    tslots, _ = torch_slots(user.module)
-    return name_mismatch(list(user.slots), list(tslots), user.name_map, user.zero_frozen)
+    return name_mismatch(gluon_names(gluon_block), torch_names(torch_module), name_map, zero_frozen)
 
 
 def _output_width(user: _UserPair, sample_shape) -> int:

@@ -124,19 +124,36 @@ def gluon_slots(block, example_input=None):
     from mxnet import nd
 
     finish_gluon_shapes(block, example_input)
-    slots, seen = {}, set()
+    slots = {}
+    for name, blk, attr, p in _gluon_entries(block):
+        if p is None:
+            slots[name] = _gluon_attr_slot(name, blk, attr)
+        else:
+            kind = "stat" if p.grad_req == "null" and attr.startswith("running_") else "param"
+            slots[name] = _gluon_param_slot(name, p, kind)
+    nd.waitall()
+    return slots
+
+
+def _gluon_entries(block):
+    """``(name, block, attr, Parameter or None)`` of every tensor :func:`gluon_slots` holds, in its order."""
+    from mxnet import nd
+
+    seen = set()
     for prefix, blk in walk_gluon(block):
         for attr, p in blk._reg_params.items():
             if id(p) in seen:  # one Parameter registered under two names (an alias): counted once
                 continue
             seen.add(id(p))
-            kind = "stat" if p.grad_req == "null" and attr.startswith("running_") else "param"
-            slots[prefix + attr] = _gluon_param_slot(prefix + attr, p, kind)
+            yield prefix + attr, blk, attr, p
         for attr, value in vars(blk).items():
             if isinstance(value, nd.NDArray) and not attr.startswith("_"):
-                slots[prefix + attr] = _gluon_attr_slot(prefix + attr, blk, attr)
-    nd.waitall()
-    return slots
+                yield prefix + attr, blk, attr, None
+
+
+def gluon_names(block) -> list:
+    """The names :func:`gluon_slots` gives, read without initialising, running or copying anything."""
+    return [name for name, *_ in _gluon_entries(block)]
 
 
 # --------------------------------------------------------------------------- PyTorch
@@ -182,24 +199,35 @@ def _torch_slot(name, owner, attr, kind):
 
 def torch_slots(module, example_input=None):
     """Ordered ``{name: Slot}`` of a torch module, and the names ignored (``num_batches_tracked``)."""
+    finish_torch_shapes(module, example_input)
+    slots, ignored = {}, []
+    for name, mod, attr, kind in _torch_entries(module):
+        if kind == "ignored":
+            ignored.append(name)
+        else:
+            slots[name] = _torch_slot(name, mod, attr, kind)
+    return slots, ignored
+
+
+def _torch_entries(module):
+    """``(name, module, attr, kind)`` of every tensor :func:`torch_slots` holds or ignores, in its order."""
     import torch
 
-    finish_torch_shapes(module, example_input)
-    slots, ignored, seen = {}, [], set()
+    seen = set()
     for prefix, mod in module.named_modules():
         prefix = f"{prefix}." if prefix else ""
         for attr, p in mod._parameters.items():
             if p is not None and id(p) not in seen:  # a shared Parameter: counted once
                 seen.add(id(p))
-                slots[prefix + attr] = _torch_slot(prefix + attr, mod, attr, "param")
+                yield prefix + attr, mod, attr, "param"
         for attr, b in mod._buffers.items():
-            if b is None:
-                continue
-            if attr.endswith(TORCH_IGNORED_SUFFIXES):
-                ignored.append(prefix + attr)
-            else:
-                slots[prefix + attr] = _torch_slot(prefix + attr, mod, attr, "stat")
+            if b is not None:
+                yield prefix + attr, mod, attr, "ignored" if attr.endswith(TORCH_IGNORED_SUFFIXES) else "stat"
         for attr, value in vars(mod).items():
             if isinstance(value, torch.Tensor) and not attr.startswith("_"):
-                slots[prefix + attr] = _torch_slot(prefix + attr, mod, attr, "attr")
-    return slots, ignored
+                yield prefix + attr, mod, attr, "attr"
+
+
+def torch_names(module) -> list:
+    """The names :func:`torch_slots` gives (ignored ones left out), read without running or copying anything."""
+    return [name for name, _, _, kind in _torch_entries(module) if kind != "ignored"]

@@ -38,7 +38,9 @@ def test_lenet_is_section_5_6_in_gluonbook():
     assert registry.get("lenet").source.cite().startswith("gluonbook §5.6 ")
 
 
-@pytest.mark.parametrize("args", [["list"], ["reproduce", "--list"]])
+#: ``list`` builds every network to count its parameters (tens of seconds): slow; the text it prints comes from
+#: the catalog's code, which test_docs_and_code_name_no_internal_file reads in the quick loop
+@pytest.mark.parametrize("args", [pytest.param(["list"], marks=pytest.mark.slow), ["reproduce", "--list"]])
 def test_cli_listings_name_no_internal_file(args):
     proc = subprocess.run([sys.executable, "-m", "parity", *args], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr

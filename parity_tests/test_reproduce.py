@@ -100,6 +100,7 @@ def test_reproduce_writes_course_format_log_curves_and_table(tmp_path):
     assert "course (gluonbook §5.11.3): gamma [1.3520054" in table
 
 
+@pytest.mark.slow  # side by side in the quick loop: test_errors_cross_processes.py, and each process's imports below
 def test_both_frameworks_train_side_by_side_by_default(tmp_path):
     """Two processes, one per framework; their lines are labelled; the run's outputs are complete."""
     proc = run_cli("reproduce", "bn_lenet_scratch", "--epochs", "2", "--limit-batches", "4", "--out", str(tmp_path),
@@ -189,6 +190,7 @@ def test_lockstep_float64_stays_together_float32_drifts():
     assert lines[0].startswith("lockstep bn_lenet_scratch in float64")
 
 
+@pytest.mark.slow  # three runs; the quick loop resumes (test_errors_cross_processes.py) and refuses resumes (run files)
 def test_train_ch6_run_resumes_to_the_same_end(tmp_path):
     """The PyTorch edition's loop: a run stopped after epoch 1 and resumed equals a straight run."""
     from modern_cnns.parity.weights.checkpoint import read_torch

@@ -79,6 +79,7 @@ def test_a_damaged_checkpoint_or_layout_is_an_error_line_naming_the_file(torch_r
 
 
 @needs_gluon
+@pytest.mark.slow  # a run of its own; the torch optimizer state's damage is in the quick loop (DAMAGE)
 def test_a_garbage_gluon_optimizer_state_is_an_error_line(tmp_path):
     out = _tiny_run(tmp_path / "run", "gluon", 1)
     (out / "gluon" / "optimizer-epoch1.states").write_bytes(b"\x00garbage" * 20)
@@ -109,6 +110,7 @@ def _strict(text):
 
 
 @needs_torch
+@pytest.mark.slow  # strict JSON of non-finite numbers in the quick loop: the round trip below
 def test_a_diverged_run_writes_strict_json_with_a_note_for_each_nan(tmp_path):
     """A diverged run wrote NaN tokens into log.json and checkpoint.json (not JSON; jq refuses them)."""
     out = tmp_path / "run"

@@ -157,6 +157,7 @@ def _lazy_state_after_forward(build, shape, **kwargs):
     return net, {k: v.clone() for k, v in net.state_dict().items()}
 
 
+@needs_torch
 @pytest.mark.parametrize("name, shape", [("alexnet", (1, 1, 224, 224)), ("densenet", (1, 1, 96, 96))])
 def test_d2l_1_0_init_cnn_inside_init_leaves_alexnet_and_densenet_at_torchs_default(name, shape):
     """d2l 1.0 §8.1 and §8.7 call ``self.net.apply(d2l.init_cnn)`` on Lazy layers: a no-op."""
@@ -175,6 +176,7 @@ def test_d2l_1_0_init_cnn_inside_init_leaves_alexnet_and_densenet_at_torchs_defa
     assert changed, "init_cnn after a forward changed nothing"
 
 
+@needs_torch
 def test_d2l_1_0_vgg_gets_init_cnn_through_apply_init():
     """d2l 1.0 §8.2.3's cell calls ``model.apply_init([batch], d2l.init_cnn)``: Xavier weights, default biases."""
     import torch
@@ -192,6 +194,7 @@ def test_d2l_1_0_vgg_gets_init_cnn_through_apply_init():
     assert all(torch.equal(state[k], plain[k]) for k in state if k.endswith("bias"))
 
 
+@needs_torch
 def test_only_alexnet_and_densenet_d2l_start_from_torchs_default():
     from modern_cnns.parity.weights.init import TORCH_DEFAULT, torch_initialiser
     from modern_cnns.torch_impl import train
@@ -327,6 +330,7 @@ def test_every_committed_run_has_its_record():
         assert {"curves.png", "results.md", "README.md"} <= {p.name for p in run.iterdir()}, run.name
 
 
+@needs_torch
 def test_googlenet_has_no_batchnorm_as_d2l_0_17_wrote_it():
     """d2l 0.17 §7.4's GoogLeNet has no BatchNorm; the docs must not say it has."""
     from torch import nn

@@ -36,6 +36,38 @@ def device(request):
     return request.param
 
 
+#: the catalog's networks whose every check takes tens of seconds (224x224 AlexNet and VGGs; GoogLeNet and
+#: the DenseNets at 96x96): their end-to-end tests are marked slow; the quick loop keeps ResNet-18 (96x96)
+#: and NiN (224x224) for those sizes, and still builds these in both frameworks (parameter counts)
+LARGE_NETWORKS = ("alexnet", "vgg11", "vgg_small", "googlenet", "densenet", "densenet_d2l")
+
+
+def slow_if_large(names, *more):
+    """One pytest param ``(name, *more)`` per name, the :data:`LARGE_NETWORKS` among them marked slow."""
+    return [pytest.param(n, *more, marks=[pytest.mark.slow] if n in LARGE_NETWORKS else []) for n in names]
+
+
+@pytest.fixture(scope="session")
+def network_check():
+    """``network_check(name, device="cpu", steps=2, seed=SEED)`` -> ``{dtype: Result}``: the registry
+    network's whole check (both dtypes: float32 is judged against the float64 run, so one call gives
+    both), run once per session and shared by every test that asks for the same network, device,
+    steps and seed.  Tests only read the results."""
+    from modern_cnns.parity.catalog import registry
+    from modern_cnns.parity.verdict.check import check_network
+    from modern_cnns.parity.verdict.policy import SEED
+
+    done: dict = {}
+
+    def get(name, device="cpu", steps=2, seed=SEED):
+        key = (name, device, steps, seed)
+        if key not in done:
+            done[key] = {r.dtype: r for r in check_network(registry.get(name), device=device, steps=steps,
+                                                             seed=seed)}
+        return done[key]
+    return get
+
+
 @pytest.fixture
 def fmnist_copy(tmp_path):
     """A private copy of the four Fashion-MNIST files, safe to damage."""

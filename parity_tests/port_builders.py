@@ -3,9 +3,10 @@
 LeNet-sized (one 8x8 channel in, 5 classes out), so a check of one takes a second or two.  The
 bad builders return what careless code returns: None, a class, a string, the other framework's
 model, a model without parameters.
-"""
-from modern_cnns.torch_impl.gluon_layers import BatchNorm as GluonBatchNorm
 
+Each builder imports its own framework, so that this module imports in a one-framework env (the tests
+that use it are skipped there with the reason).
+"""
 INPUT = (1, 8, 8)
 
 
@@ -26,6 +27,7 @@ def tiny_torch():
     :class:`~modern_cnns.torch_impl.gluon_layers.Dense` flattens as Gluon's does)."""
     from torch import nn
 
+    from modern_cnns.torch_impl.gluon_layers import BatchNorm as GluonBatchNorm
     from modern_cnns.torch_impl.gluon_layers import Dense
 
     return nn.Sequential(nn.Conv2d(1, 4, 3), GluonBatchNorm(in_channels=4), nn.ReLU(), Dense(5, in_units=4 * 6 * 6))
@@ -34,6 +36,8 @@ def tiny_torch():
 def tiny_torch_lazy():
     """The port with a Lazy first convolution and a Lazy last layer (shapes come from the first input)."""
     from torch import nn
+
+    from modern_cnns.torch_impl.gluon_layers import BatchNorm as GluonBatchNorm
 
     return nn.Sequential(nn.LazyConv2d(4, 3), GluonBatchNorm(in_channels=4), nn.ReLU(), nn.Flatten(),
                          nn.LazyLinear(5))

@@ -6,9 +6,12 @@ import numpy as np
 import pytest
 
 from modern_cnns.parity.catalog import registry
-from parity_tests.conftest import REPO, needs_both, needs_gluon, needs_torch
+from parity_tests.conftest import REPO, needs_both, needs_gluon, needs_torch, slow_if_large
 
 NAMES = registry.names()
+#: the large networks' runs (seconds to tens of seconds each) are slow; the quick loop builds them in both
+#: frameworks (test_torch_builds_and_runs, test_parameter_counts_equal), the full suite runs them too
+RUN_NAMES = slow_if_large(NAMES)
 
 
 def test_unknown_name_lists_valid_names():
@@ -17,7 +20,7 @@ def test_unknown_name_lists_valid_names():
 
 
 @needs_gluon
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", RUN_NAMES)
 def test_gluon_builds_and_runs(name):
     import mxnet as mx
 
@@ -162,7 +165,7 @@ def test_densenet_shape_print_is_off_by_default_and_on_behind_flag(framework, ca
 
 
 @needs_both
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", RUN_NAMES)
 def test_mirrored_networks_compute_the_same_prediction(name):
     """With the same weights (moved by name), predictions agree to float64 rounding."""
     import mxnet as mx
@@ -185,7 +188,7 @@ def test_mirrored_networks_compute_the_same_prediction(name):
 
 
 @needs_both
-@pytest.mark.parametrize("name,dtype", [(name, "float32") for name in NAMES]
+@pytest.mark.parametrize("name,dtype", slow_if_large(NAMES, "float32")
                          + [("bn_lenet_concise_d2l_stock", "float64"), ("resnet", "float64")])
 def test_pair_built_unset_then_filled_equals_a_conventional_build(name, dtype):
     """The pair's port skips torch's initialisation (meta device) and is filled by the strict transfer:

@@ -9,28 +9,21 @@ import pytest
 
 from modern_cnns.parity.catalog import registry
 from modern_cnns.parity.frameworks import device_skip_reason
+from parity_tests.cli_inprocess import run_main
 from parity_tests.conftest import REPO, needs_both
 
 pytestmark = needs_both
-#: networks whose check takes seconds: every 28x28 one, and one of each larger input size (ResNet-18
-#: at 96x96, NiN at 224x224: the smallest of their size); the other 96x96 and 224x224 networks are
-#: marked slow: ``pytest -m "not slow"`` keeps the quick loop quick and still crosses every input size
+#: networks whose check takes seconds: the 28x28 LeNets and BN-LeNets, and one of each larger input size
+#: (ResNet-18 at 96x96, NiN at 224x224: the smallest of their size); the others are marked slow (the
+#: gluonbook ResNet at 28x28 too: its residual blocks are ResNet-18's, checked here at 96x96):
+#: ``pytest -m "not slow"`` keeps the quick loop quick and still crosses every input size in both dtypes
 QUICK = {"lenet", "lenet_d2l", "bn_lenet_scratch", "bn_lenet_concise", "bn_lenet_scratch_d2l",
-         "bn_lenet_scratch_d2l_v1", "bn_lenet_concise_d2l", "bn_lenet_concise_d2l_stock", "resnet",
-         "resnet18", "nin"}
+         "bn_lenet_scratch_d2l_v1", "bn_lenet_concise_d2l", "bn_lenet_concise_d2l_stock", "resnet18", "nin"}
 NAMES = [name if name in QUICK else pytest.param(name, marks=pytest.mark.slow) for name in registry.names()]
 _GPU_SKIP = device_skip_reason("gpu")
 CONTEXTS = ["cpu",
             pytest.param("cpu-noonednn", marks=pytest.mark.slow),  # the whole catalog in a subprocess
             pytest.param("gpu", marks=pytest.mark.skipif(_GPU_SKIP is not None, reason=f"gpu: {_GPU_SKIP}"))]
-
-
-@functools.lru_cache(maxsize=None)
-def in_process(name, device):
-    """float32 verdicts need the float64 run: one call gives both dtypes."""
-    from modern_cnns.parity.verdict.check import check_network
-
-    return {r.dtype: r for r in check_network(registry.get(name), device=device)}
 
 
 @functools.lru_cache(maxsize=None)
@@ -64,7 +57,7 @@ def _explain(result):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("context", CONTEXTS)
 @pytest.mark.parametrize("name", NAMES)
-def test_port_matches_original(name, context, dtype, tmp_path_factory):
+def test_port_matches_original(name, context, dtype, tmp_path_factory, network_check):
     if context == "cpu-noonednn":
         from modern_cnns.parity.verdict.policy import float64_only_reason
 
@@ -73,7 +66,7 @@ def test_port_matches_original(name, context, dtype, tmp_path_factory):
         result = onednn_off_sweep(str(tmp_path_factory.getbasetemp()))[(name, dtype)]
         assert result["device"] == "cpu (oneDNN off)"
     else:
-        result = in_process(name, context)[dtype].to_dict()
+        result = network_check(name, context)[dtype].to_dict()
     assert result["rows"], result
     assert result["passed"], _explain(result)
 
@@ -226,10 +219,14 @@ MUTATIONS = [
     (f"torch BatchNorm in {name}", name, _stock_torch_batchnorm, "statistics after 1 step: ", None)
     for name in ("bn_lenet_concise", "resnet18", "densenet", "resnet")
 ]
+#: rows of tens of seconds each, whose mutation the quick loop catches on bn_lenet_concise (the same
+#: rule, per tensor): slow, run by the full suite
+_SLOW_MUTATIONS = {"torch BatchNorm in resnet18", "torch BatchNorm in densenet", "torch BatchNorm in resnet"}
 
 
-@pytest.mark.parametrize("network,tamper,must_fail,divergence", [m[1:] for m in MUTATIONS],
-                         ids=[m[0] for m in MUTATIONS])
+@pytest.mark.parametrize("network,tamper,must_fail,divergence",
+                         [pytest.param(*m[1:], id=m[0], marks=[pytest.mark.slow] if m[0] in _SLOW_MUTATIONS else [])
+                          for m in MUTATIONS])
 def test_known_mutations_are_caught_in_float32_at_default_settings(network, tamper, must_fail, divergence):
     from modern_cnns.parity.verdict.check import check_network
 
@@ -276,15 +273,14 @@ def tolerance_kind(check):
 
 
 # --- correct ports pass, whatever the seed, steps and batch size -------------------------------
-def test_resnet18_seed_1_float32_passes_whichever_ground_this_cpu_reaches():
+@pytest.mark.slow  # ResNet-18 at seed 0 is in the quick loop (test_port_matches_original), other seeds on the LeNets
+def test_resnet18_seed_1_float32_passes_whichever_ground_this_cpu_reaches(network_check):
     """Seed 1, on a 2-core AVX2 AMD EPYC: the port's float32 gradient was 0.13 from float64, the
     original's 2.8e-2 (4.6x): ReLU ties flip by chance, so there the float64 check decided.  On an
     AVX-512 Intel the same seed lands within 4x ("float64 reference").  Which ground a real network
     reaches is the CPU's rounding, not the port's semantics: this asserts only the verdict, and
     the ground's rules are proven on constructed numbers below."""
-    from modern_cnns.parity.verdict.check import check_network
-
-    result, = check_network(registry.get("resnet18"), dtypes=("float32",), seed=1)
+    result = network_check("resnet18", seed=1)["float32"]
     assert result.passed, _explain(result.to_dict())
     assert {r.basis for r in result.rows} <= {"exact", "rounding", "float64 reference", "float64 decides"}
 
@@ -355,29 +351,26 @@ def test_ill_conditioned_float64_is_judged_by_the_originals_own_sensitivity(name
 @pytest.mark.parametrize("seed", [1, 2])
 @pytest.mark.parametrize("steps", [1, 3, pytest.param(10, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("name", ["lenet", "bn_lenet_scratch", "bn_lenet_concise", "bn_lenet_concise_d2l"])
-def test_correct_ports_pass_across_seeds_and_steps(name, steps, seed):
-    from modern_cnns.parity.verdict.check import check_network
-
-    for result in check_network(registry.get(name), steps=steps, seed=seed):
+def test_correct_ports_pass_across_seeds_and_steps(name, steps, seed, network_check):
+    for result in network_check(name, steps=steps, seed=seed).values():
         assert result.passed, f"{result.dtype}: " + _explain(result.to_dict())
         assert {r.basis for r in result.rows} <= {"exact", "rounding", "float64 reference", "conditioning",
                                                   "float64 decides"}
 
 
 def test_cli_reports_and_exit_code(tmp_path):
+    """In this process (``parity.cli.main``): the command line's reports and exit codes, without a second
+    import of both frameworks (one network runs in the calling process, as it does from a shell)."""
     md, js = tmp_path / "r.md", tmp_path / "r.json"
-    proc = subprocess.run([sys.executable, "-m", "parity", "check", "lenet", "--dtype", "float64", "--steps", "3",
-                           "--markdown", str(md), "--json", str(js)], cwd=REPO, capture_output=True, text=True,
-                          timeout=600)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "1/1 network checks passed; wall time" in proc.stdout
+    code, out, err = run_main("check", "lenet", "--dtype", "float64", "--steps", "3", "--markdown", md, "--json", js)
+    assert code == 0, out + err
+    assert "1/1 network checks passed; wall time" in out
     data = json.loads(js.read_text())
     assert data["passed"] and data["results"][0]["steps"] == 3
     assert any(r["check"] == "after 3 steps: 6.weight" for r in data["results"][0]["rows"])
     assert "| predict output |" in md.read_text()
-    proc = subprocess.run([sys.executable, "-m", "parity", "check", "resnet50"], cwd=REPO, capture_output=True,
-                          text=True, timeout=600)
-    assert proc.returncode == 2 and "valid names: lenet" in proc.stderr
+    code, out, err = run_main("check", "resnet50")
+    assert code == 2 and "valid names: lenet" in err
 
 
 # --- another CPU, emulated: the float32 verdict must not depend on the machine -----------------
@@ -427,7 +420,7 @@ def test_float32_sweep_passes_as_another_cpu_computes(isa, aten, reported, tmp_p
     assert proc.returncode == 0 and not failures, "\n".join(failures) or proc.stderr[-3000:]
 
 
-def test_the_editions_stock_batchnorm_is_a_known_difference_of_the_course_not_a_port_failure():
+def test_the_editions_stock_batchnorm_is_a_known_difference_of_the_course_not_a_port_failure(network_check):
     """d2l 0.17's concise BN-LeNet as written (nn.BatchNorm2d/1d) against Gluon's: reported as the course's own
     difference, with the measured n/(n-1); a real break on top of it is still a failure."""
     from torch import nn
@@ -435,7 +428,7 @@ def test_the_editions_stock_batchnorm_is_a_known_difference_of_the_course_not_a_
     from modern_cnns.parity.verdict.check import check_network
 
     entry = registry.get("bn_lenet_concise_d2l_stock")
-    for result in check_network(entry):
+    for result in network_check(entry.name).values():  # the same check as test_port_matches_original's
         assert result.passed and result.known_difference and "d2l 0.17" in result.known_difference
         failed = _failed(result)
         assert failed and all(c.endswith(("running_var", "running_mean")) for c in failed), failed

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from modern_cnns.parity.catalog import registry
+from parity_tests.cli_inprocess import run_main
 from parity_tests.conftest import REPO, needs_both
 
 pytestmark = needs_both
@@ -84,13 +85,14 @@ def run_cli(*args, env=None):
 
 
 def test_reproduce_writes_course_format_log_curves_and_table(tmp_path):
-    proc = run_cli("reproduce", "bn_lenet_scratch", "--epochs", "2", "--limit-batches", "4", "--out", str(tmp_path),
-                   "--serial")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    epoch_lines = [line for line in proc.stdout.splitlines() if line.startswith("epoch")]
+    """``--serial`` trains both frameworks in the calling process: here, this one (``parity.cli.main``)."""
+    code, out, err = run_main("reproduce", "bn_lenet_scratch", "--epochs", "2", "--limit-batches", "4", "--out",
+                              tmp_path, "--serial")
+    assert code == 0, out + err
+    epoch_lines = [line for line in out.splitlines() if line.startswith("epoch")]
     assert len(epoch_lines) == 4 and all(EPOCH_LINE.match(line) for line in epoch_lines)
-    assert "gluon: first BatchNorm gamma [" in proc.stdout and "torch: first BatchNorm beta  [" in proc.stdout
-    assert "gluon epoch 1" in proc.stderr  # the tqdm bar
+    assert "gluon: first BatchNorm gamma [" in out and "torch: first BatchNorm beta  [" in out
+    assert "gluon epoch 1" in err  # the tqdm bar
     log = json.loads((tmp_path / "log.json").read_text())
     assert [r["epoch"] for r in log["history"]["gluon"]] == [1, 2] == [r["epoch"] for r in log["history"]["torch"]]
     assert log["reference"]["epochs"][-1]["loss"] == 0.3033
@@ -100,6 +102,7 @@ def test_reproduce_writes_course_format_log_curves_and_table(tmp_path):
     assert "course (gluonbook §5.11.3): gamma [1.3520054" in table
 
 
+@pytest.mark.slow  # side by side in the quick loop: test_errors_cross_processes.py, and each process's imports below
 def test_both_frameworks_train_side_by_side_by_default(tmp_path):
     """Two processes, one per framework; their lines are labelled; the run's outputs are complete."""
     proc = run_cli("reproduce", "bn_lenet_scratch", "--epochs", "2", "--limit-batches", "4", "--out", str(tmp_path),
@@ -189,6 +192,7 @@ def test_lockstep_float64_stays_together_float32_drifts():
     assert lines[0].startswith("lockstep bn_lenet_scratch in float64")
 
 
+@pytest.mark.slow  # three runs; the quick loop resumes (test_errors_cross_processes.py) and refuses resumes (run files)
 def test_train_ch6_run_resumes_to_the_same_end(tmp_path):
     """The PyTorch edition's loop: a run stopped after epoch 1 and resumed equals a straight run."""
     from modern_cnns.parity.weights.checkpoint import read_torch

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from parity_tests.cli_inprocess import run_main
 from parity_tests.conftest import REPO, needs_gluon, needs_torch
 
 
@@ -16,8 +17,15 @@ def run_cli(*args, timeout=600):
                           timeout=timeout)
 
 
+def run_here(*args):
+    """``python -m parity ARGS`` in this process (``parity.cli.main``), answered as ``run_cli`` answers: a
+    one-framework run trains in the calling process, so no second import of the framework is needed."""
+    code, out, err = run_main(*args)
+    return subprocess.CompletedProcess(args, code, out, err)
+
+
 def _tiny_run(out, framework, epochs, *extra):
-    proc = run_cli("reproduce", "bn_lenet_scratch", "--framework", framework, "--epochs", str(epochs),
+    proc = run_here("reproduce", "bn_lenet_scratch", "--framework", framework, "--epochs", str(epochs),
                    "--limit-batches", "1", "--out", str(out), *extra)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return out
@@ -71,7 +79,7 @@ def test_a_damaged_checkpoint_or_layout_is_an_error_line_naming_the_file(torch_r
     out = tmp_path / "run"
     shutil.copytree(torch_run, out)
     damage(out)
-    proc = run_cli("reproduce", "bn_lenet_scratch", "--framework", "torch", "--epochs", "3", "--limit-batches", "1",
+    proc = run_here("reproduce", "bn_lenet_scratch", "--framework", "torch", "--epochs", "3", "--limit-batches", "1",
                    "--resume", "--out", str(out))
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
     assert f"error: {out}/{message}" in proc.stderr, proc.stderr[-3000:]
@@ -79,6 +87,7 @@ def test_a_damaged_checkpoint_or_layout_is_an_error_line_naming_the_file(torch_r
 
 
 @needs_gluon
+@pytest.mark.slow  # a run of its own; the torch optimizer state's damage is in the quick loop (DAMAGE)
 def test_a_garbage_gluon_optimizer_state_is_an_error_line(tmp_path):
     out = _tiny_run(tmp_path / "run", "gluon", 1)
     (out / "gluon" / "optimizer-epoch1.states").write_bytes(b"\x00garbage" * 20)
@@ -94,7 +103,7 @@ def test_a_resume_with_fewer_epochs_than_the_run_has_is_refused(torch_run, tmp_p
     out = tmp_path / "run"
     shutil.copytree(torch_run, out)
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    proc = run_cli("reproduce", "bn_lenet_scratch", "--framework", "torch", "--epochs", "1", "--limit-batches", "1",
+    proc = run_here("reproduce", "bn_lenet_scratch", "--framework", "torch", "--epochs", "1", "--limit-batches", "1",
                    "--resume", "--out", str(out))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
     assert "has trained 2 epochs in torch: --epochs 1 cannot resume it; give --epochs 2 or more" in proc.stderr
@@ -109,6 +118,7 @@ def _strict(text):
 
 
 @needs_torch
+@pytest.mark.slow  # strict JSON of non-finite numbers in the quick loop: the round trip below
 def test_a_diverged_run_writes_strict_json_with_a_note_for_each_nan(tmp_path):
     """A diverged run wrote NaN tokens into log.json and checkpoint.json (not JSON; jq refuses them)."""
     out = tmp_path / "run"

@@ -276,6 +276,7 @@ def test_resume_compares_a_hash_of_the_training_code_not_the_commit(tmp_path):
 
 
 @needs_torch
+@pytest.mark.slow  # a live lock is refused in the quick loop: test_a_live_lock_refuses_and_a_dead_one_is_taken_over
 def test_a_second_run_on_the_same_folder_is_refused_while_the_first_trains(tmp_path):
     args = [sys.executable, "-m", "parity", "reproduce", "bn_lenet_scratch", "--framework", "torch",
             "--limit-batches", "2", "--epochs", "500", "--out", str(tmp_path)]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from modern_cnns.parity.catalog import registry
-from parity_tests.conftest import REPO, needs_both
+from parity_tests.conftest import REPO, needs_both, slow_if_large
 
 pytestmark = needs_both
 
@@ -40,7 +40,7 @@ def gluon_net(name, dtype="float32", seed=0, **kw):
     return randomize_gluon_state(block, seed)
 
 
-@pytest.mark.parametrize("name", registry.names())
+@pytest.mark.parametrize("name", slow_if_large(registry.names()))  # the transfer code is the same for all
 def test_round_trip_gluon_torch_gluon_is_bitwise(name):
     from modern_cnns.parity.weights.init import initialize_gluon
     from modern_cnns.parity.weights.transfer import gluon_to_torch, torch_to_gluon
@@ -274,7 +274,7 @@ def run_cli(*args):
     return proc.returncode, proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize("name", ["bn_lenet_scratch", "resnet"])
+@pytest.mark.parametrize("name", ["bn_lenet_scratch", pytest.param("resnet", marks=pytest.mark.slow)])
 def test_convert_both_ways_through_the_cli(tmp_path, name):
     from modern_cnns.parity.weights.checkpoint import load_gluon, load_torch, save_gluon
     from modern_cnns.parity.weights.init import initialize_gluon

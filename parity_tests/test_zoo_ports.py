@@ -27,6 +27,7 @@ def _failed(result):
     return [r.check for r in result.rows if not r.passed]
 
 
+@pytest.mark.slow  # the quick loop names the same convention on the course's BN-LeNet (test_parity_check.py)
 def test_stock_torchvision_batchnorm_fails_float64_with_a_diagnosis_and_passes_once_wrapped():
     """The BN convention difference, named: biased vs unbiased running variance, with n."""
     from modern_cnns.parity import check_pair, use_gluon_batchnorm
@@ -78,6 +79,7 @@ def test_a_max_to_avg_pooling_mutation_of_a_torchvision_model_is_localised_by_na
     assert result.first_divergence.startswith("layer maxpool"), result.first_divergence
 
 
+@pytest.mark.slow  # input_sizes on small pairs in the quick loop: test_api_contract.py
 def test_a_size_dependent_pooling_shows_at_another_input_size():
     """gluoncv2's ResNet pools with a fixed 7x7 window, pytorchcv's too: both agree at 224 and at 256
     they stay equal; a torchvision model with adaptive pooling against gluoncv's fixed one does not."""
@@ -126,6 +128,7 @@ def test_check_pair_gives_the_models_back_as_it_found_them():
         "torch.float32"
 
 
+@pytest.mark.slow  # the largest zoo pair outside the 224x224 ones
 def test_mobilenet_classifier_conv_to_linear_reshape_and_zero_frozen_bias():
     """gluoncv's classifier is a bias-free 1x1 conv (10, 1280, 1, 1); torchvision's a Linear with a bias."""
     from modern_cnns.parity import check_pair, use_gluon_batchnorm

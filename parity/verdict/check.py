@@ -167,8 +167,28 @@ def _predict_at(pair: Pair, sample_shape, seed) -> tuple:
             first(predict_torch(pair.module, x, pair.dtype, pair.device)))
 
 
-def _run_pair(subject: Subject, dtype, batches, seed, layer_reference=None):
-    """(original's results, port's results, start-state diffs, facts for the diagnosis) for one dtype.
+@dataclass
+class DtypeRun:
+    """What one dtype's run of a pair leaves for the verdict and the diagnosis.
+
+    Attributes:
+        original: ``{check: value}``, the Gluon original's results.
+        port: ``{check: value}``, the torch port's results (the checks whose shapes agree).
+        before: ``{check: Diff or None}``, the start state's differences (``before training: ...``).
+        facts: what :func:`parity.verdict.diagnosis.diagnose` reads: ``initial`` statistics, ``raised``
+            (checks one framework could not run), ``structure``, ``layers``, ``measured``, ``names``,
+            ``stock_batchnorm``.
+    """
+
+    original: dict
+    port: dict
+    before: dict
+    facts: dict
+
+
+def _run_pair(subject: Subject, dtype, batches, seed, layer_reference=None) -> DtypeRun:
+    """The original's and the port's results, the start-state diffs and the facts for the diagnosis, for one
+    dtype.
 
     ``layer_reference``: the float64 run's per-layer measurement, which the float32 one is measured against
     (``facts["measured"]``, :mod:`parity.verdict.layers`)."""
@@ -204,9 +224,9 @@ def _run_pair(subject: Subject, dtype, batches, seed, layer_reference=None):
         del traced_g[check], traced_t[check]
     g.update(traced_g)
     t.update(traced_t)
-    return g, t, before, {"initial": initial, "raised": raised, "structure": structure, "layers": layers,
-                          "measured": measured,
-                          "names": dict(pair.names), "stock_batchnorm": _stock_batchnorm(pair.module)}
+    return DtypeRun(g, t, before, {"initial": initial, "raised": raised, "structure": structure, "layers": layers,
+                                   "measured": measured,
+                                   "names": dict(pair.names), "stock_batchnorm": _stock_batchnorm(pair.module)})
 
 
 def _layers(pair: Pair, x, keep=False):
@@ -354,7 +374,7 @@ def run_checks(subject: Subject, device="cpu", dtypes=("float32", "float64"), st
     if device == "gpu":
         configure_torch_for_parity()
     batches = make_batches(subject.sample_shape, subject.num_classes, batch_size, steps, seed=seed, inputs=inputs)
-    runs: dict = {}
+    runs: dict[str, DtypeRun | None] = {}
     judged: dict = {}
     results: list = []
     measured: dict = {}  # {dtype: parity.verdict.layers.Measured}: the per-layer report's numbers
@@ -363,7 +383,7 @@ def run_checks(subject: Subject, device="cpu", dtypes=("float32", "float64"), st
             continue
         start = time.perf_counter()
         try:
-            runs[dtype] = _run_pair(subject, dtype, batches, seed, measured.get("float64"))
+            run = runs[dtype] = _run_pair(subject, dtype, batches, seed, measured.get("float64"))
         except Exception as err:
             reraise_if_memory(err)  # not enough memory is no verdict on the port
             runs[dtype] = None
@@ -374,11 +394,11 @@ def run_checks(subject: Subject, device="cpu", dtypes=("float32", "float64"), st
                 result.seconds = time.perf_counter() - start
                 results.append(result)
             continue
-        measured[dtype] = runs[dtype][3]["measured"]
+        measured[dtype] = run.facts["measured"]
         # float64 is judged even when only float32 was asked for: float32 rows may defer to it
         rng = nudge_rng(seed)
         result = judged[dtype] = _judge(subject.name, device, dtype, steps, runs,
-                                        partial(sensitivity, subject, dtype, device, batches, runs[dtype][0], seed,
+                                        partial(sensitivity, subject, dtype, device, batches, run.original, seed,
                                                 rng=rng),
                                         float64=judged.get("float64"))
         if dtype in dtypes:
@@ -392,11 +412,12 @@ def run_checks(subject: Subject, device="cpu", dtypes=("float32", "float64"), st
                 probe = probes.failing(result.rows) if all(r.passed for r in result.rows
                                                            if r.check == "train output") else None
                 result.first_divergence, finding = _localise(subject, dtype, batches[0][0], train, probe, seed)
-            result.diagnosis = _diagnose(result, runs[dtype], subject.accept)
+            result.diagnosis = _diagnose(result, run, subject.accept)
             _with_localised_finding(result, finding)
             result.seconds = time.perf_counter() - start
             results.append(result)
-        runs[dtype] = (runs[dtype][0], None, None, None)  # float32 needs only the original's float64 run
+        # float32 needs only the original's float64 run: the rest is dropped (memory)
+        run = runs[dtype] = DtypeRun(run.original, {}, {}, {})
     return _with_layer_report(sorted(results, key=lambda r: list(dtypes).index(r.dtype)), measured)
 
 
@@ -421,10 +442,9 @@ def _with_layer_report(results, measured):
     return results
 
 
-def _diagnose(result, run, accept=()) -> list:
+def _diagnose(result, run: DtypeRun, accept=()) -> list:
     """Findings on what differs (:func:`parity.verdict.diagnosis.diagnose`); structural ones even on a pass."""
-    g, t, _, facts = run
-    return diagnosis.diagnose(result, {**facts, "g": g, "t": t}, accept)
+    return diagnosis.diagnose(result, {**run.facts, "g": run.original, "t": run.port}, accept)
 
 
 def _diagnose_error(result, subject, dtype, x) -> list:
@@ -473,7 +493,7 @@ def _scoped_worst(values: dict) -> dict:
     return worst
 
 
-def _judge(name, device, dtype, steps, runs, measure_sensitivity, float64=None):
+def _judge(name, device, dtype, steps, runs: dict[str, DtypeRun | None], measure_sensitivity, float64=None):
     """One :class:`Row` per check of the original; sensitivity is measured only if a row needs it.
 
     ``measure_sensitivity()`` returns the original's change under a further round of nudges.
@@ -481,9 +501,11 @@ def _judge(name, device, dtype, steps, runs, measure_sensitivity, float64=None):
     ``float64``: the float64 :class:`Result` of the same pair, which float32 rows that float32
     cannot resolve defer to.
     """
-    g, t, before, facts = runs[dtype]
-    truth = runs.get("float64") if dtype == "float32" else None
-    truth = truth[0] if truth is not None else None
+    run = runs[dtype]
+    assert run is not None  # judged only after its run succeeded
+    g, t, before, facts = run.original, run.port, run.before, run.facts
+    reference = runs.get("float64") if dtype == "float32" else None
+    truth = reference.original if reference is not None else None
     result = Result(name, device, dtype, steps)
     floors = tolerance.group_floors(g)
 
@@ -511,7 +533,8 @@ def _judge(name, device, dtype, steps, runs, measure_sensitivity, float64=None):
                                          None if sens is None else sens.get(group, 0.0), passed64.get(check))
         return out
 
-    judged, sens, nudged = verdicts(None), {}, 0
+    judged, nudged = verdicts(None), 0
+    sens: dict = {}
     while nudged < tolerance.MAX_NUDGES:
         failing = [c for c, v in judged.items()
                    if not v.passed and v.basis == "none" and tolerance.kind_of(c) != "before training"]

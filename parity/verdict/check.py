@@ -503,36 +503,70 @@ def _judge(name, device, dtype, steps, runs: dict[str, DtypeRun | None], measure
     """
     run = runs[dtype]
     assert run is not None  # judged only after its run succeeded
-    g, t, before, facts = run.original, run.port, run.before, run.facts
     reference = runs.get("float64") if dtype == "float32" else None
     truth = reference.original if reference is not None else None
-    result = Result(name, device, dtype, steps)
-    floors = tolerance.group_floors(g)
-
-    def floor(check):
-        return tolerance.floor_for(floors, check)
-
-    def err(check, value, truth: dict):  # distance from the float64 result
-        return diff(check, value, truth[check], floor(check)).max_rel
-
-    orig_worst = _scoped_worst({c: err(c, g[c], truth) for c in g}) if truth is not None else {}
-    diffs = {check: d for check, d in before.items() if d is not None}
-    port_errs = dict.fromkeys(diffs)
-    for check, expected in g.items():
-        if check in t:
-            diffs[check] = diff(check, t[check], expected, floor(check))
-            port_errs[check] = err(check, t[check], truth) if truth is not None else None
-
+    floors = tolerance.group_floors(run.original)
+    diffs, port_errs = _diffs(run, truth, floors)
     passed64 = {row.check: row.passed for row in float64.rows} if float64 is not None else {}
+    verdicts = partial(_verdicts, dtype, diffs, port_errs, _originals_error(run.original, truth, floors), passed64)
+    result = Result(name, device, dtype, steps)
+    result.rows = _rows(run, diffs, _nudge_until_explained(verdicts, measure_sensitivity))
+    return result
 
-    def verdicts(sens):
-        out = {}
-        for check, d in diffs.items():
-            group = tolerance.group_of(check)
-            out[check] = tolerance.judge(check, dtype, d.max_rel, port_errs[check], orig_worst.get(group),
-                                         None if sens is None else sens.get(group, 0.0), passed64.get(check))
-        return out
 
+def _distance_from_float64(check, value, truth: dict, floors: dict) -> float:
+    """``value``'s relative distance from the float64 original's ``truth[check]``, on the check's scale floor."""
+    return diff(check, value, truth[check], tolerance.floor_for(floors, check)).max_rel
+
+
+def _originals_error(original: dict, truth: dict | None, floors: dict) -> dict:
+    """``{group: worst}`` distance of the float32 original from the float64 one (ground 3 of
+    :mod:`parity.verdict.tolerance`: the port may be as far off as the original is); empty without a float64 run
+    (float64 itself, or a float64 run that failed)."""
+    if truth is None:
+        return {}
+    return _scoped_worst({c: _distance_from_float64(c, original[c], truth, floors) for c in original})
+
+
+def _diffs(run: DtypeRun, truth: dict | None, floors: dict) -> tuple[dict, dict]:
+    """``({check: Diff}, {check: the port's distance from float64 or None})`` for every compared check.
+
+    The start state's diffs come first (a check whose state one framework lacks has none: it is not
+    compared, and :func:`_rows` reports it absent), then every check the port ran too, on its group's scale
+    floor. The start state has no float64 distance: it is judged exactly.
+    """
+    diffs = {check: d for check, d in run.before.items() if d is not None}
+    port_errs = dict.fromkeys(diffs)
+    for check, expected in run.original.items():
+        if check in run.port:
+            diffs[check] = diff(check, run.port[check], expected, tolerance.floor_for(floors, check))
+            port_errs[check] = _distance_from_float64(check, run.port[check], truth, floors) \
+                if truth is not None else None
+    return diffs, port_errs
+
+
+def _verdicts(dtype, diffs: dict, port_errs: dict, orig_worst: dict, passed64: dict, sens: dict | None) -> dict:
+    """``{check: tolerance.Verdict}`` with the original's sensitivity ``sens`` (``{group: worst}``), or None
+    while it is not measured (no row has needed it yet)."""
+    out = {}
+    for check, d in diffs.items():
+        group = tolerance.group_of(check)
+        out[check] = tolerance.judge(check, dtype, d.max_rel, port_errs[check], orig_worst.get(group),
+                                     None if sens is None else sens.get(group, 0.0), passed64.get(check))
+    return out
+
+
+def _nudge_until_explained(verdicts: Callable[[dict | None], dict], measure_sensitivity) -> dict:
+    """The verdicts once no further round of nudges can explain a failing row.
+
+    Rerunning the original on nudged inputs is costly, so it starts only when a row fails on no ground, and
+    goes on ``tolerance.NUDGES_PER_ROUND`` at a time up to ``tolerance.MAX_NUDGES``: a near-tie that one
+    framework's rounding flips is hit by only some nudges. A failing ``before training`` row starts no
+    nudging: the transfer is judged exactly. Once one round is measured, a per-tensor (forward) row that
+    still fails stops the search: its own sensitivity is measured, a forward pass is a continuous function
+    of its input so further nudges find no tie to flip for it, and the result fails on that row whatever
+    more rounds would explain elsewhere.
+    """
     judged, nudged = verdicts(None), 0
     sens: dict = {}
     while nudged < tolerance.MAX_NUDGES:
@@ -544,12 +578,19 @@ def _judge(name, device, dtype, steps, runs: dict[str, DtypeRun | None], measure
             sens[check] = max(sens.get(check, 0.0), change)
         nudged += tolerance.NUDGES_PER_ROUND
         judged = verdicts(_scoped_worst(sens))
-    for check in [*before, *g]:
+    return judged
+
+
+def _rows(run: DtypeRun, diffs: dict, judged: dict) -> list[Row]:
+    """The report's rows, in the original's order: the start state, then every check the original ran
+    (one the port lacks fails as "present in both"), then the checks one framework could not run at all."""
+    rows = []
+    for check in [*run.before, *run.original]:
         if check not in diffs:
-            result.rows.append(Row(check, float("nan"), float("nan"), "present in both", False))
+            rows.append(Row(check, float("nan"), float("nan"), "present in both", False))
             continue
         d, v = diffs[check], judged[check]
-        result.rows.append(Row(check, d.max_abs, d.max_rel, v.text, v.passed, v.basis, v.ground))
-    for check in facts["raised"] if facts else ():
-        result.rows.append(Row(check, float("nan"), float("nan"), "runs in both", False))
-    return result
+        rows.append(Row(check, d.max_abs, d.max_rel, v.text, v.passed, v.basis, v.ground))
+    for check in run.facts["raised"] if run.facts else ():
+        rows.append(Row(check, float("nan"), float("nan"), "runs in both", False))
+    return rows

@@ -35,6 +35,8 @@ import numpy as np
 from modern_cnns.parity.frameworks import configure_torch_for_parity
 from modern_cnns.parity.verdict import diagnosis, policy, probes, tolerance
 from modern_cnns.parity.verdict.compare import diff
+from modern_cnns.parity.verdict.diagnosis import stock_batchnorm
+from modern_cnns.parity.verdict.localise import localise_failures, localise_subject, with_localised_finding
 from modern_cnns.parity.verdict.memory import reraise_if_memory
 from modern_cnns.parity.verdict.outputs import first
 from modern_cnns.parity.verdict.pair import (
@@ -46,6 +48,7 @@ from modern_cnns.parity.verdict.pair import (
     trace_gluon,
     zero_dropout_gluon,
 )
+from modern_cnns.parity.verdict.structure import capture_pair, read_structure
 from modern_cnns.parity.weights.state import gluon_slots
 
 if TYPE_CHECKING:
@@ -195,8 +198,8 @@ def _run_pair(subject: Subject, dtype, batches, seed, layer_reference=None) -> D
     # built with dropout as declared, to read the structure, then zeroed: one pair, not a second
     # one for the structure (on VGG-11 a float64 pair costs ~8 s)
     pair = subject.make_pair(dtype, dropout=True)
-    structure = _structure(pair)
-    layers = _layers(pair, batches[0][0], keep=True)
+    structure = read_structure(pair)
+    layers = capture_pair(pair, batches[0][0], keep=True)
     measured = _measure_layers(dtype, layers, layer_reference)  # the outputs are dropped before the trace
     pair.zero_dropout()
     before = pair.start_state()
@@ -226,33 +229,7 @@ def _run_pair(subject: Subject, dtype, batches, seed, layer_reference=None) -> D
     t.update(traced_t)
     return DtypeRun(g, t, before, {"initial": initial, "raised": raised, "structure": structure, "layers": layers,
                                    "measured": measured,
-                                   "names": dict(pair.names), "stock_batchnorm": _stock_batchnorm(pair.module)})
-
-
-def _layers(pair: Pair, x, keep=False):
-    """(gluon layers, torch layers) as run on the probe ``x`` in prediction mode (their outputs if ``keep``);
-    None if that fails."""
-    import torch
-    from mxnet import nd
-
-    from modern_cnns.parity.frameworks import gluon_ctx, torch_device
-    from modern_cnns.parity.verdict import structure
-
-    try:
-        g = structure.capture_gluon(pair.block, nd.array(x, ctx=gluon_ctx(pair.device), dtype=pair.dtype), False,
-                                    keep)
-        t, _ = structure.capture_torch(pair.module, torch.tensor(x, dtype=getattr(torch, pair.dtype),
-                                                                 device=torch_device(pair.device)), False, keep)
-        return g, t
-    except Exception:  # a diagnosis aid: never hide the verdict behind its failure
-        return None
-
-
-def _stock_batchnorm(module) -> set:
-    """Names of the port's stock torch BatchNorm layers (torch's own variance and momentum conventions)."""
-    from torch import nn
-
-    return {name for name, mod in module.named_modules() if isinstance(mod, nn.modules.batchnorm._BatchNorm)}
+                                   "names": dict(pair.names), "stock_batchnorm": stock_batchnorm(pair.module)})
 
 
 def nudge_rng(seed):
@@ -287,37 +264,6 @@ def sensitivity(subject: Subject, dtype, device, batches, reference, seed, nudge
             change = diff(check, value, reference[check], tolerance.floor_for(floors, check)).max_rel
             worst[check] = max(worst.get(check, 0.0), change)
     return worst
-
-
-def _localise(subject: Subject, dtype, x, train, probe=None, seed=policy.SEED):
-    """Rebuild the pair (deterministic: same weights) and find the first diverging layer: (text or None, a
-    finding read from its values or None); under ``probe`` (:class:`parity.verdict.probes.Probe`), in
-    prediction mode, where only a probe fails."""
-    from modern_cnns.parity.verdict.localise import localise
-
-    rtol = tolerance.FLOAT64_RTOL if dtype == "float64" else policy.LOCALISE_FLOAT32_RTOL
-    try:
-        pair = subject.make_pair(dtype)
-        found = localise(pair, x, train, rtol) if probe is None else probes.localise(pair, x, probe, seed, rtol)
-    except Exception as err:  # localisation is a diagnosis: never hide the verdict behind its failure
-        reraise_if_memory(err)
-        return f"(could not localise: {type(err).__name__}: {err})", None
-    return (None, None) if found is None else (str(found), found.finding)
-
-
-def _with_localised_finding(result, finding) -> None:
-    """The finding localisation read from a layer's values (a dense weight used transposed), after the
-    certain structural differences: declared differences stay first."""
-    if finding:
-        certain = sum(1 for d in result.structure if d["certain"] and not d["accepted"])
-        result.diagnosis.insert(min(certain, len(result.diagnosis)), finding)
-
-
-def _structure(pair: Pair):
-    try:
-        return pair.structure()
-    except Exception:  # a diagnosis aid: never hide the verdict behind its failure
-        return None
 
 
 def check_network(entry, device="cpu", dtypes=("float32", "float64"), steps=2, batch_size=None, tamper=None,
@@ -389,8 +335,8 @@ def run_checks(subject: Subject, device="cpu", dtypes=("float32", "float64"), st
             runs[dtype] = None
             if dtype in dtypes:
                 result = Result(subject.name, device, dtype, steps, error=f"{type(err).__name__}: {err}")
-                result.first_divergence, _ = _localise(subject, dtype, batches[0][0], False)
-                result.diagnosis = _diagnose_error(result, subject, dtype, batches[0][0])
+                result.first_divergence, _ = localise_subject(subject, dtype, batches[0][0], False)
+                result.diagnosis = diagnosis.diagnose_unchecked(result, subject, dtype, batches[0][0])
                 result.seconds = time.perf_counter() - start
                 results.append(result)
             continue
@@ -402,18 +348,9 @@ def run_checks(subject: Subject, device="cpu", dtypes=("float32", "float64"), st
                                                 rng=rng),
                                         float64=judged.get("float64"))
         if dtype in dtypes:
-            failed = [r.check for r in result.rows if not r.passed]
-            finding = None
-            if any(tolerance.kind_of(c) not in ("after steps", "statistics after 1 step", "before training")
-                   and not c.startswith("predict output at ") for c in failed):
-                # localise in the mode whose output differs most: there the signal is strongest
-                rel = {r.check: r.max_rel for r in result.rows}
-                train = not rel.get("predict output", 0.0) > rel.get("train output", 0.0)
-                probe = probes.failing(result.rows) if all(r.passed for r in result.rows
-                                                           if r.check == "train output") else None
-                result.first_divergence, finding = _localise(subject, dtype, batches[0][0], train, probe, seed)
-            result.diagnosis = _diagnose(result, run, subject.accept)
-            _with_localised_finding(result, finding)
+            finding = localise_failures(subject, dtype, batches[0][0], result, seed)
+            result.diagnosis = diagnosis.diagnose_run(result, run, subject.accept)
+            with_localised_finding(result, finding)
             result.seconds = time.perf_counter() - start
             results.append(result)
         # float32 needs only the original's float64 run: the rest is dropped (memory)
@@ -440,48 +377,6 @@ def _with_layer_report(results, measured):
     for result in results:
         result.layers = rows
     return results
-
-
-def _diagnose(result, run: DtypeRun, accept=()) -> list:
-    """Findings on what differs (:func:`parity.verdict.diagnosis.diagnose`); structural ones even on a pass."""
-    return diagnosis.diagnose(result, {**run.facts, "g": run.original, "t": run.port}, accept)
-
-
-def _diagnose_error(result, subject, dtype, x) -> list:
-    """The structural findings of a pair whose checks could not run (a shape one framework refuses)."""
-    try:
-        pair = subject.make_pair(dtype, dropout=True)
-    except Exception:  # not even paired (a refused transfer): the structure of the two models as they are
-        if subject.make_models is None:
-            return []
-        try:
-            block, module = subject.make_models(dtype)
-            pair = Pair(block, module, {}, dtype, result.device)
-        except Exception:
-            return []
-    facts = {"layers": _layers(pair, x), "names": dict(pair.names), "stock_batchnorm": _stock_batchnorm(pair.module),
-             "raised": {}}
-    found = diagnosis.diagnose(result, facts, subject.accept)
-    missing = _missing_layer(pair) if (result.error or "").startswith("TransferError") else None
-    if missing is not None:  # the refusal's cause, before the structure of trees that no longer align
-        result.first_divergence = missing
-        return [missing, *found]
-    if (result.first_divergence or "").startswith("(could not localise") and result.structure:
-        first = next((d for d in result.structure if d["certain"]), result.structure[0])
-        result.first_divergence = f"layer {first['where']}: {first['text'].split(':')[0]} (the pair could not be " \
-                                  f"checked: {result.error.splitlines()[0]})"
-    return found
-
-
-def _missing_layer(pair):
-    """:func:`parity.verdict.pairing.missing_layer`'s text for a refused transfer, or None."""
-    from modern_cnns.parity.verdict.pairing import missing_layer
-
-    try:
-        found = missing_layer(pair.block, pair.module)
-    except Exception:  # a diagnosis aid: never hide the verdict behind its failure
-        return None
-    return None if found is None else found[2]
 
 
 def _scoped_worst(values: dict) -> dict:

@@ -35,6 +35,8 @@ import numpy as np
 from modern_cnns.parity.frameworks import configure_torch_for_parity
 from modern_cnns.parity.verdict import diagnosis, policy, probes, tolerance
 from modern_cnns.parity.verdict.compare import diff
+from modern_cnns.parity.verdict.diagnosis import stock_batchnorm
+from modern_cnns.parity.verdict.localise import localise_failures, localise_subject, with_localised_finding
 from modern_cnns.parity.verdict.memory import reraise_if_memory
 from modern_cnns.parity.verdict.outputs import first
 from modern_cnns.parity.verdict.pair import (
@@ -46,6 +48,7 @@ from modern_cnns.parity.verdict.pair import (
     trace_gluon,
     zero_dropout_gluon,
 )
+from modern_cnns.parity.verdict.structure import capture_pair, read_structure
 from modern_cnns.parity.weights.state import gluon_slots
 
 if TYPE_CHECKING:
@@ -167,16 +170,36 @@ def _predict_at(pair: Pair, sample_shape, seed) -> tuple:
             first(predict_torch(pair.module, x, pair.dtype, pair.device)))
 
 
-def _run_pair(subject: Subject, dtype, batches, seed, layer_reference=None):
-    """(original's results, port's results, start-state diffs, facts for the diagnosis) for one dtype.
+@dataclass
+class DtypeRun:
+    """What one dtype's run of a pair leaves for the verdict and the diagnosis.
+
+    Attributes:
+        original: ``{check: value}``, the Gluon original's results.
+        port: ``{check: value}``, the torch port's results (the checks whose shapes agree).
+        before: ``{check: Diff or None}``, the start state's differences (``before training: ...``).
+        facts: what :func:`parity.verdict.diagnosis.diagnose` reads: ``initial`` statistics, ``raised``
+            (checks one framework could not run), ``structure``, ``layers``, ``measured``, ``names``,
+            ``stock_batchnorm``.
+    """
+
+    original: dict
+    port: dict
+    before: dict
+    facts: dict
+
+
+def _run_pair(subject: Subject, dtype, batches, seed, layer_reference=None) -> DtypeRun:
+    """The original's and the port's results, the start-state diffs and the facts for the diagnosis, for one
+    dtype.
 
     ``layer_reference``: the float64 run's per-layer measurement, which the float32 one is measured against
     (``facts["measured"]``, :mod:`parity.verdict.layers`)."""
     # built with dropout as declared, to read the structure, then zeroed: one pair, not a second
     # one for the structure (on VGG-11 a float64 pair costs ~8 s)
     pair = subject.make_pair(dtype, dropout=True)
-    structure = _structure(pair)
-    layers = _layers(pair, batches[0][0], keep=True)
+    structure = read_structure(pair)
+    layers = capture_pair(pair, batches[0][0], keep=True)
     measured = _measure_layers(dtype, layers, layer_reference)  # the outputs are dropped before the trace
     pair.zero_dropout()
     before = pair.start_state()
@@ -204,35 +227,9 @@ def _run_pair(subject: Subject, dtype, batches, seed, layer_reference=None):
         del traced_g[check], traced_t[check]
     g.update(traced_g)
     t.update(traced_t)
-    return g, t, before, {"initial": initial, "raised": raised, "structure": structure, "layers": layers,
-                          "measured": measured,
-                          "names": dict(pair.names), "stock_batchnorm": _stock_batchnorm(pair.module)}
-
-
-def _layers(pair: Pair, x, keep=False):
-    """(gluon layers, torch layers) as run on the probe ``x`` in prediction mode (their outputs if ``keep``);
-    None if that fails."""
-    import torch
-    from mxnet import nd
-
-    from modern_cnns.parity.frameworks import gluon_ctx, torch_device
-    from modern_cnns.parity.verdict import structure
-
-    try:
-        g = structure.capture_gluon(pair.block, nd.array(x, ctx=gluon_ctx(pair.device), dtype=pair.dtype), False,
-                                    keep)
-        t, _ = structure.capture_torch(pair.module, torch.tensor(x, dtype=getattr(torch, pair.dtype),
-                                                                 device=torch_device(pair.device)), False, keep)
-        return g, t
-    except Exception:  # a diagnosis aid: never hide the verdict behind its failure
-        return None
-
-
-def _stock_batchnorm(module) -> set:
-    """Names of the port's stock torch BatchNorm layers (torch's own variance and momentum conventions)."""
-    from torch import nn
-
-    return {name for name, mod in module.named_modules() if isinstance(mod, nn.modules.batchnorm._BatchNorm)}
+    return DtypeRun(g, t, before, {"initial": initial, "raised": raised, "structure": structure, "layers": layers,
+                                   "measured": measured,
+                                   "names": dict(pair.names), "stock_batchnorm": stock_batchnorm(pair.module)})
 
 
 def nudge_rng(seed):
@@ -267,37 +264,6 @@ def sensitivity(subject: Subject, dtype, device, batches, reference, seed, nudge
             change = diff(check, value, reference[check], tolerance.floor_for(floors, check)).max_rel
             worst[check] = max(worst.get(check, 0.0), change)
     return worst
-
-
-def _localise(subject: Subject, dtype, x, train, probe=None, seed=policy.SEED):
-    """Rebuild the pair (deterministic: same weights) and find the first diverging layer: (text or None, a
-    finding read from its values or None); under ``probe`` (:class:`parity.verdict.probes.Probe`), in
-    prediction mode, where only a probe fails."""
-    from modern_cnns.parity.verdict.localise import localise
-
-    rtol = tolerance.FLOAT64_RTOL if dtype == "float64" else policy.LOCALISE_FLOAT32_RTOL
-    try:
-        pair = subject.make_pair(dtype)
-        found = localise(pair, x, train, rtol) if probe is None else probes.localise(pair, x, probe, seed, rtol)
-    except Exception as err:  # localisation is a diagnosis: never hide the verdict behind its failure
-        reraise_if_memory(err)
-        return f"(could not localise: {type(err).__name__}: {err})", None
-    return (None, None) if found is None else (str(found), found.finding)
-
-
-def _with_localised_finding(result, finding) -> None:
-    """The finding localisation read from a layer's values (a dense weight used transposed), after the
-    certain structural differences: declared differences stay first."""
-    if finding:
-        certain = sum(1 for d in result.structure if d["certain"] and not d["accepted"])
-        result.diagnosis.insert(min(certain, len(result.diagnosis)), finding)
-
-
-def _structure(pair: Pair):
-    try:
-        return pair.structure()
-    except Exception:  # a diagnosis aid: never hide the verdict behind its failure
-        return None
 
 
 def check_network(entry, device="cpu", dtypes=("float32", "float64"), steps=2, batch_size=None, tamper=None,
@@ -354,7 +320,7 @@ def run_checks(subject: Subject, device="cpu", dtypes=("float32", "float64"), st
     if device == "gpu":
         configure_torch_for_parity()
     batches = make_batches(subject.sample_shape, subject.num_classes, batch_size, steps, seed=seed, inputs=inputs)
-    runs: dict = {}
+    runs: dict[str, DtypeRun | None] = {}
     judged: dict = {}
     results: list = []
     measured: dict = {}  # {dtype: parity.verdict.layers.Measured}: the per-layer report's numbers
@@ -363,40 +329,32 @@ def run_checks(subject: Subject, device="cpu", dtypes=("float32", "float64"), st
             continue
         start = time.perf_counter()
         try:
-            runs[dtype] = _run_pair(subject, dtype, batches, seed, measured.get("float64"))
+            run = runs[dtype] = _run_pair(subject, dtype, batches, seed, measured.get("float64"))
         except Exception as err:
             reraise_if_memory(err)  # not enough memory is no verdict on the port
             runs[dtype] = None
             if dtype in dtypes:
                 result = Result(subject.name, device, dtype, steps, error=f"{type(err).__name__}: {err}")
-                result.first_divergence, _ = _localise(subject, dtype, batches[0][0], False)
-                result.diagnosis = _diagnose_error(result, subject, dtype, batches[0][0])
+                result.first_divergence, _ = localise_subject(subject, dtype, batches[0][0], False)
+                result.diagnosis = diagnosis.diagnose_unchecked(result, subject, dtype, batches[0][0])
                 result.seconds = time.perf_counter() - start
                 results.append(result)
             continue
-        measured[dtype] = runs[dtype][3]["measured"]
+        measured[dtype] = run.facts["measured"]
         # float64 is judged even when only float32 was asked for: float32 rows may defer to it
         rng = nudge_rng(seed)
         result = judged[dtype] = _judge(subject.name, device, dtype, steps, runs,
-                                        partial(sensitivity, subject, dtype, device, batches, runs[dtype][0], seed,
+                                        partial(sensitivity, subject, dtype, device, batches, run.original, seed,
                                                 rng=rng),
                                         float64=judged.get("float64"))
         if dtype in dtypes:
-            failed = [r.check for r in result.rows if not r.passed]
-            finding = None
-            if any(tolerance.kind_of(c) not in ("after steps", "statistics after 1 step", "before training")
-                   and not c.startswith("predict output at ") for c in failed):
-                # localise in the mode whose output differs most: there the signal is strongest
-                rel = {r.check: r.max_rel for r in result.rows}
-                train = not rel.get("predict output", 0.0) > rel.get("train output", 0.0)
-                probe = probes.failing(result.rows) if all(r.passed for r in result.rows
-                                                           if r.check == "train output") else None
-                result.first_divergence, finding = _localise(subject, dtype, batches[0][0], train, probe, seed)
-            result.diagnosis = _diagnose(result, runs[dtype], subject.accept)
-            _with_localised_finding(result, finding)
+            finding = localise_failures(subject, dtype, batches[0][0], result, seed)
+            result.diagnosis = diagnosis.diagnose_run(result, run, subject.accept)
+            with_localised_finding(result, finding)
             result.seconds = time.perf_counter() - start
             results.append(result)
-        runs[dtype] = (runs[dtype][0], None, None, None)  # float32 needs only the original's float64 run
+        # float32 needs only the original's float64 run: the rest is dropped (memory)
+        run = runs[dtype] = DtypeRun(run.original, {}, {}, {})
     return _with_layer_report(sorted(results, key=lambda r: list(dtypes).index(r.dtype)), measured)
 
 
@@ -421,49 +379,6 @@ def _with_layer_report(results, measured):
     return results
 
 
-def _diagnose(result, run, accept=()) -> list:
-    """Findings on what differs (:func:`parity.verdict.diagnosis.diagnose`); structural ones even on a pass."""
-    g, t, _, facts = run
-    return diagnosis.diagnose(result, {**facts, "g": g, "t": t}, accept)
-
-
-def _diagnose_error(result, subject, dtype, x) -> list:
-    """The structural findings of a pair whose checks could not run (a shape one framework refuses)."""
-    try:
-        pair = subject.make_pair(dtype, dropout=True)
-    except Exception:  # not even paired (a refused transfer): the structure of the two models as they are
-        if subject.make_models is None:
-            return []
-        try:
-            block, module = subject.make_models(dtype)
-            pair = Pair(block, module, {}, dtype, result.device)
-        except Exception:
-            return []
-    facts = {"layers": _layers(pair, x), "names": dict(pair.names), "stock_batchnorm": _stock_batchnorm(pair.module),
-             "raised": {}}
-    found = diagnosis.diagnose(result, facts, subject.accept)
-    missing = _missing_layer(pair) if (result.error or "").startswith("TransferError") else None
-    if missing is not None:  # the refusal's cause, before the structure of trees that no longer align
-        result.first_divergence = missing
-        return [missing, *found]
-    if (result.first_divergence or "").startswith("(could not localise") and result.structure:
-        first = next((d for d in result.structure if d["certain"]), result.structure[0])
-        result.first_divergence = f"layer {first['where']}: {first['text'].split(':')[0]} (the pair could not be " \
-                                  f"checked: {result.error.splitlines()[0]})"
-    return found
-
-
-def _missing_layer(pair):
-    """:func:`parity.verdict.pairing.missing_layer`'s text for a refused transfer, or None."""
-    from modern_cnns.parity.verdict.pairing import missing_layer
-
-    try:
-        found = missing_layer(pair.block, pair.module)
-    except Exception:  # a diagnosis aid: never hide the verdict behind its failure
-        return None
-    return None if found is None else found[2]
-
-
 def _scoped_worst(values: dict) -> dict:
     """``{check: value}`` -> ``{group: worst}``, groups as :func:`tolerance.group_of` scopes them."""
     worst: dict = {}
@@ -473,7 +388,7 @@ def _scoped_worst(values: dict) -> dict:
     return worst
 
 
-def _judge(name, device, dtype, steps, runs, measure_sensitivity, float64=None):
+def _judge(name, device, dtype, steps, runs: dict[str, DtypeRun | None], measure_sensitivity, float64=None):
     """One :class:`Row` per check of the original; sensitivity is measured only if a row needs it.
 
     ``measure_sensitivity()`` returns the original's change under a further round of nudges.
@@ -481,37 +396,74 @@ def _judge(name, device, dtype, steps, runs, measure_sensitivity, float64=None):
     ``float64``: the float64 :class:`Result` of the same pair, which float32 rows that float32
     cannot resolve defer to.
     """
-    g, t, before, facts = runs[dtype]
-    truth = runs.get("float64") if dtype == "float32" else None
-    truth = truth[0] if truth is not None else None
-    result = Result(name, device, dtype, steps)
-    floors = tolerance.group_floors(g)
-
-    def floor(check):
-        return tolerance.floor_for(floors, check)
-
-    def err(check, value, truth: dict):  # distance from the float64 result
-        return diff(check, value, truth[check], floor(check)).max_rel
-
-    orig_worst = _scoped_worst({c: err(c, g[c], truth) for c in g}) if truth is not None else {}
-    diffs = {check: d for check, d in before.items() if d is not None}
-    port_errs = dict.fromkeys(diffs)
-    for check, expected in g.items():
-        if check in t:
-            diffs[check] = diff(check, t[check], expected, floor(check))
-            port_errs[check] = err(check, t[check], truth) if truth is not None else None
-
+    run = runs[dtype]
+    assert run is not None  # judged only after its run succeeded
+    reference = runs.get("float64") if dtype == "float32" else None
+    truth = reference.original if reference is not None else None
+    floors = tolerance.group_floors(run.original)
+    diffs, port_errs = _diffs(run, truth, floors)
     passed64 = {row.check: row.passed for row in float64.rows} if float64 is not None else {}
+    verdicts = partial(_verdicts, dtype, diffs, port_errs, _originals_error(run.original, truth, floors), passed64)
+    result = Result(name, device, dtype, steps)
+    result.rows = _rows(run, diffs, _nudge_until_explained(verdicts, measure_sensitivity))
+    return result
 
-    def verdicts(sens):
-        out = {}
-        for check, d in diffs.items():
-            group = tolerance.group_of(check)
-            out[check] = tolerance.judge(check, dtype, d.max_rel, port_errs[check], orig_worst.get(group),
-                                         None if sens is None else sens.get(group, 0.0), passed64.get(check))
-        return out
 
-    judged, sens, nudged = verdicts(None), {}, 0
+def _distance_from_float64(check, value, truth: dict, floors: dict) -> float:
+    """``value``'s relative distance from the float64 original's ``truth[check]``, on the check's scale floor."""
+    return diff(check, value, truth[check], tolerance.floor_for(floors, check)).max_rel
+
+
+def _originals_error(original: dict, truth: dict | None, floors: dict) -> dict:
+    """``{group: worst}`` distance of the float32 original from the float64 one (ground 3 of
+    :mod:`parity.verdict.tolerance`: the port may be as far off as the original is); empty without a float64 run
+    (float64 itself, or a float64 run that failed)."""
+    if truth is None:
+        return {}
+    return _scoped_worst({c: _distance_from_float64(c, original[c], truth, floors) for c in original})
+
+
+def _diffs(run: DtypeRun, truth: dict | None, floors: dict) -> tuple[dict, dict]:
+    """``({check: Diff}, {check: the port's distance from float64 or None})`` for every compared check.
+
+    The start state's diffs come first (a check whose state one framework lacks has none: it is not
+    compared, and :func:`_rows` reports it absent), then every check the port ran too, on its group's scale
+    floor. The start state has no float64 distance: it is judged exactly.
+    """
+    diffs = {check: d for check, d in run.before.items() if d is not None}
+    port_errs = dict.fromkeys(diffs)
+    for check, expected in run.original.items():
+        if check in run.port:
+            diffs[check] = diff(check, run.port[check], expected, tolerance.floor_for(floors, check))
+            port_errs[check] = _distance_from_float64(check, run.port[check], truth, floors) \
+                if truth is not None else None
+    return diffs, port_errs
+
+
+def _verdicts(dtype, diffs: dict, port_errs: dict, orig_worst: dict, passed64: dict, sens: dict | None) -> dict:
+    """``{check: tolerance.Verdict}`` with the original's sensitivity ``sens`` (``{group: worst}``), or None
+    while it is not measured (no row has needed it yet)."""
+    out = {}
+    for check, d in diffs.items():
+        group = tolerance.group_of(check)
+        out[check] = tolerance.judge(check, dtype, d.max_rel, port_errs[check], orig_worst.get(group),
+                                     None if sens is None else sens.get(group, 0.0), passed64.get(check))
+    return out
+
+
+def _nudge_until_explained(verdicts: Callable[[dict | None], dict], measure_sensitivity) -> dict:
+    """The verdicts once no further round of nudges can explain a failing row.
+
+    Rerunning the original on nudged inputs is costly, so it starts only when a row fails on no ground, and
+    goes on ``tolerance.NUDGES_PER_ROUND`` at a time up to ``tolerance.MAX_NUDGES``: a near-tie that one
+    framework's rounding flips is hit by only some nudges. A failing ``before training`` row starts no
+    nudging: the transfer is judged exactly. Once one round is measured, a per-tensor (forward) row that
+    still fails stops the search: its own sensitivity is measured, a forward pass is a continuous function
+    of its input so further nudges find no tie to flip for it, and the result fails on that row whatever
+    more rounds would explain elsewhere.
+    """
+    judged, nudged = verdicts(None), 0
+    sens: dict = {}
     while nudged < tolerance.MAX_NUDGES:
         failing = [c for c, v in judged.items()
                    if not v.passed and v.basis == "none" and tolerance.kind_of(c) != "before training"]
@@ -521,12 +473,19 @@ def _judge(name, device, dtype, steps, runs, measure_sensitivity, float64=None):
             sens[check] = max(sens.get(check, 0.0), change)
         nudged += tolerance.NUDGES_PER_ROUND
         judged = verdicts(_scoped_worst(sens))
-    for check in [*before, *g]:
+    return judged
+
+
+def _rows(run: DtypeRun, diffs: dict, judged: dict) -> list[Row]:
+    """The report's rows, in the original's order: the start state, then every check the original ran
+    (one the port lacks fails as "present in both"), then the checks one framework could not run at all."""
+    rows = []
+    for check in [*run.before, *run.original]:
         if check not in diffs:
-            result.rows.append(Row(check, float("nan"), float("nan"), "present in both", False))
+            rows.append(Row(check, float("nan"), float("nan"), "present in both", False))
             continue
         d, v = diffs[check], judged[check]
-        result.rows.append(Row(check, d.max_abs, d.max_rel, v.text, v.passed, v.basis, v.ground))
-    for check in facts["raised"] if facts else ():
-        result.rows.append(Row(check, float("nan"), float("nan"), "runs in both", False))
-    return result
+        rows.append(Row(check, d.max_abs, d.max_rel, v.text, v.passed, v.basis, v.ground))
+    for check in run.facts["raised"] if run.facts else ():
+        rows.append(Row(check, float("nan"), float("nan"), "runs in both", False))
+    return rows

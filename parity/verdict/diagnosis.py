@@ -18,8 +18,12 @@ The ratios are measured from the first step's statistics: ``(port - initial) / (
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from modern_cnns.parity.verdict.check import DtypeRun
 
 
 @dataclass
@@ -251,3 +255,56 @@ def _accept_known(result, accept, known, out, accepted, layers) -> None:
             failed = []
     if reasons and not failed and result.error is None:
         result.known_difference = "; ".join(reasons)
+
+
+# --------------------------------------------------------------------------- the facts of a pair
+def stock_batchnorm(module) -> set:
+    """Names of the port's stock torch BatchNorm layers (torch's own variance and momentum conventions)."""
+    from torch import nn
+
+    return {name for name, mod in module.named_modules() if isinstance(mod, nn.modules.batchnorm._BatchNorm)}
+
+
+def diagnose_run(result, run: DtypeRun, accept=()) -> list:
+    """Findings on what differs (:func:`diagnose`) in one dtype's run; structural ones even on a pass."""
+    return diagnose(result, {**run.facts, "g": run.original, "t": run.port}, accept)
+
+
+def diagnose_unchecked(result, subject, dtype, x) -> list:
+    """The structural findings of a pair whose checks could not run (a shape one framework refuses)."""
+    from modern_cnns.parity.verdict.pair import Pair
+    from modern_cnns.parity.verdict.structure import capture_pair
+
+    try:
+        pair = subject.make_pair(dtype, dropout=True)
+    except Exception:  # not even paired (a refused transfer): the structure of the two models as they are
+        if subject.make_models is None:
+            return []
+        try:
+            block, module = subject.make_models(dtype)
+            pair = Pair(block, module, {}, dtype, result.device)
+        except Exception:
+            return []
+    facts = {"layers": capture_pair(pair, x), "names": dict(pair.names),
+             "stock_batchnorm": stock_batchnorm(pair.module), "raised": {}}
+    found = diagnose(result, facts, subject.accept)
+    missing = _missing_layer(pair) if (result.error or "").startswith("TransferError") else None
+    if missing is not None:  # the refusal's cause, before the structure of trees that no longer align
+        result.first_divergence = missing
+        return [missing, *found]
+    if (result.first_divergence or "").startswith("(could not localise") and result.structure:
+        first = next((d for d in result.structure if d["certain"]), result.structure[0])
+        result.first_divergence = f"layer {first['where']}: {first['text'].split(':')[0]} (the pair could not be " \
+                                  f"checked: {result.error.splitlines()[0]})"
+    return found
+
+
+def _missing_layer(pair):
+    """:func:`parity.verdict.pairing.missing_layer`'s text for a refused transfer, or None."""
+    from modern_cnns.parity.verdict.pairing import missing_layer
+
+    try:
+        found = missing_layer(pair.block, pair.module)
+    except Exception:  # a diagnosis aid: never hide the verdict behind its failure
+        return None
+    return None if found is None else found[2]

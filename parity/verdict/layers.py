@@ -2,7 +2,7 @@
 from the original's, beside the original's own float32 error there.
 
 Both trees already run the probe's first batch once in prediction mode with hooks on their layers
-(:func:`parity.verdict.check._layers`, for the structural diff); that pass keeps the outputs, and
+(:func:`parity.verdict.structure.capture_pair`, for the structural diff); that pass keeps the outputs, and
 each layer is measured here, then its outputs are dropped (only the Gluon float64 outputs stay
 until the float32 run has been measured against them).  The layers are paired by
 :func:`parity.verdict.structure.align`, the same alignment the first divergence walks

@@ -151,3 +151,47 @@ def _uses_weight_transposed(module, layer: Layer, rtol: float) -> bool:
         return False
     out = x @ w + (0 if bias is None else bias.detach().cpu().numpy())
     return np.shape(layer.output) == out.shape and diff("", layer.output, out).max_rel <= rtol
+
+
+def localise_subject(subject, dtype, x, train, probe=None, seed=None):
+    """Rebuild ``subject``'s pair (deterministic: same weights) and find the first diverging layer: (text or
+    None, a finding read from its values or None); under ``probe`` (:class:`parity.verdict.probes.Probe`), in
+    prediction mode, where only a probe fails. ``seed`` defaults to ``policy.SEED``."""
+    from modern_cnns.parity.verdict import policy, probes, tolerance
+    from modern_cnns.parity.verdict.memory import reraise_if_memory
+
+    seed = policy.SEED if seed is None else seed
+    rtol = tolerance.FLOAT64_RTOL if dtype == "float64" else policy.LOCALISE_FLOAT32_RTOL
+    try:
+        pair = subject.make_pair(dtype)
+        found = localise(pair, x, train, rtol) if probe is None else probes.localise(pair, x, probe, seed, rtol)
+    except Exception as err:  # localisation is a diagnosis: never hide the verdict behind its failure
+        reraise_if_memory(err)
+        return f"(could not localise: {type(err).__name__}: {err})", None
+    return (None, None) if found is None else (str(found), found.finding)
+
+
+def localise_failures(subject, dtype, x, result, seed):
+    """Set ``result.first_divergence`` where an output, a gradient or a probe fails (not only the state after
+    training, nor only an extra input size); return the finding read from the diverging layer's values or
+    None. It localises in the mode whose output differs most, where the signal is strongest, and under the
+    failing probe where the train output passes."""
+    from modern_cnns.parity.verdict import probes, tolerance
+
+    failed = [r.check for r in result.rows if not r.passed]
+    if not any(tolerance.kind_of(c) not in ("after steps", "statistics after 1 step", "before training")
+               and not c.startswith("predict output at ") for c in failed):
+        return None
+    rel = {r.check: r.max_rel for r in result.rows}
+    train = not rel.get("predict output", 0.0) > rel.get("train output", 0.0)
+    probe = probes.failing(result.rows) if all(r.passed for r in result.rows if r.check == "train output") else None
+    result.first_divergence, finding = localise_subject(subject, dtype, x, train, probe, seed)
+    return finding
+
+
+def with_localised_finding(result, finding) -> None:
+    """The finding localisation read from a layer's values (a dense weight used transposed), after the
+    certain structural differences: declared differences stay first."""
+    if finding:
+        certain = sum(1 for d in result.structure if d["certain"] and not d["accepted"])
+        result.diagnosis.insert(min(certain, len(result.diagnosis)), finding)

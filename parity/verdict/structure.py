@@ -447,3 +447,28 @@ def differences(pairs) -> list:
 
 __all__ = ["Layer", "Difference", "describe_gluon", "describe_torch", "capture_gluon", "capture_torch", "align",
            "differences", "both_names"]
+
+
+def capture_pair(pair, x, keep=False):
+    """(gluon layers, torch layers) of a :class:`~parity.verdict.pair.Pair` as run on the probe ``x`` in
+    prediction mode (their outputs if ``keep``); None if that fails."""
+    import torch
+    from mxnet import nd
+
+    from modern_cnns.parity.frameworks import gluon_ctx, torch_device
+
+    try:
+        g = capture_gluon(pair.block, nd.array(x, ctx=gluon_ctx(pair.device), dtype=pair.dtype), False, keep)
+        t, _ = capture_torch(pair.module, torch.tensor(x, dtype=getattr(torch, pair.dtype),
+                                                       device=torch_device(pair.device)), False, keep)
+        return g, t
+    except Exception:  # a diagnosis aid: never hide the verdict behind its failure
+        return None
+
+
+def read_structure(pair):
+    """``pair.structure()`` (what the statistics findings need of the original), or None if that fails."""
+    try:
+        return pair.structure()
+    except Exception:  # a diagnosis aid: never hide the verdict behind its failure
+        return None

@@ -93,6 +93,10 @@ def test_a_fail_is_put_down_to_the_cause_its_first_diagnosis_line_names():
                                               "unbiased batch variance", "BatchNorm eps differs"])
     assert "unbiased" in cause_of(bn)
     assert cause_of(_rec("b", verdict="crashed", error="the worker process died")).startswith("crashed")
+    # a table cell is one line: an MXNet traceback is put down to its message, and a pipe cannot split the row
+    traceback = ("MXNetError: Traceback (most recent call last):\n  File \"x.h\", line 1\n"
+                 "MXNetError: Check failed: a | b")
+    assert cause_of(_rec("e", verdict="error", error=traceback)) == "error: MXNetError: Check failed: a / b"
     assert cause_of(_rec("c", verdict="FAIL", diagnosis=["something new"])) == "other: something new"
     # an accepted convention is put down to the reason the record gives, not to its diagnosis lines
     accepted = _rec("d", verdict="KNOWN DIFFERENCE", diagnosis=["BatchNorm eps differs"],

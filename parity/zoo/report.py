@@ -17,10 +17,19 @@ CAUSES = (
 )
 
 
+def one_line(text: str | None, limit: int = 160) -> str:
+    """``text`` as one table cell: its telling line (an MXNet traceback's last, the message), no pipes."""
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    if not lines:
+        return ""
+    line = lines[-1] if "Traceback (most recent call last)" in lines[0] else lines[0]
+    return line.replace("|", "/")[:limit]
+
+
 def cause_of(record: dict) -> str:
     """The cause a record's verdict is put down to, in the report's words."""
     if record["verdict"] in ("crashed", "skipped", "untransferable", "error"):
-        return f"{record['verdict']}: {record.get('error') or ''}".strip()
+        return f"{record['verdict']}: {one_line(record.get('error'))}".strip()
     first = (record.get("known_difference") if record["verdict"] == "KNOWN DIFFERENCE"
              else (record.get("diagnosis") or [""])[0]) or ""
     first = first.lower()
@@ -28,7 +37,8 @@ def cause_of(record: dict) -> str:
         if words in first:
             return cause
     if record["verdict"] == "FAIL":
-        return "other: " + (record.get("diagnosis") or [f"first divergence {record.get('first_divergence')}"])[0][:120]
+        said = record.get("diagnosis") or [f"first divergence {record.get('first_divergence')}"]
+        return "other: " + one_line(said[0], 120)
     return record["verdict"]
 
 
@@ -96,7 +106,7 @@ def _source_section(source: str, offered: list | None, pairs: dict, cores: int) 
         declared = any_r.get("declared_gb")
         lines.append(f"| {name} | {any_r['input_size']} | {any_r.get('params', 0):,} | {any_r.get('pairing', '')} | "
                      f"{d.get('float32', {}).get('verdict', '')} | {d.get('float64', {}).get('verdict', '')} | "
-                     f"{first[:160].replace('|', '/')} | {any_r.get('seconds') or 0:.0f} | "
+                     f"{one_line(first)} | {any_r.get('seconds') or 0:.0f} | "
                      f"{peak or 0:.1f} / {declared or 0:.1f} |")
     return lines + (_cost_of_the_rest(offered, pairs, cores) if offered is not None else []) + [""]
 

@@ -54,7 +54,7 @@ import score_diagnosis  # noqa: E402
 
 from parity_tests import bug_corpus  # noqa: E402
 
-#: families left out, and why: their training-mode forward is random by design (stochastic
+#: families left out, and why: their training-mode forward is random on purpose (stochastic
 #: depth, shake-shake), so no two runs agree and no bug could be told from the model itself
 RANDOM_FAMILIES = {"resdropresnet": "stochastic depth", "shakedropresnet": "ShakeDrop (and SIGFPE in MXNet)",
                    "shakeshakeresnet": "shake-shake"}

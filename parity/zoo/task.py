@@ -15,7 +15,7 @@ import time
 from modern_cnns.parity.zoo.sources import ZooPair, build
 
 #: The one convention a zoo check accepts.  pytorchcv (and torchvision) keep stock torch BatchNorm
-#: by design: it stores the unbiased batch variance where MXNet stores the biased one, so every such
+#: on purpose: it stores the unbiased batch variance where MXNet stores the biased one, so every such
 #: port fails on its running statistics alone and that first line would hide everything else.
 #: Accepted, only those statistics may differ: outputs, gradients and the weights after the SGD
 #: steps are still held to the float64 tolerance, and the record says KNOWN DIFFERENCE and why

@@ -104,6 +104,19 @@ def test_a_fail_is_put_down_to_the_cause_its_first_diagnosis_line_names():
     assert "unbiased" in cause_of(accepted)
 
 
+def test_an_untransferable_pairs_row_names_the_pairing_that_came_closest(tmp_path):
+    from modern_cnns.parity.zoo.report import render
+    from modern_cnns.parity.zoo.store import Store
+
+    detail = ("gluon -> torch transfer refused (2 problem(s)); the destination model was not modified:\n"
+              "  by name: 162 problem(s), e.g. unexpected: features.0.weight\n"
+              "  automatic map: 38 problem(s), e.g. unexpected (in gluon, no torch counterpart): x.bn.gamma (160,)")
+    Store(tmp_path, "gluoncv2:pytorchcv").append(
+        [_rec("wrn", verdict="untransferable", error=detail.splitlines()[0], detail=detail, input_size=32)])
+    row = next(line for line in render(tmp_path).splitlines() if line.startswith("| wrn |"))
+    assert "automatic map: 38 problem(s)" in row and "x.bn.gamma" in row and "by name" not in row
+
+
 def test_an_unknown_source_lists_the_valid_ones():
     from modern_cnns.parity.zoo.sources import UnknownSource, enumerate_pairs
 

@@ -81,6 +81,15 @@ def _cost_of_the_rest(offered: list, pairs: dict, cores: int) -> list[str]:
     return lines
 
 
+def _closest_pairing(record: dict) -> str | None:
+    """An untransferable pair's most telling line: the pairing that came closest (fewest problems), e.g.
+    ``automatic map: 38 problem(s), e.g. unexpected (in gluon, no torch counterpart): ...gamma``."""
+    tries = [line.strip() for line in (record.get("detail") or "").splitlines()[1:] if "problem(s)" in line]
+    counts = [(int(t.split(": ", 1)[1].split(" ", 1)[0]), t) for t in tries
+              if t.split(": ", 1)[-1].split(" ", 1)[0].isdigit()]
+    return min(counts)[1] if counts else None
+
+
 def _source_section(source: str, offered: list | None, pairs: dict, cores: int) -> list[str]:
     found = len(offered) if offered is not None else None
     overall = Counter(_overall(d) for d in pairs.values())
@@ -101,7 +110,7 @@ def _source_section(source: str, offered: list | None, pairs: dict, cores: int) 
         d = pairs[name]
         any_r = next(iter(d.values()))
         first = next((r.get("diagnosis")[0] for r in d.values() if r.get("diagnosis")), None) \
-            or next((r.get("error") for r in d.values() if r.get("error")), "") or ""
+            or next((_closest_pairing(r) or r.get("error") for r in d.values() if r.get("error")), "") or ""
         peak = any_r.get("peak_gb")
         declared = any_r.get("declared_gb")
         lines.append(f"| {name} | {any_r['input_size']} | {any_r.get('params', 0):,} | {any_r.get('pairing', '')} | "

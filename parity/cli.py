@@ -244,6 +244,7 @@ def _cmd_check(args):
     from modern_cnns.parity.verdict import report
 
     args.layers_png_path = _layers_png(args)  # a file there that is not ours: refused before any work
+    _refuse_clashing_paths(args)
     skip = device_skip_reason(args.device)
     if skip:  # a report that says so, never an old file that looks fresh
         print(f"skipped: {args.device}: {skip}")
@@ -301,6 +302,32 @@ def _cmd_check(args):
     return _finish_check(args, report, results, time.perf_counter() - start, "network checks")
 
 
+def _refuse_clashing_paths(args) -> None:
+    """Before any work: no file ``check`` writes may be a file it reads or another file it writes (a map
+    saved over the ``--gluon-params`` it then loads, a figure over the ``--inputs``, two reports on one
+    path: each loses data), and ``--save-map`` never replaces a file (a map carries no mark of ours)."""
+    import os
+
+    from modern_cnns.parity.paths import OutputPathError
+
+    outputs = {"--markdown": args.markdown, "--json": args.json, "--layers-png": getattr(args, "layers_png_path", None),
+               "--save-map": args.save_map}
+    reads = {"--inputs": getattr(args, "inputs_path", None), "--gluon-params": args.gluon_params,
+             "--map": args.map if args.map not in (None, "auto") and not callable(args.map) else None}
+    seen: dict = {}
+    for option, path in [*reads.items(), *outputs.items()]:
+        if not path:
+            continue
+        real = os.path.realpath(os.path.expanduser(str(path)))
+        if real in seen:
+            raise OutputPathError(f"{option} {path} is the file {seen[real]} names too: {option} would write over it; "
+                                  "give each its own file")
+        seen[real] = option
+    if args.save_map and os.path.lexists(args.save_map):
+        raise OutputPathError(f"--save-map {args.save_map} exists: the map is never written over a file; move it "
+                              "away, or name a new file")
+
+
 def _read_supplied(args) -> None:
     """``--inputs FILE.npy`` read into ``args.inputs`` (its sample shape is ``--input`` for a pair of yours when
     that is not given); ``--gluon-params`` for one network or pair only; both refused before any model is built."""
@@ -312,7 +339,7 @@ def _read_supplied(args) -> None:
         check_params_file(args.gluon_params)
     if args.inputs is None:
         return
-    args.inputs = load_inputs(args.inputs)
+    args.inputs_path, args.inputs = args.inputs, load_inputs(args.inputs)
     if args.batch_size is not None and args.batch_size != len(args.inputs):
         raise SuppliedError(f"--batch-size {args.batch_size} with --inputs of {len(args.inputs)} samples: the inputs "
                             "are the batch; leave --batch-size out")

@@ -163,3 +163,35 @@ def test_a_user_pair_with_weights_of_another_model_is_refused(tmp_path):
 def test_gluon_params_name_one_network(tmp_path):
     path, _ = _lenet_params(tmp_path)
     assert "name one network" in _one_error(*run_main("check", "lenet", "lenet_d2l", "--gluon-params", path, *FAST))
+
+
+def _clashes(tmp_path):
+    """(options, the file the clash would destroy): outputs named as inputs, or as each other."""
+    params, _ = _lenet_params(tmp_path)
+    inputs = _save(tmp_path / "x.npy", np.random.default_rng(0).uniform(size=(2, 1, 28, 28)))
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    old_map = tmp_path / "map.json"
+    old_map.write_text('{"a": "b"}')
+    report = tmp_path / "same.md"
+    return [
+        (("lenet", "--gluon-params", params, "--save-map", params), params),
+        (("lenet", "--gluon-params", params, "--json", params), params),
+        (("lenet", "--inputs", inputs, "--layers-png", inputs), inputs),
+        (("lenet", "--markdown", report, "--layers-png", report), None),
+        (("lenet", "--json", tmp_path / "r.json", "--markdown", tmp_path / "q", "--layers-png",
+          tmp_path / "r.json"), None),
+        (("lenet", "--layers-png", notes), notes),  # a file this tool did not draw
+        (("lenet", "--save-map", old_map), old_map),  # a map is never written over a file
+    ]
+
+
+def test_no_output_is_written_over_an_input_another_output_or_a_file_the_tool_did_not_write(tmp_path):
+    """Found by a user: --save-map over the --gluon-params it then loaded, a figure over the --inputs."""
+    for options, kept in _clashes(tmp_path):
+        before = {p: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+        line = _one_error(*run_main("check", *options, *FAST))
+        assert "--" in line, line
+        after = {p: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+        assert after == before, (options, set(after) ^ set(before))  # nothing written, nothing replaced
+        assert kept is None or kept in before

@@ -290,17 +290,20 @@ def png_path(markdown_path, json_path, explicit=None) -> str | None:
     """Where the figure goes: ``explicit`` (``--layers-png``), else beside the Markdown report, else beside
     the JSON one; None when no report is written.
 
-    A file the user named is theirs to replace (as ``--markdown`` replaces its file).  The derived
-    path was named by no one: an existing file there that this tool did not draw is refused
-    (``OutputPathError``, exit 2, before any check runs), never replaced; a derived path that cannot
-    be written at all (a legal report name whose ``.layers.png`` sibling is too long) is
-    :class:`NoFigureHere`, which costs the figure, not the check.
+    Named or derived, an existing file there that this tool did not draw is refused
+    (``OutputPathError``, exit 2, before any check runs), never replaced: a PNG written over a
+    user's ``.npy`` or notes is lost data.  A derived path that cannot be written at all (a legal
+    report name whose ``.layers.png`` sibling is too long) is :class:`NoFigureHere`, which costs
+    the figure, not the check.
     """
     import os
 
     from modern_cnns.parity.paths import OutputPathError, check_output_file
 
     if explicit:
+        if os.path.lexists(explicit) and not drawn_here(explicit):
+            raise OutputPathError(f"{explicit} exists and this tool did not draw it: --layers-png never replaces a "
+                                  "file it did not write; move it away, or name another file")
         return explicit
     report = markdown_path or json_path
     if not report:

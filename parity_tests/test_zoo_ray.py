@@ -9,9 +9,11 @@ block raises SIGFPE inside MXNet's forward, every time, on any CPU (an integer d
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -219,6 +221,38 @@ def _ray(*args, env):
                           text=True, timeout=180)
 
 
+def _stop_own_ray(temp_dir: str) -> None:
+    """Stop the Ray processes this test started: those started with its temp dir, and their children
+    (the agents, which rename themselves ``ray::DashboardAgent``).
+
+    ``ray stop`` would stop every Ray process of this user on the machine: it once killed a zoo run
+    going on beside the suite."""
+    parents, ours = {}, set()
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if temp_dir.encode() in f.read():
+                    ours.add(int(entry))
+            with open(f"/proc/{entry}/stat") as f:
+                parents[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    while True:  # and every descendant
+        more = {pid for pid, parent in parents.items() if parent in ours} - ours
+        if not more:
+            break
+        ours |= more
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in ours:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.time() + 10
+        while any(os.path.exists(f"/proc/{pid}") for pid in ours) and time.time() < deadline:
+            time.sleep(0.5)
+
+
 @pytest.mark.slow
 @needs_both
 @needs_ray
@@ -230,12 +264,14 @@ def test_a_two_node_cluster_takes_tasks_through_address_and_a_rerun_resumes(tmp_
         port = s.getsockname()[1]
     # Ray 2.59+ starts local clusters with token authentication; every node and client says so
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_USAGE_STATS_ENABLED": "0"}
-    head = _ray("start", "--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false", env=env)
+    temp_dir = tempfile.mkdtemp(prefix="ray-two-nodes-", dir="/tmp")  # short: Ray's socket paths have a limit
+    head = _ray("start", "--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false",
+                f"--temp-dir={temp_dir}", env=env)
     try:
         assert head.returncode == 0, head.stderr[-2000:]
         address = next(line.split("'")[1] for line in (head.stdout + head.stderr).splitlines()
                        if "ray start --address=" in line)
-        node = _ray("start", f"--address={address}", "--num-cpus=1", env=env)
+        node = _ray("start", f"--address={address}", "--num-cpus=1", f"--temp-dir={temp_dir}", env=env)
         assert node.returncode == 0, node.stderr[-2000:]
         command = [sys.executable, "-m", "parity", "zoo", "gluoncv2:pytorchcv", "--match", "nin_cifar1*",
                    "--store", str(tmp_path), "--address", address]
@@ -251,7 +287,8 @@ def test_a_two_node_cluster_takes_tasks_through_address_and_a_rerun_resumes(tmp_
         assert "2 already in" in again.stdout and "0 to check" in again.stdout, again.stdout
         assert len((tmp_path / "gluoncv2-pytorchcv.jsonl").read_text().splitlines()) == 4  # nothing re-run
     finally:
-        _ray("stop", "--force", env=env)
+        _stop_own_ray(temp_dir)
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 @pytest.mark.slow

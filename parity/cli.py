@@ -310,9 +310,9 @@ def _refuse_clashing_paths(args) -> None:
 
     from modern_cnns.parity.paths import OutputPathError
 
-    outputs = {"--markdown": args.markdown, "--json": args.json, "--layers-png": getattr(args, "layers_png_path", None),
+    outputs = {"--markdown": args.markdown, "--json": args.json, "--layers-png": args.layers_png_path,
                "--save-map": args.save_map}
-    reads = {"--inputs": getattr(args, "inputs_path", None), "--gluon-params": args.gluon_params,
+    reads = {"--inputs": args.inputs_path, "--gluon-params": args.gluon_params,
              "--map": args.map if args.map not in (None, "auto") and not callable(args.map) else None}
     seen: dict = {}
     for option, path in [*reads.items(), *outputs.items()]:
@@ -337,9 +337,10 @@ def _read_supplied(args) -> None:
         if not (args.gluon or args.torch) and len(args.names) != 1:
             raise SuppliedError("--gluon-params holds one model's weights: name one network (or give --gluon/--torch)")
         check_params_file(args.gluon_params)
+    args.inputs_path = args.inputs  # the file, for _refuse_clashing_paths; args.inputs becomes its array
     if args.inputs is None:
         return
-    args.inputs_path, args.inputs = args.inputs, load_inputs(args.inputs)
+    args.inputs = load_inputs(args.inputs)
     if args.batch_size is not None and args.batch_size != len(args.inputs):
         raise SuppliedError(f"--batch-size {args.batch_size} with --inputs of {len(args.inputs)} samples: the inputs "
                             "are the batch; leave --batch-size out")

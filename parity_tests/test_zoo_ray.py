@@ -295,8 +295,9 @@ def test_a_two_node_cluster_takes_tasks_through_address_and_a_rerun_resumes(tmp_
 @needs_both
 @needs_ray
 def test_ctrl_c_stops_cleanly_and_the_store_keeps_every_finished_pair(tmp_path):
+    report = tmp_path / "ZOO.md"
     command = [sys.executable, "-m", "modern_cnns", "zoo", "gluoncv2:pytorchcv", "--match", "nin_*", "--cpus", "1",
-               "--store", str(tmp_path)]
+               "--store", str(tmp_path), "--markdown", str(report)]
     # a shell's background job ignores SIGINT; a terminal's Ctrl-C reaches a process that does not
     proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
@@ -312,5 +313,7 @@ def test_ctrl_c_stops_cleanly_and_the_store_keeps_every_finished_pair(tmp_path):
     records = [json.loads(line) for line in store.read_text().splitlines()]  # every line whole
     finished = {r["pair"] for r in records}
     assert finished and len(finished) < 3 and all(r["verdict"] == "PASS" for r in records)
+    written = report.read_text()  # the report of what finished is written, at once, without the counts
+    assert all(f"| {name} |" in written for name in finished) and "? pairs found" in written, written
     time.sleep(5)
     assert not _ray_task_pids(cwd=tmp_path), "a zoo task outlived Ctrl-C"

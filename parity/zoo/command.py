@@ -33,6 +33,11 @@ def run(args) -> int:
     except KeyboardInterrupt:
         print(f"\nstopped: every finished pair is in {store.path}; run the same command to resume",
               file=sys.stderr)
+        if args.markdown:  # the report of what finished: a stopped run's results are worth reading too
+            try:
+                _write_markdown(args, describe=False)
+            except KeyboardInterrupt:  # a second Ctrl-C: stop now; the old report stays whole (atomic write)
+                print(f"stopped again: {args.markdown} not written", file=sys.stderr)
         return 130
     print(f"checked {progress.pairs_done} pairs: {progress.line()}")
     latest = store.latest()
@@ -41,13 +46,25 @@ def run(args) -> int:
     print(f"selected pairs in the store: {len(mine)} records, {len(mine) - len(failed)} passed"
           + (f", {len(failed)} did not (see {args.markdown or 'the store'})" if failed else ""))
     if args.markdown:
-        from modern_cnns.parity.frameworks import cores
-        from modern_cnns.parity.weights.checkpoint import atomic_write
-
-        print("describing every pair offered, for the report's counts (kept in the store's index)")
-        offered_all = {s: sources.enumerate_pairs(s, args.store) for s in sources.SOURCES
-                       if Store(args.store, s).path.exists()}
-        text = report.render(args.store, offered_all, cores())
-        atomic_write(args.markdown, lambda tmp: Path(tmp).write_text(text))
-        print(f"wrote {args.markdown}")
+        _write_markdown(args)
     return 1 if failed else 0
+
+
+def _write_markdown(args, describe: bool = True) -> None:
+    """Render the report of every source in the store (not only this run's selection) to ``--markdown``.
+
+    ``describe=False`` (after Ctrl-C): no model is built for the counts; a source whose pairs are not all
+    described yet gets its results without the counts ("? pairs found").
+    """
+    from modern_cnns.parity.frameworks import cores
+    from modern_cnns.parity.weights.checkpoint import atomic_write
+
+    stored = [s for s in sources.SOURCES if Store(args.store, s).path.exists()]
+    if describe:
+        print("describing every pair offered, for the report's counts (kept in the store's index)")
+        offered_all = {s: sources.enumerate_pairs(s, args.store) for s in stored}
+    else:
+        offered_all = {s: sources.described(s, args.store) for s in stored}
+    text = report.render(args.store, offered_all, cores())
+    atomic_write(args.markdown, lambda tmp: Path(tmp).write_text(text))
+    print(f"wrote {args.markdown}")

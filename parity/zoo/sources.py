@@ -221,6 +221,16 @@ def enumerate_pairs(source: str, cache_dir=None, match: str | None = None) -> li
     return [index.pairs[n] for n in names]
 
 
+def described(source: str, cache_dir) -> list[ZooPair] | None:
+    """Every pair ``source`` offers if that is known without building a model (else None): a stopped run's
+    report is written at once, from the index as it stands, not after describing the rest."""
+    if source == "gluoncv:torchvision":
+        return enumerate_pairs(source)
+    index = _Index(source, cache_dir)
+    names = _gluoncv2_pytorchcv_names()
+    return [index.pairs[n] for n in names] if all(n in index.pairs for n in names) else None
+
+
 def count_offered(source: str) -> int:
     """How many pairs ``source`` offers (names only: cheap)."""
     if source not in SOURCES:

@@ -292,7 +292,7 @@ def check_one(zoo_pair, site: Site | None, seed: int) -> dict:
     try:
         result, = check_pair(block, module, zoo_pair.input_shape, dtypes=("float64",), seed=seed, name=zoo_pair.name,
                              zero_frozen=zoo_pair.zero_frozen, **kwargs)
-        said = {"error": None, "divergence": result.first_divergence, "diagnosis": list(result.diagnosis)}
+        said = {"error": result.error, "divergence": result.first_divergence, "diagnosis": list(result.diagnosis)}
         caught = not result.passed
     except Exception as err:  # a refusal (a transfer that no longer pairs, a forward that raises)
         said, caught = {"error": f"{type(err).__name__}: {err}"[:2000], "divergence": None, "diagnosis": []}, True

@@ -20,7 +20,7 @@ smallest of each family at the given input size), one bug a run.
 3. **The score**, per category and overall, with the corpus's own judge
    (``score_diagnosis.judge``): caught, first-named layer right, true cause first, false statements.
 
-Every check is a Ray task in a fresh worker (one CPU each).  Results are appended to
+Every check is a Ray task (one CPU each; a worker runs up to ``CHECKS_PER_WORKER`` of them).  Results are appended to
 ``--results`` as they arrive (default ``reports/zoo/bugs.jsonl``): a re-run skips what is there.
 """
 from __future__ import annotations
@@ -331,11 +331,17 @@ def choose_pairs(max_input: int, store_dir, families: str = "*") -> list:
     return sorted(by_family.values(), key=lambda p: p.name)
 
 
+#: checks one worker runs before Ray replaces it: a fresh worker per check would spend most of a small
+#: pair's time importing MXNet, torch and both zoos; every check seeds and builds its own models, so
+#: a reused worker carries nothing from one check to the next but what it imported
+CHECKS_PER_WORKER = 20
+
+
 def _ray_map(fn, calls, on_result):
-    """Run ``fn(*args)`` for each of ``calls`` as Ray tasks (fresh worker each), calling ``on_result``."""
+    """Run ``fn(*args)`` for each of ``calls`` as Ray tasks, calling ``on_result``."""
     import ray
 
-    remote = ray.remote(num_cpus=1, max_calls=1, max_retries=1)(fn)
+    remote = ray.remote(num_cpus=1, max_calls=CHECKS_PER_WORKER, max_retries=1)(fn)
     pending = {remote.remote(*args): args for args in calls}
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=1)

@@ -190,7 +190,7 @@ def _cmd_suggest_map(args):
     flagged = len(proposal["ambiguous"]) + len(proposal["unpaired_gluon"]) + len(proposal["unpaired_torch"])
     print(f"{len(proposal['map'])} pairs proposed; {len(proposal['ambiguous'])} ambiguous, "
           f"{len(proposal['unpaired_gluon'])} gluon and {len(proposal['unpaired_torch'])} torch tensors unpaired"
-          + ("; review them before use" if flagged else ""), file=sys.stderr)
+          + ("; review them before use" if flagged else "") + _reordered(proposal), file=sys.stderr)
     return EXIT_OK
 
 
@@ -417,6 +417,13 @@ def _check_user_pair(args, report):
     return _finish_check(args, report, results, wall, "checks")
 
 
+def _reordered(proposal) -> str:
+    """Say when the order the layers run in, not the order they were registered in, decided a pairing."""
+    moved = proposal["reordered"]
+    return (f"; {len(moved)} paired by the order their layers run, not the order they were registered in "
+            f"(first {moved[0]})") if moved else ""
+
+
 def _auto_map(args, block, module) -> dict:
     """``--map auto``: suggest-map's proposal, used when it is unambiguous (printed, and saved with --save-map)."""
     import json
@@ -430,7 +437,7 @@ def _auto_map(args, block, module) -> dict:
             f"{len(v)} {k.replace('_', ' ')}, first {v[0]}" for k, v in doubts.items()) + "); run suggest-map, "
             "review its map and pass it with --map FILE.json")
     print(f"map used (--map auto, from suggest-map): {len(proposal['map'])} pairs"
-          + (f", saved to {args.save_map}" if args.save_map else ""))
+          + (f", saved to {args.save_map}" if args.save_map else "") + _reordered(proposal))
     if args.save_map:
         from modern_cnns.parity.weights.checkpoint import atomic_write
 

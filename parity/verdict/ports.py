@@ -8,6 +8,7 @@ dropout while it trains them, and gives them back as it found them (weights, dty
 from __future__ import annotations
 
 import importlib
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -286,10 +287,14 @@ def load_callable(spec: str) -> Callable:
 def suggest_map(gluon_block, torch_module, input_shape, seed: int = 0) -> dict:
     """Propose ``{gluon name: torch name}`` from registration order and shapes; flag what is ambiguous.
 
-    Returns ``{"map": {...}, "ambiguous": [...], "unpaired_gluon": [...], "unpaired_torch": [...]}``.
-    Tensors are walked in registration order in both trees and paired in order within each shape;
-    an entry is ambiguous when its shape occurs more than once and the two trees' kinds
-    (parameter or running statistic) or counts of that shape disagree.
+    Returns ``{"map": {...}, "ambiguous": [...], "unpaired_gluon": [...], "unpaired_torch": [...],
+    "reordered": [...]}``.  Tensors are paired in order within each shape (and kind: parameter or
+    running statistic).  The order is the order in which each tensor's layer first runs, in one
+    forward pass of each tree, where every layer of a repeated shape runs in both trees; else the
+    order the layers were registered in.  Registration order is an accident of ``__init__``: two
+    same-shape layers registered A, B and run B, A would be paired crosswise (``reordered`` lists
+    the Gluon names whose pairing the execution order changed).  An entry is ambiguous when its
+    shape occurs more than once and the two trees' counts of that shape disagree.
     """
     from modern_cnns.parity.verdict import contract
     from modern_cnns.parity.weights.state import gluon_slots, torch_slots
@@ -305,24 +310,95 @@ def suggest_map(gluon_block, torch_module, input_shape, seed: int = 0) -> dict:
     def key(slot):
         return tuple(int(d) for d in slot.shape if d != 1), slot.kind == "param"  # singleton dims aside
 
-    pending: dict[tuple, list[str]] = {}
-    for tname, slot in tslots.items():
-        pending.setdefault(key(slot), []).append(tname)
-    counts = {k: len(v) for k, v in pending.items()}
-    mapping, ambiguous, unpaired = {}, [], []
-    gcounts: dict[tuple, int] = {}
-    for slot in gslots.values():
-        gcounts[key(slot)] = gcounts.get(key(slot), 0) + 1
-    for gname, slot in gslots.items():
-        queue = pending.get(key(slot))
-        if not queue:
-            unpaired.append(gname)
-            continue
-        mapping[gname] = queue.pop(0)
-        if counts[key(slot)] != gcounts[key(slot)]:
-            ambiguous.append(gname)
-    left = [t for queue in pending.values() for t in queue]
-    return {"map": mapping, "ambiguous": ambiguous, "unpaired_gluon": unpaired, "unpaired_torch": left}
+    gorder, torder = _gluon_run_order(gluon_block, sample_shape), _torch_run_order(torch_module, sample_shape)
+    ggroups: dict[tuple, list[str]] = {}
+    tgroups: dict[tuple, list[str]] = {}
+    for groups, slots in ((ggroups, gslots), (tgroups, tslots)):
+        for name, slot in slots.items():
+            groups.setdefault(key(slot), []).append(name)
+    mapping, ambiguous, unpaired, reordered = {}, [], [], []
+    for shape, gnames in ggroups.items():
+        tnames = tgroups.pop(shape, [])
+        by_run = _by_run_order(gnames, gorder), _by_run_order(tnames, torder)
+        if len(gnames) > 1 and None not in by_run:
+            (gran, tran), registered = by_run, dict(zip(gnames, tnames))
+            reordered += [g for g, t in zip(gran, tran) if registered.get(g) != t]
+            gnames, tnames = gran, tran
+        mapping.update(zip(gnames, tnames))
+        unpaired += gnames[len(tnames):]
+        tgroups[shape] = tnames[len(gnames):]
+        if len(gnames) != len(tnames):
+            ambiguous += gnames[:len(tnames)]
+    order = {name: i for i, name in enumerate(gslots)}
+    left = {t for queue in tgroups.values() for t in queue}
+    return {"map": dict(sorted(mapping.items(), key=lambda kv: order[kv[0]])),
+            "ambiguous": sorted(ambiguous, key=order.get), "unpaired_gluon": sorted(unpaired, key=order.get),
+            "unpaired_torch": [t for t in tslots if t in left], "reordered": sorted(reordered, key=order.get)}
+
+
+def _owner(name: str) -> str:
+    """The layer that holds tensor ``name`` (its name less the last part; "" for the root)."""
+    return name.rsplit(".", 1)[0] if "." in name else ""
+
+
+def _by_run_order(names: list[str], run_order: dict[str, int]) -> list[str] | None:
+    """``names`` sorted by when their layer first ran (registration order within a layer); None if one never ran."""
+    if any(_owner(n) not in run_order for n in names):
+        return None
+    return sorted(names, key=lambda n: run_order[_owner(n)])  # stable: a layer's tensors keep their order
+
+
+def _note_start(started: dict, name: str, layer, inputs) -> None:
+    """A forward pre-hook: note when layer ``name`` first starts (returns None: a value would replace the inputs)."""
+    started.setdefault(name, len(started))
+
+
+def _gluon_run_order(block, sample_shape) -> dict[str, int]:
+    """``{layer name: index}`` of when each Gluon layer first starts, in one predict-mode pass on zeros.
+
+    A hybridized block runs as one graph: the layers inside it never start on their own and are left
+    out (their tensors keep registration order).
+    """
+    from mxnet import nd
+
+    from modern_cnns.parity.weights.state import walk_gluon
+
+    started: dict[str, int] = {}
+    handles = [blk.register_forward_pre_hook(partial(_note_start, started, prefix.rstrip(".")))
+               for prefix, blk in walk_gluon(block)]
+    param = next(iter(block.collect_params().values()), None)
+    try:
+        block(nd.zeros((1, *sample_shape), dtype=param.dtype if param is not None else "float32",
+                       ctx=param.list_ctx()[0] if param is not None else None))
+        nd.waitall()
+    except Exception:  # the order is a refinement: a pass that fails here leaves registration order
+        return {}
+    finally:
+        for handle in handles:
+            handle.detach()
+    return started
+
+
+def _torch_run_order(module, sample_shape) -> dict[str, int]:
+    """``{module name: index}`` of when each torch module first starts, in one eval-mode pass on zeros."""
+    import torch
+
+    started: dict[str, int] = {}
+    handles = [mod.register_forward_pre_hook(partial(_note_start, started, name))
+               for name, mod in module.named_modules()]
+    param = next(iter(module.parameters()), None)
+    was_training = module.training
+    try:
+        with torch.no_grad():
+            module.eval()(torch.zeros((1, *sample_shape), dtype=param.dtype if param is not None else None,
+                                      device=param.device if param is not None else None))
+    except Exception:  # as for Gluon: registration order stays
+        return {}
+    finally:
+        module.train(was_training)
+        for handle in handles:
+            handle.remove()
+    return started
 
 
 __all__ = ["check_pair", "suggest_map", "load_name_map", "load_callable", "PortError"]

@@ -53,11 +53,10 @@ def named_layer(text: str, module_names: set) -> str | None:
 
 
 def _statements(result, error):
-    """What the check says, in the order it says it: the first divergence, the findings, the refusal."""
+    """What the check says, in the order it prints it: the refusal or error, the first divergence, the findings."""
     if error is not None:
         return [error]
-    out = [result.first_divergence] if result.first_divergence else []
-    return out + list(result.diagnosis)
+    return [s for s in [result.error, result.first_divergence, *result.diagnosis] if s]
 
 
 def _batchnorm_counts(module, input_shape, batch_size=2):
@@ -124,7 +123,8 @@ def score_bug(bug):
     seconds = time.perf_counter() - start
     statements = _statements(result, error)
     caught = error is not None or not result.passed
-    said = {"error": error, "divergence": None if result is None else result.first_divergence,
+    said = {"error": error if result is None else result.error,
+            "divergence": None if result is None else result.first_divergence,
             "diagnosis": [] if result is None else list(result.diagnosis)}
     return {"bug": bug.name, "pair": bug.pair, "category": bug.category, "cause": bug.cause, "module": bug.module,
             "caught": bool(caught), **judge(bug, caught, said, names, module, counts), "statements": statements,
@@ -132,9 +132,14 @@ def score_bug(bug):
 
 
 def judge(bug, caught, said, names, module, counts) -> dict:
-    """Layer right, cause first and false statements of what the check ``said`` about ``bug``."""
-    statements = [said["error"]] if said["error"] else [s for s in [said["divergence"], *said["diagnosis"]] if s]
-    first_cause = said["error"] or next(iter(said["diagnosis"]), "") or said["divergence"] or ""
+    """Layer right, cause first and false statements of what the check ``said`` about ``bug``.
+
+    The statements are read as ``check`` prints them: the error (if the check ended in one), the first
+    divergence, the diagnosis.  The cause stated first is the diagnosis's first line where there is one:
+    an error such as "Output size is too small" says what broke, the diagnosis why.
+    """
+    statements = [s for s in [said["error"], said["divergence"], *said["diagnosis"]] if s]
+    first_cause = next(iter(said["diagnosis"]), "") or said["error"] or said["divergence"] or ""
     layer = next((n for n in (named_layer(s, names) for s in statements) if n), None)
     return {"layer": layer, "layer_right": layer == bug.module,
             "cause_first": bool(re.search(bug_corpus.CAUSES[bug.cause], first_cause, re.I)),

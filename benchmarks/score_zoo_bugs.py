@@ -375,7 +375,11 @@ def main(argv=None) -> int:
     parser.add_argument("--cpus", type=int, default=None)
     parser.add_argument("--address", default=None)
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--rescore", action="store_true",
+                        help="judge again what the stored checks said (after a change to the judge; no check is rerun)")
     args = parser.parse_args(argv)
+    if args.rescore:
+        return rescore(Path(args.results))
 
     import ray
 
@@ -437,6 +441,29 @@ def main(argv=None) -> int:
     print(f"\nwall {time.perf_counter() - start:.0f} s")
     score_diagnosis._table(rows, bases)
     _by_operator(rows)
+    return 0
+
+
+def rescore(results: Path) -> int:
+    """Judge every stored bug again, as the judge now reads what its check said: only the port is rebuilt
+    (the bug applied), for its layer names and BatchNorm counts; nothing is checked again."""
+    from modern_cnns.parity.zoo.sources import enumerate_pairs
+
+    rows = _load(results)
+    pairs = {p.name: p for p in enumerate_pairs("gluoncv2:pytorchcv", cache_dir=results.parent)}
+    bases = {r["pair"]: r for r in rows if r["kind"] == "baseline"}
+    bugs = {r["bug"]: r for r in rows if r["kind"] == "bug" and "crashed" not in r}
+    for name, r in bugs.items():
+        zoo_pair, op = pairs[r["pair"]], OPERATORS[r["operator"]]
+        _, module, _, _ = _build(zoo_pair, 0)
+        path = name.rsplit(" at ", 1)[1]
+        op.mutate(module, path)
+        names = {n for n, _ in module.named_modules() if n}
+        bug = bug_corpus.Bug(name, r["pair"], op.category, r["module"], op.cause, None)
+        counts = score_diagnosis._batchnorm_counts(module, zoo_pair.input_shape)
+        r.update(score_diagnosis.judge(bug, r["caught"], r["said"], names, module, counts))
+    score_diagnosis._table(list(bugs.values()), list(bases.values()))
+    _by_operator(list(bugs.values()))
     return 0
 
 

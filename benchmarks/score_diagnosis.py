@@ -47,7 +47,9 @@ def named_layer(text: str, module_names: set) -> str | None:
         if text[match.end():].startswith((" layer", " more", " step")):
             continue  # a count
         lead = text[max(0, match.start() - 8):match.start()]
-        if re.search(r"[A-Za-z_]", name) or any(lead.endswith(w) for w in _LEADS) or match.start() == 0:
+        # a dotted name is a layer wherever it stands; a bare word only where a layer is named ("in layer
+        # conv1"), not in a sentence: pytorchcv's classifier is called "output" ("Calculated output size")
+        if "." in name or any(lead.endswith(w) for w in _LEADS) or match.start() == 0:
             return name
     return None
 

@@ -462,6 +462,8 @@ def rescore(results: Path) -> int:
         bug = bug_corpus.Bug(name, r["pair"], op.category, r["module"], op.cause, None)
         counts = score_diagnosis._batchnorm_counts(module, zoo_pair.input_shape)
         r.update(score_diagnosis.judge(bug, r["caught"], r["said"], names, module, counts))
+        if not (r["layer_right"] and r["cause_first"]):
+            print(f"{name}\n    named {r['layer']}; said: {' | '.join(_statements(r['said']))[:400]}")
     score_diagnosis._table(list(bugs.values()), list(bases.values()))
     _by_operator(list(bugs.values()))
     return 0

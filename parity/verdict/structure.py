@@ -247,15 +247,20 @@ def capture_gluon(block, x, train: bool, keep: bool):
     return layers
 
 
-def capture_torch(module, x, train: bool, keep: bool):
-    """(``[Layer]`` of the torch ``module`` on tensor ``x`` in execution order, error text or None)."""
+def capture_torch(module, x, train: bool, keep: bool, describe_failing: bool = False):
+    """(``[Layer]`` of the torch ``module`` on tensor ``x`` in execution order, error text or None).
+
+    ``describe_failing``: where the forward pass fails, the layer it failed in closes the list, described
+    from what it declares (no output): for the structural diff, whose attributes are often the cause.
+    """
     import torch
 
     layers: list[Layer] = []
-    started: list[str] = []
+    started: list[tuple[str, Any, tuple]] = []
     handles = []
     for name, mod in torch_units(module):
-        handles.append(mod.register_forward_pre_hook(lambda m, i, name=name: started.append(name)))
+        handles.append(mod.register_forward_pre_hook(
+            lambda m, i, name=name: started.append((name, m, _shape(i[0] if isinstance(i, tuple) and i else i)))))
         handles.append(mod.register_forward_hook(partial(_torch_hook, layers, keep, name)))
     error = None
     try:
@@ -263,9 +268,13 @@ def capture_torch(module, x, train: bool, keep: bool):
             module.train(train)(x)
     except Exception as err:  # a broken port: say where it broke
         done = {layer.name for layer in layers}
-        failing = [n for n in started if n not in done]
-        error = (f"torch forward fails in layer {failing[-1] if failing else '?'}: "
+        failing = [(n, m, shape) for n, m, shape in started if n not in done]
+        error = (f"torch forward fails in layer {failing[-1][0] if failing else '?'}: "
                  f"{type(err).__name__}: {err}")
+        if failing and describe_failing:  # e.g. a pooling kernel larger than its input
+            name, mod, in_shape = failing[-1]
+            layers += [Layer(name, kind, attrs, in_shape, (), None, type(mod).__name__)
+                       for kind, attrs in describe_torch(mod)]
     finally:
         for h in handles:
             h.remove()
@@ -460,7 +469,8 @@ def capture_pair(pair, x, keep=False):
     try:
         g = capture_gluon(pair.block, nd.array(x, ctx=gluon_ctx(pair.device), dtype=pair.dtype), False, keep)
         t, _ = capture_torch(pair.module, torch.tensor(x, dtype=getattr(torch, pair.dtype),
-                                                       device=torch_device(pair.device)), False, keep)
+                                                       device=torch_device(pair.device)), False, keep,
+                             describe_failing=True)
         return g, t
     except Exception:  # a diagnosis aid: never hide the verdict behind its failure
         return None

@@ -375,6 +375,9 @@ def main(argv=None) -> int:
     parser.add_argument("--cpus", type=int, default=None)
     parser.add_argument("--address", default=None)
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--recheck-misses", action="store_true",
+                        help="check again, with the code as it is now, every stored bug that was not caught, "
+                             "localised and explained (after a fix; the record of each recheck replaces the old)")
     parser.add_argument("--rescore", action="store_true",
                         help="judge again what the stored checks said (after a change to the judge; no check is rerun)")
     args = parser.parse_args(argv)
@@ -384,7 +387,9 @@ def main(argv=None) -> int:
     import ray
 
     from modern_cnns.parity.zoo.engine import _connect
+    from modern_cnns.parity.zoo.store import code_version
 
+    version = code_version()
     results = Path(args.results)
     results.parent.mkdir(parents=True, exist_ok=True)
     done = {(r["kind"], r.get("bug", r["pair"])): r for r in _load(results)}
@@ -393,6 +398,7 @@ def main(argv=None) -> int:
     _connect(args.address, args.cpus)
 
     def keep(row):
+        row["version"] = version  # which checker said it (a recheck after a fix appends a newer record)
         with results.open("a") as out:
             out.write(json.dumps(row, default=str) + "\n")
         done[(row["kind"], row.get("bug", row["pair"]))] = row
@@ -417,7 +423,8 @@ def main(argv=None) -> int:
     chosen = draw(found, args.bugs, args.seed)
 
     # 2. the bugs, one a run
-    todo = [(pairs[s.pair], s, args.seed) for s in chosen if ("bug", s.name) not in done]
+    todo = [(pairs[s.pair], s, args.seed) for s in chosen if ("bug", s.name) not in done
+            or args.recheck_misses and not _hit(done[("bug", s.name)])]
     print(f"{sum(len(v) for by in found.values() for v in by.values())} sites in {len(passing)} passing ports; "
           f"{len(chosen)} bugs drawn, {len(todo)} to check", flush=True)
 
@@ -442,6 +449,11 @@ def main(argv=None) -> int:
     score_diagnosis._table(rows, bases)
     _by_operator(rows)
     return 0
+
+
+def _hit(row) -> bool:
+    """Caught, the right layer named, the true cause first, nothing false: a bug the checker fully explained."""
+    return row["caught"] and row["layer_right"] and row["cause_first"] and not row["false"]
 
 
 def rescore(results: Path) -> int:

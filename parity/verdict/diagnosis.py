@@ -17,6 +17,7 @@ The ratios are measured from the first step's statistics: ``(port - initial) / (
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -198,7 +199,8 @@ def diagnose(result, facts: dict, accept=()) -> list:
     for d in diffs:
         d.accepted = d.name in accept
     certain = [d for d in diffs if d.certain and not d.accepted]
-    unpaired = [d for d in diffs if not d.certain and not d.accepted and values_fail]
+    unpaired = sorted((d for d in diffs if not d.certain and not d.accepted and values_fail),
+                      key=lambda d: not _at_divergence(d, result.first_divergence))
     result.structure = [{"name": d.name, "text": d.text(), "certain": d.certain, "accepted": d.accepted,
                          "torch_layer": d.torch_layer, "where": structure.both_names(*d.layers[0])}
                         for d in diffs if d.certain or values_fail or result.error]
@@ -223,6 +225,14 @@ def diagnose(result, facts: dict, accept=()) -> list:
     out += [f"KNOWN DIFFERENCE (accepted {d.name}): {d.text()}" for d in accepted]
     _accept_known(result, accept, known, out, accepted, layers)
     return out
+
+
+def _at_divergence(difference, divergence: str | None) -> bool:
+    """Is one of ``difference``'s layers the first diverging one?  Of the layers one tree alone runs, that
+    one comes first: the others may be run functionally by the other tree (a pooling in an attention unit)."""
+    match = re.match(r"layer (\S+) \(gluon (\S+?)\)", divergence or "")
+    return match is not None and any((t is not None and t.name == match[1]) or (g is not None and g.name == match[2])
+                                     for g, t in difference.layers)
 
 
 def _framework_hints(result, layers, accept, known) -> list:

@@ -282,17 +282,28 @@ def capture_torch(module, x, train: bool, keep: bool, describe_failing: bool = F
 
 
 # --------------------------------------------------------------------------- aligning
+#: above this many cells (gluon layers x torch layers) the optimal alignment's table is not built
+#: (about 100 MB): the greedy longest-runs alignment of :mod:`difflib` is used instead
+ALIGN_CELLS = 25_000_000
+
+
 def align(g_layers, t_layers):
     """``[(gluon Layer or None, torch Layer or None)]`` in execution order, paired by kind.
 
-    :class:`difflib.SequenceMatcher` finds the longest runs of equal kinds; a replaced run of equal
-    length pairs layer by layer (a max pooling where the original has an average one is still the
-    same layer), anything else is one tree's alone.
+    The alignment pairs as many layers of equal kind as possible, and among such pairings, as many
+    of equal output shape too (:func:`_optimal_runs`).  A greedy longest-runs match is not enough:
+    in a network of repeated units where one tree runs a layer the other runs functionally (a
+    pooling inside every attention unit), the longest run can pair one stage's units with the next
+    stage's, and one missing ReLU then reads as dozens of missing layers.  Between pairings, a run
+    of equal length pairs layer by layer (a max pooling where the original has an average one is
+    still the same layer); anything else is one tree's alone.
     """
     a = [layer.key for layer in g_layers]
     b = [layer.key for layer in t_layers]
+    opcodes = _optimal_runs(g_layers, t_layers) if len(a) * len(b) <= ALIGN_CELLS else \
+        difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
     out = []
-    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+    for op, i1, i2, j1, j2 in opcodes:
         if op == "equal":
             out += list(zip(g_layers[i1:i2], t_layers[j1:j2]))
         elif op == "replace" and i2 - i1 == j2 - j1:
@@ -303,6 +314,53 @@ def align(g_layers, t_layers):
             out += [(g, None) for g in g_layers[i1 + 1:i2]] + [(None, t) for t in t_layers[j1 + 1:j2]]
         else:
             out += [(g, None) for g in g_layers[i1:i2]] + [(None, t) for t in t_layers[j1:j2]]
+    return out
+
+
+def _optimal_runs(g_layers, t_layers) -> list[tuple[str, int, int, int, int]]:
+    """:class:`difflib.SequenceMatcher`-style opcodes of a best alignment: a pair of equal kind scores 1,
+    2 if its output shapes are equal too; the pairing of highest total wins (dynamic programming over
+    the table of prefixes, one vectorised row at a time)."""
+    ids: dict = {}
+    kind = np.array([ids.setdefault(layer.key, len(ids)) for layer in t_layers], dtype=np.int64)
+    shape = np.array([ids.setdefault(("shape", layer.out_shape), len(ids)) for layer in t_layers], dtype=np.int64)
+    n, m = len(g_layers), len(t_layers)
+    best = np.zeros((n + 1, m + 1), dtype=np.int32)  # best[i, j]: the best score of g[:i] against t[:j]
+    weight = np.zeros((n, m), dtype=np.int8)
+    for i, layer in enumerate(g_layers):
+        same = kind == ids.get(layer.key, -1)
+        weight[i] = same * (1 + (shape == ids.get(("shape", layer.out_shape), -1)))
+        # pair g[i] with t[j] (diagonal), or leave g[i] alone (from above); leaving t[j] alone (from the
+        # left) is a running maximum along the row
+        best[i + 1, 1:] = np.maximum.accumulate(np.maximum(best[i, :-1] + weight[i], best[i, 1:]))
+    pairs = []
+    i, j = n, m
+    while i > 0 and j > 0:  # walking back, a layer is left alone whenever that costs nothing: of equal
+        if best[i, j] == best[i - 1, j]:  # alignments the one that pairs earliest wins (a torch pass that
+            i -= 1                        # failed in a layer ends early: its layers pair from the start)
+        elif best[i, j] == best[i, j - 1]:
+            j -= 1
+        else:
+            pairs.append((i - 1, j - 1))
+            i, j = i - 1, j - 1
+    return _opcodes(pairs[::-1], n, m)
+
+
+def _opcodes(pairs, n: int, m: int) -> list[tuple[str, int, int, int, int]]:
+    """``pairs`` (increasing ``(i, j)``) as opcodes: runs of pairs are "equal", the stretches between them
+    "replace", "delete" (gluon alone) or "insert" (torch alone)."""
+    out: list[tuple[str, int, int, int, int]] = []
+    i = j = 0
+    for pi, pj in [*pairs, (n, m)]:
+        if pi > i or pj > j:
+            out.append(("replace" if pi > i and pj > j else "delete" if pi > i else "insert", i, pi, j, pj))
+        if (pi, pj) == (n, m):
+            break
+        if out and out[-1][0] == "equal" and out[-1][2] == pi and out[-1][4] == pj:
+            out[-1] = ("equal", out[-1][1], pi + 1, out[-1][3], pj + 1)
+        else:
+            out.append(("equal", pi, pi + 1, pj, pj + 1))
+        i, j = pi + 1, pj + 1
     return out
 
 

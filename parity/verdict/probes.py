@@ -18,9 +18,9 @@ train-mode BatchNorm would normalise the scale away), on the same weights:
   gamma or beta that the original never trains (``scale=False``, ``center=False``) is left as is.
 
 They are held to the tolerance of ``predict output`` (the rule is chosen by the check's kind,
-:mod:`parity.verdict.tolerance`; the probe is a field of the :class:`~parity.verdict.checks.Check`): nothing
-is loosened.  A probe costs one forward pass
-per framework and dtype; ``benchmarks/probes.py`` prints the added time.
+:mod:`parity.verdict.tolerance`; the probe is a field of the :class:`~parity.verdict.checks.Check`):
+nothing is loosened.  A probe costs one forward pass per framework and dtype; ``benchmarks/probes.py``
+prints the added time.
 """
 from __future__ import annotations
 

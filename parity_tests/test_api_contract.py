@@ -251,7 +251,7 @@ def test_an_input_size_only_one_framework_runs_stays_a_finding():
 
     result, = check_pair(pooled_gluon(), fixed_pool_torch(), INPUT, dtypes=("float64",), positional=True,
                          input_sizes=[14])
-    failed = [r.check for r in result.rows if not r.passed]
+    failed = [str(r.check) for r in result.rows if not r.passed]
     assert failed == ["predict output at 1x14x14"], failed
     assert any("depends on the input size in one framework only" in d for d in result.diagnosis), result.diagnosis
 
@@ -264,12 +264,12 @@ def test_models_returning_several_outputs_are_compared_element_by_element(kind):
 
     names = ("['logits']", "['aux']") if kind == "dict" else ("[0]", "[1]")
     result, = check_pair(_gluon_two_heads(kind), _torch_two_heads(kind), INPUT, dtypes=("float64",))
-    checks = [r.check for r in result.rows]
+    checks = [str(r.check) for r in result.rows]
     assert all(f"{mode} output{n}" in checks for mode in ("predict", "train") for n in names), checks
     assert result.passed, [r.check for r in result.rows if not r.passed]
     # a port whose second output differs fails on that output, and only its rows
     result, = check_pair(_gluon_two_heads(kind), _torch_two_heads(kind, aux_scale=1.5), INPUT, dtypes=("float64",))
-    failed = [r.check for r in result.rows if not r.passed]
+    failed = [str(r.check) for r in result.rows if not r.passed]
     assert f"predict output{names[1]}" in failed and f"predict output{names[0]}" not in failed, failed
     assert f"train output{names[1]}" in failed and f"train output{names[0]}" not in failed, failed
 

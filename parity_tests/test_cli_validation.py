@@ -82,10 +82,11 @@ def test_json_report_is_strict_even_with_nan_inf_and_numpy_scalars():
     import numpy as np
 
     from modern_cnns.parity.verdict.check import Result, Row
+    from modern_cnns.parity.verdict.checks import PREDICT, TRAIN
     from modern_cnns.parity.verdict.report import to_json
 
-    rows = [Row("predict output", float("nan"), np.float64("nan"), "rel <= 1e-05", np.bool_(False)),
-            Row("train output", float("inf"), np.float32(1.5), "rel <= 1e-05", np.bool_(False))]
+    rows = [Row(PREDICT, float("nan"), np.float64("nan"), "rel <= 1e-05", np.bool_(False)),
+            Row(TRAIN, float("inf"), np.float32(1.5), "rel <= 1e-05", np.bool_(False))]
     text = to_json([Result("lenet", "cpu", "float32", 2, rows=rows)], np.float64(1.0))
 
     def refuse(token):
@@ -93,6 +94,7 @@ def test_json_report_is_strict_even_with_nan_inf_and_numpy_scalars():
 
     data = json.loads(text, parse_constant=refuse)
     first, second = data["results"][0]["rows"]
+    assert (first["check"], second["check"]) == ("predict output", "train output")  # checks by name, as printed
     assert first["max_rel"] is None and first["max_rel note"] == "not a number" and first["passed"] is False
     assert second["max_abs"] is None and second["max_abs note"] == "inf" and second["max_rel"] == 1.5
     assert data["passed"] is False

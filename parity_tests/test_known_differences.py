@@ -169,7 +169,7 @@ def test_a_hard_sigmoid_port_fails_float64_on_torchs_gradient_and_passes_once_ac
     module = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.Hardsigmoid(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                            nn.Linear(4, 3))
     result, = check_pair(block, module, (1, 8, 8), dtypes=("float64",))
-    failed = [r.check for r in result.rows if not r.passed]
+    failed = [str(r.check) for r in result.rows if not r.passed]
     assert not result.passed and "predict output" not in failed, failed  # the forward agrees; gradients do not
     result, = check_pair(block, module, (1, 8, 8), dtypes=("float64",),
                          accept=("torch-hardsigmoid-backward-float32",))

@@ -194,12 +194,14 @@ def test_a_file_beside_the_report_that_the_tool_did_not_draw_is_never_replaced(t
 def test_a_float32_row_accepted_against_float64_reads_as_what_it_is():
     """Constructed numbers (no network): the port 1.21 from float64, the original 1.94 (within 4x)."""
     from modern_cnns.parity.verdict.check import Result, Row
+    from modern_cnns.parity.verdict.checks import Check
     from modern_cnns.parity.verdict.report import console_lines, markdown
     from modern_cnns.parity.verdict.tolerance import judge
 
-    verdict = judge("gradient of 0.weight", "float32", 1.79, port_err=1.21, orig_err=1.94)
+    gradient = Check.gradient_of("0.weight")
+    verdict = judge(gradient, "float32", 1.79, port_err=1.21, orig_err=1.94)
     assert (verdict.passed, verdict.basis) == (True, "float64 reference")
-    row = Row("gradient of 0.weight", 0.5, 1.79, verdict.text, verdict.passed, verdict.basis, verdict.ground)
+    row = Row(gradient, 0.5, 1.79, verdict.text, verdict.passed, verdict.basis, verdict.ground)
     result = Result("lenet", "cpu", "float32", 2, rows=[row])
     head = console_lines(result)[0]
     assert "rel 1.79e+00; the port is 1.21e+00 from float64, within 4x the original's own float32 error 1.94e+00" \
@@ -207,7 +209,7 @@ def test_a_float32_row_accepted_against_float64_reads_as_what_it_is():
     assert "(float64 reference:" not in head
     assert "within 4x the original's own float32 error 1.94e+00" in markdown([result])
 
-    failing = judge("gradient of 0.weight", "float32", 1.79, port_err=9.0, orig_err=1e-5)
+    failing = judge(gradient, "float32", 1.79, port_err=9.0, orig_err=1e-5)
     assert not failing.passed and failing.ground == "" and "port 9.0e+00 > 4 x" in failing.text
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from modern_cnns.parity.catalog import registry
 from modern_cnns.parity.frameworks import device_skip_reason
+from modern_cnns.parity.verdict.checks import Check
 from parity_tests.cli_inprocess import run_main
 from parity_tests.conftest import REPO, needs_both
 
@@ -73,7 +74,8 @@ def test_port_matches_original(name, context, dtype, tmp_path_factory, network_c
 
 # --- the checks can fail, and say where -------------------------------------------------------
 def _failed(result):
-    return [r.check for r in result.rows if not r.passed]
+    """The failing checks' names, as the reports print them."""
+    return [str(r.check) for r in result.rows if not r.passed]
 
 
 def test_a_single_weight_perturbed_by_1e6_relative_is_caught_and_named():
@@ -87,9 +89,9 @@ def test_a_single_weight_perturbed_by_1e6_relative_is_caught_and_named():
     assert not result.passed
     failed = [r for r in result.rows if not r.passed]
     # the logits move by only ~2e-11 (sigmoids damp it), but gradients and the state do not hide it
-    assert {"input gradient", "gradient of 0.weight", "after 2 steps: 0.weight"} <= {r.check for r in failed}
-    worst_state = max((r for r in failed if r.check.startswith("after ")), key=lambda r: r.max_rel)
-    assert worst_state.check == "after 2 steps: 0.weight"  # the guilty tensor, by name
+    assert {"input gradient", "gradient of 0.weight", "after 2 steps: 0.weight"} <= {str(r.check) for r in failed}
+    worst_state = max((r for r in failed if r.check.kind == "after steps"), key=lambda r: r.max_rel)
+    assert str(worst_state.check) == "after 2 steps: 0.weight"  # the guilty tensor, by name
     assert result.first_divergence.startswith("layer 0 (gluon 0)")  # and the layer it lives in, torch first
 
 
@@ -145,7 +147,7 @@ def test_float32_is_judged_against_float64(tmp_path):
             module[0].weight.mul_(1.01)
 
     result, = check_network(registry.get("lenet"), dtypes=("float32",), tamper=perturb)
-    rows = {r.check: r for r in result.rows}
+    rows = {str(r.check): r for r in result.rows}
     assert not rows["predict output"].passed
     assert "vs float64" in rows["predict output"].tolerance
 
@@ -240,9 +242,10 @@ def test_known_mutations_are_caught_in_float32_at_default_settings(network, tamp
     if divergence is not None:
         assert result.first_divergence and result.first_divergence.startswith(divergence), result.first_divergence
     if tamper is _stock_torch_batchnorm:  # and it is the running variance that is named, nothing else
-        first_step = [c for c in failed if c.startswith("statistics after 1 step: ")]
-        assert first_step and all(c.endswith("running_var") for c in first_step), first_step
-        assert not [c for c in failed if tolerance_kind(c) in ("predict output", "train output", "input gradient")]
+        failing = [r.check for r in result.rows if not r.passed]
+        first_step = [c for c in failing if c.kind == "statistics after 1 step"]
+        assert first_step and all(c.attribute == "running_var" for c in first_step), first_step
+        assert not [c for c in failing if c.kind in ("predict output", "train output", "input gradient")]
         # and the diagnosis says which convention, with the n of the first layer named
         assert any("n/(n-1)" in d and "unbiased" in d for d in result.diagnosis), result.diagnosis
 
@@ -266,12 +269,6 @@ def test_diagnosis_names_a_momentum_convention_swap():
     assert "torch 0.1, gluon 0.9, in 4 layers: 1 (gluon 1), 5 (gluon 5)" in result.diagnosis[0], result.diagnosis
 
 
-def tolerance_kind(check):
-    from modern_cnns.parity.verdict.tolerance import kind_of
-
-    return kind_of(check)
-
-
 # --- correct ports pass, whatever the seed, steps and batch size -------------------------------
 @pytest.mark.slow  # ResNet-18 at seed 0 is in the quick loop (test_port_matches_original), other seeds on the LeNets
 def test_resnet18_seed_1_float32_passes_whichever_ground_this_cpu_reaches(network_check):
@@ -287,6 +284,8 @@ def test_resnet18_seed_1_float32_passes_whichever_ground_this_cpu_reaches(networ
 
 #: ResNet-18 seed 1 as measured on the AVX2 machine: the port's float32 gradient error, the original's
 _PORT_ERR, _ORIG_ERR = 0.13, 2.8e-2
+#: a gradient row of those constructed cases
+_GRADIENT = Check.gradient_of("0.weight")
 
 
 @pytest.mark.parametrize("float64_passed,passed,basis,says", [
@@ -299,7 +298,7 @@ def test_float32_defers_to_float64_only_where_float32_cannot_resolve(float64_pas
     from modern_cnns.parity.verdict.tolerance import FACTOR, UNRESOLVABLE, judge
 
     assert _PORT_ERR > FACTOR * _ORIG_ERR and _ORIG_ERR >= UNRESOLVABLE  # the case is the one it means to be
-    verdict = judge("gradient of 0.weight", "float32", 0.3, port_err=_PORT_ERR, orig_err=_ORIG_ERR,
+    verdict = judge(_GRADIENT, "float32", 0.3, port_err=_PORT_ERR, orig_err=_ORIG_ERR,
                     float64_passed=float64_passed)
     assert (verdict.passed, verdict.basis) == (passed, basis) and says in verdict.text, verdict
 
@@ -308,14 +307,14 @@ def test_float32_noise_below_unresolvable_never_defers_to_float64():
     from modern_cnns.parity.verdict.tolerance import FACTOR, UNRESOLVABLE, judge
 
     orig_err = UNRESOLVABLE / 2
-    refused = judge("gradient of 0.weight", "float32", 0.3, port_err=FACTOR * orig_err * 1.01, orig_err=orig_err,
+    refused = judge(_GRADIENT, "float32", 0.3, port_err=FACTOR * orig_err * 1.01, orig_err=orig_err,
                     float64_passed=True)
     assert not refused.passed and "float64 decides" not in refused.text
-    within = judge("gradient of 0.weight", "float32", 0.3, port_err=FACTOR * orig_err * 0.99, orig_err=orig_err,
+    within = judge(_GRADIENT, "float32", 0.3, port_err=FACTOR * orig_err * 0.99, orig_err=orig_err,
                    float64_passed=False)
     assert (within.passed, within.basis) == (True, "float64 reference")
     # a larger sensitivity of the original (its change under a 1-ulp nudge) raises the noise it is judged by
-    nudged = judge("gradient of 0.weight", "float32", 0.3, port_err=_PORT_ERR, orig_err=_ORIG_ERR,
+    nudged = judge(_GRADIENT, "float32", 0.3, port_err=_PORT_ERR, orig_err=_ORIG_ERR,
                    sensitivity=_PORT_ERR / FACTOR, float64_passed=False)
     assert (nudged.passed, nudged.basis) == (True, "float64 reference") and "1-ulp sensitivity" in nudged.text
 
@@ -327,10 +326,10 @@ def test_float64_is_judged_by_the_originals_sensitivity_only_when_measured():
 
     rel = 2.7e-6
     assert rel > FLOAT64_RTOL
-    assert not judge("after 4 steps: 2.weight", "float64", rel).passed  # the plain tolerance alone fails it
-    ok = judge("after 4 steps: 2.weight", "float64", rel, sensitivity=rel / FACTOR)
+    assert not judge(Check.after(4, "2.weight"), "float64", rel).passed  # the plain tolerance alone fails it
+    ok = judge(Check.after(4, "2.weight"), "float64", rel, sensitivity=rel / FACTOR)
     assert (ok.passed, ok.basis) == (True, "conditioning")
-    assert not judge("after 4 steps: 2.weight", "float64", rel, sensitivity=rel / FACTOR / 1.01).passed
+    assert not judge(Check.after(4, "2.weight"), "float64", rel, sensitivity=rel / FACTOR / 1.01).passed
 
 
 @pytest.mark.parametrize("name,steps,batch_size", [

@@ -39,7 +39,7 @@ def verify(gluon_block, torch_module, path) -> list[str]:
         return [str(err)]
     results: list[Result] = check_pair(gluon_block, torch_module, (1, 28, 28), dtypes=("float64",))
     rows: list[Row] = results[0].rows
-    return [str(report), *suggest_map(gluon_block, torch_module, (1, 28, 28)), *(r.check for r in rows)]
+    return [str(report), *suggest_map(gluon_block, torch_module, (1, 28, 28)), *(str(r.check) for r in rows)]
 
 
 reveal_type(check_pair)

@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from modern_cnns.parity.frameworks import configure_torch_for_parity
-from modern_cnns.parity.verdict import diagnosis, policy, probes, tolerance
+from modern_cnns.parity.verdict import checks, diagnosis, policy, probes, tolerance
+from modern_cnns.parity.verdict.checks import Check
 from modern_cnns.parity.verdict.compare import diff
 from modern_cnns.parity.verdict.diagnosis import stock_batchnorm
 from modern_cnns.parity.verdict.localise import localise_failures, localise_subject, with_localised_finding
@@ -57,14 +58,19 @@ if TYPE_CHECKING:
 
 @dataclass
 class Row:
-    """One comparison: a check's name, its differences, the bound it was held to, its verdict and why."""
-    check: str
+    """One comparison: the check (:class:`~parity.verdict.checks.Check`, printed by its name), its differences,
+    the bound it was held to, its verdict and why."""
+    check: Check
     max_abs: float
     max_rel: float
     tolerance: str
     passed: bool
     basis: str = "none"  #: why it is trusted: a ground of :func:`parity.verdict.tolerance.judge`, or "none"
     ground: str = ""     #: a pass on a measured ground in words (:attr:`parity.verdict.tolerance.Verdict.ground`)
+
+    def to_dict(self) -> dict:
+        """The row as data, its check by name (the reports' JSON)."""
+        return {**asdict(self), "check": str(self.check)}
 
 
 @dataclass
@@ -102,7 +108,8 @@ class Result:
         return max(failed or self.rows, key=lambda r: r.max_rel, default=None)
 
     def to_dict(self):
-        return {**asdict(self), "passed": self.passed}
+        """The result as data: rows name their checks (as the reports print them), not their fields."""
+        return {**asdict(self), "rows": [row.to_dict() for row in self.rows], "passed": self.passed}
 
 
 # --------------------------------------------------------------------------- what is checked
@@ -175,12 +182,12 @@ class DtypeRun:
     """What one dtype's run of a pair leaves for the verdict and the diagnosis.
 
     Attributes:
-        original: ``{check: value}``, the Gluon original's results.
-        port: ``{check: value}``, the torch port's results (the checks whose shapes agree).
-        before: ``{check: Diff or None}``, the start state's differences (``before training: ...``).
+        original: ``{Check: value}``, the Gluon original's results.
+        port: ``{Check: value}``, the torch port's results (the checks whose shapes agree).
+        before: ``{Check: Diff or None}``, the start state's differences (``before training: ...``).
         facts: what :func:`parity.verdict.diagnosis.diagnose` reads: ``initial`` statistics, ``raised``
-            (checks one framework could not run), ``structure``, ``layers``, ``measured``, ``names``,
-            ``stock_batchnorm``.
+            (checks one framework could not run), ``structure``, ``layers``, ``measured``, ``stock_batchnorm``
+            (each check names its tensor in both trees).
     """
 
     original: dict
@@ -206,7 +213,7 @@ def _run_pair(subject: Subject, dtype, batches, seed, layer_reference=None) -> D
     initial = {name: slot.read() for name, slot in gluon_slots(pair.block).items() if slot.kind in STATISTICS}
     g, t, raised = {}, {}, {}
     for shape in subject.extra_shapes:
-        check = f"predict output at {'x'.join(map(str, shape))}"
+        check = Check.predict_at(shape)
         try:
             g[check], t[check] = _predict_at(pair, shape, seed)
             if g[check].shape != t[check].shape:
@@ -228,8 +235,7 @@ def _run_pair(subject: Subject, dtype, batches, seed, layer_reference=None) -> D
     g.update(traced_g)
     t.update(traced_t)
     return DtypeRun(g, t, before, {"initial": initial, "raised": raised, "structure": structure, "layers": layers,
-                                   "measured": measured,
-                                   "names": dict(pair.names), "stock_batchnorm": stock_batchnorm(pair.module)})
+                                   "measured": measured, "stock_batchnorm": stock_batchnorm(pair.module)})
 
 
 def nudge_rng(seed):
@@ -261,7 +267,7 @@ def sensitivity(subject: Subject, dtype, device, batches, reference, seed, nudge
         for check, value in run.items():
             if check not in reference:  # a check whose shapes differ between the trees: not compared
                 continue
-            change = diff(check, value, reference[check], tolerance.floor_for(floors, check)).max_rel
+            change = diff(str(check), value, reference[check], tolerance.floor_for(floors, check)).max_rel
             worst[check] = max(worst.get(check, 0.0), change)
     return worst
 
@@ -303,7 +309,7 @@ def check_network(entry, device="cpu", dtypes=("float32", "float64"), steps=2, b
         return results
     for result in results:
         failed = [r.check for r in result.rows if not r.passed]
-        explained = all(any(c.startswith(p) and c.endswith(s) for p, s in known.checks) for c in failed)
+        explained = all(c in known.checks for c in failed)
         if result.error is None and failed and explained and any(known.finding in d for d in result.diagnosis):
             result.known_difference = known.reason
     return results
@@ -411,7 +417,7 @@ def _judge(name, device, dtype, steps, runs: dict[str, DtypeRun | None], measure
 
 def _distance_from_float64(check, value, truth: dict, floors: dict) -> float:
     """``value``'s relative distance from the float64 original's ``truth[check]``, on the check's scale floor."""
-    return diff(check, value, truth[check], tolerance.floor_for(floors, check)).max_rel
+    return diff(str(check), value, truth[check], tolerance.floor_for(floors, check)).max_rel
 
 
 def _originals_error(original: dict, truth: dict | None, floors: dict) -> dict:
@@ -434,7 +440,7 @@ def _diffs(run: DtypeRun, truth: dict | None, floors: dict) -> tuple[dict, dict]
     port_errs = dict.fromkeys(diffs)
     for check, expected in run.original.items():
         if check in run.port:
-            diffs[check] = diff(check, run.port[check], expected, tolerance.floor_for(floors, check))
+            diffs[check] = diff(str(check), run.port[check], expected, tolerance.floor_for(floors, check))
             port_errs[check] = _distance_from_float64(check, run.port[check], truth, floors) \
                 if truth is not None else None
     return diffs, port_errs
@@ -466,7 +472,7 @@ def _nudge_until_explained(verdicts: Callable[[dict | None], dict], measure_sens
     sens: dict = {}
     while nudged < tolerance.MAX_NUDGES:
         failing = [c for c, v in judged.items()
-                   if not v.passed and v.basis == "none" and tolerance.kind_of(c) != "before training"]
+                   if not v.passed and v.basis == "none" and c.kind != checks.BEFORE_TRAINING]
         if not failing or (nudged and any(tolerance.rule_for(c).per_tensor for c in failing)):
             break  # all explained, or a forward row fails: tie flips cannot explain it
         for check, change in measure_sensitivity().items():

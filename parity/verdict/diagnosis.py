@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from modern_cnns.parity.verdict import checks
+
 if TYPE_CHECKING:
     from modern_cnns.parity.verdict.check import DtypeRun
 
@@ -65,7 +67,7 @@ def _as_n_over_n_minus_1(r: float) -> int | None:
 
 
 def statistics_findings(failed: list, initial: dict, g: dict, t: dict, structure: Structure, premises=None) -> list:
-    """Findings for failed ``statistics after 1 step: <slot>`` rows (``failed``: their check names).
+    """Findings for failed ``statistics after 1 step: <slot>`` rows (``failed``: their checks).
 
     With Gluon's momentum m, one step writes ``m * initial + (1 - m) * batch``.  A swapped
     momentum makes the port's *update* ``(port - initial)`` m/(1-m) times the original's.  A
@@ -77,25 +79,22 @@ def statistics_findings(failed: list, initial: dict, g: dict, t: dict, structure
     n only as the layer's own batch x positions, and no momentum swap where the structure says
     the momentum (the structural difference names it, told from a different value).
     """
-    prefix = "statistics after 1 step: "
     variance, swapped, other, rounded = [], [], [], []
     for check in failed:
-        slot = check[len(prefix):]
-        if slot not in initial or check not in t:
+        if check.tensor not in initial or check not in t:
             continue
-        old, orig, port = initial[slot], g[check], t[check]
-        layer, kind = slot.rsplit(".", 1) if "." in slot else ("", slot)
-        m = structure.gluon_momentum.get(layer, 0.9)
+        old, orig, port = initial[check.tensor], g[check], t[check]
+        m = structure.gluon_momentum.get(check.layer, 0.9)
         update = _median_ratio(port - old, orig - old)
         if update is None:
             continue
-        module = premises.torch_module(slot) if premises is not None else None
+        module = check.torch_layer if premises is not None else None
         stock = premises is None or module in premises.stock
         if any(abs(update - want) <= 0.02 * want for want in (m / (1 - m), (1 - m) / m)):
             if premises is None or not premises.momentum_known:
-                swapped.append((slot, update, m))
+                swapped.append((check, update, m))
             continue
-        if kind.endswith("var") and stock:
+        if check.attribute.endswith("var") and stock:
             # Gluon applies its momentum as a float32 (0.9 -> 0.899999976); torch's 0.1 is exact.  At a
             # small batch variance that 2.4e-7 would otherwise hide n/(n-1) for large n.
             batch = _variance_ratio(old, orig, port, float(np.float32(m)))
@@ -103,59 +102,53 @@ def statistics_findings(failed: list, initial: dict, g: dict, t: dict, structure
             if premises is not None and batch is not None:
                 n = premises.count_for(module, batch)
             if n is not None:
-                variance.append((slot, batch, n))
+                variance.append((check, batch, n))
                 continue
         if 1e-9 < abs(update - 1.0) <= 1e-5 and stock:
-            rounded.append(slot)
+            rounded.append(check)
         elif abs(update - 1.0) > 1e-5:
-            other.append((slot, update))
+            other.append((check, update))
     out = []
 
-    def shown(slot):  # the layer, torch first, Gluon in parentheses, then the statistic
-        tslot = premises.names.get(slot) if premises is not None else None
-        if not tslot or "." not in tslot or "." not in slot:
-            return slot
-        (tlayer, stat), glayer = tslot.rsplit(".", 1), slot.rsplit(".", 1)[0]
-        return f"layer {tlayer} (gluon {glayer}): {stat}"
+    def shown(check):  # the layer, torch first, Gluon in parentheses, then the statistic
+        if premises is None or check.torch_layer is None or not check.layer:
+            return check.tensor
+        return f"layer {check.torch_layer} (gluon {check.layer}): {check.torch_attribute}"
 
     if variance:
-        slot, r, n = variance[0]
+        check, r, n = variance[0]
         more = f" (and {len(variance) - 1} more BatchNorm layers, each by its own n)" if len(variance) > 1 else ""
         whose = ", that layer's batch x positions," if premises is not None else ""
-        out.append(f"{shown(slot)} differs by n/(n-1) with n={n}{whose} (measured ratio {r:.6g}){more}: the port "
+        out.append(f"{shown(check)} differs by n/(n-1) with n={n}{whose} (measured ratio {r:.6g}){more}: the port "
                    "stores torch's unbiased batch variance; MXNet stores the biased one. Wrap the port with "
                    "modern_cnns.parity.use_gluon_batchnorm(module) (CLI: --gluon-batchnorm), or accept it as a "
                    "known difference (--accept unbiased-running-var).")
     if swapped:
-        slot, r, m = swapped[0]
+        check, r, m = swapped[0]
         more = f" (and {len(swapped) - 1} more statistics)" if len(swapped) > 1 else ""
-        out.append(f"{shown(slot)}: the update differs by {r:.4g}, m/(1-m) with Gluon's momentum m={m:g}{more}: the "
+        out.append(f"{shown(check)}: the update differs by {r:.4g}, m/(1-m) with Gluon's momentum m={m:g}{more}: the "
                    f"port uses the other momentum convention. Gluon's momentum weights the old value, torch's "
                    f"the new one: a Gluon momentum of {m:g} is torch's {1 - m:.4g}.")
     if rounded:
         out.append(f"{shown(rounded[0])}: the first update differs in the 7th digit (and {len(rounded) - 1} "
                    "more): Gluon keeps its momentum as a float32 (0.9 is 0.899999976), torch uses the exact double. "
                    "modern_cnns.parity.use_gluon_batchnorm(module) rounds as Gluon does.")
-    for slot, r in other[:3] if not out and (premises is None or premises.explain_others) else ():
-        out.append(f"{shown(slot)}: the first update differs by a factor {r:.6g}, which is neither a variance "
+    for check, r in other[:3] if not out and (premises is None or premises.explain_others) else ():
+        out.append(f"{shown(check)}: the first update differs by a factor {r:.6g}, which is neither a variance "
                    "convention (n/(n-1)) nor a momentum swap.")
     return out
 
 
 @dataclass
 class Premises:
-    """What a statistics finding must be true of: the port's layers as they ran."""
+    """What a statistics finding must be true of: the port's layers as they ran (the checks name each tensor's
+    torch module)."""
 
-    names: dict                 #: {gluon slot: torch slot}
     stock: set                  #: torch names of stock torch BatchNorm layers
     counts: dict                #: {torch BatchNorm layer: n, the values per channel it normalised over}
     dtype: str
     momentum_known: bool        #: the structural diff read both trees' momentum
     explain_others: bool = True #: say "neither ... nor" for the rest (off when another cause is named)
-
-    def torch_module(self, gluon_slot: str) -> str | None:
-        tslot = self.names.get(gluon_slot)
-        return tslot.rsplit(".", 1)[0] if tslot and "." in tslot else None
 
     def count_for(self, module: str | None, ratio: float) -> int | None:
         """The layer's own n when ``ratio`` is its n/(n-1) (to float64's or float32's resolution), else None."""
@@ -168,18 +161,16 @@ class Premises:
 
 def size_findings(rows) -> list:
     """Outputs that agree at the checked size and not at another: a size-dependent layer."""
-    base = next((r for r in rows if r.check == "predict output"), None)
-    bad = [r for r in rows if r.check.startswith("predict output at ") and not r.passed]
+    base = next((r for r in rows if r.check == checks.PREDICT), None)
+    bad = [r for r in rows if r.check.size is not None and not r.passed]
     if not bad or base is None or not base.passed:
         return []
-    sizes = ", ".join(f"{r.check[len('predict output at '):]} (rel {r.max_rel:.2g})" for r in bad)
+    sizes = ", ".join(f"{r.check.size_text} (rel {r.max_rel:.2g})" for r in bad)
     return [f"outputs agree at the checked input size but not at {sizes}: a layer depends on the input size in "
             "one framework only, e.g. a fixed-size average pooling against an adaptive one."]
 
 
 # --------------------------------------------------------------------------- the whole diagnosis
-_STATE_KINDS = ("after steps", "statistics after 1 step", "before training")
-
 
 def diagnose(result, facts: dict, accept=()) -> list:
     """Every finding on ``result``, most certain first; fills ``result.structure`` and, where all that
@@ -189,10 +180,10 @@ def diagnose(result, facts: dict, accept=()) -> list:
     differences (declared, so certain); statistics findings whose premises hold; a layer one tree alone
     runs (only when values differ); input-size findings; what raised; accepted differences last.
     """
-    from modern_cnns.parity.verdict import known, probes, structure, tolerance
+    from modern_cnns.parity.verdict import known, probes, structure
 
     failed = [r for r in result.rows if not r.passed]
-    values_fail = any(tolerance.kind_of(r.check) not in _STATE_KINDS for r in failed) or bool(facts.get("raised")) \
+    values_fail = any(r.check.kind not in checks.STATE_KINDS for r in failed) or bool(facts.get("raised")) \
         or result.error is not None
     layers = facts.get("layers")
     diffs = structure.differences(structure.align(*layers)) if layers else []
@@ -208,13 +199,13 @@ def diagnose(result, facts: dict, accept=()) -> list:
     for layer in (layers[1] if layers else []):
         if layer.kind == "batchnorm" and len(layer.in_shape) >= 2:
             counts[layer.name] = int(np.prod(layer.in_shape)) // int(layer.in_shape[1])
-    premises = Premises(facts.get("names", {}), facts.get("stock_batchnorm", set()), counts, result.dtype,
+    premises = Premises(facts.get("stock_batchnorm", set()), counts, result.dtype,
                         momentum_known=layers is not None,
                         explain_others=not certain and not unpaired and not result.first_divergence)
     out = _framework_hints(result, layers, accept, known)
     out += [d.text() for d in certain]
     if facts.get("structure") is not None:
-        out += statistics_findings([r.check for r in failed if r.check.startswith("statistics after 1 step: ")],
+        out += statistics_findings([r.check for r in failed if r.check.kind == checks.STATISTICS],
                                    facts["initial"], facts.get("g", {}), facts.get("t", {}), facts["structure"],
                                    premises)
     out += [d.text() for d in unpaired]
@@ -240,7 +231,7 @@ def _framework_hints(result, layers, accept, known) -> list:
     if result.dtype != "float64" or not layers:
         return []
     types = {layer.attrs.get("type") for layer in layers[0] if layer.kind == "activation"}
-    forward = [r for r in result.rows if r.check in ("predict output", "train output") and not r.passed]
+    forward = [r for r in result.rows if r.check in (checks.PREDICT, checks.TRAIN) and not r.passed]
     if not forward or max(r.max_rel for r in forward) > 1e-5:
         return []
     return [f"known framework difference {d.name}: {d.fact} (measured: {d.evidence}); the original has such "
@@ -259,7 +250,7 @@ def _accept_known(result, accept, known, out, accepted, layers) -> None:
         convention = known.CONVENTIONS.get(name)
         if convention is None or not failed:
             continue
-        rows_ok = all(any(c.startswith(p) and c.endswith(s) for p, s in convention.rows) for c in failed)
+        rows_ok = all(c in convention.rows for c in failed)
         if rows_ok and any(convention.finding in line for line in out):
             reasons.append(f"{name}: {convention.reason}")
             failed = []
@@ -295,8 +286,7 @@ def diagnose_unchecked(result, subject, dtype, x) -> list:
             pair = Pair(block, module, {}, dtype, result.device)
         except Exception:
             return []
-    facts = {"layers": capture_pair(pair, x), "names": dict(pair.names),
-             "stock_batchnorm": stock_batchnorm(pair.module), "raised": {}}
+    facts = {"layers": capture_pair(pair, x), "stock_batchnorm": stock_batchnorm(pair.module), "raised": {}}
     found = diagnose(result, facts, subject.accept)
     missing = _missing_layer(pair) if (result.error or "").startswith("TransferError") else None
     if missing is not None:  # the refusal's cause, before the structure of trees that no longer align

@@ -18,6 +18,8 @@ from typing import Callable
 
 import numpy as np
 
+from modern_cnns.parity.verdict.checks import AFTER_STEPS, STATISTICS, CheckSet
+
 
 @dataclass(frozen=True)
 class FrameworkDifference:
@@ -81,14 +83,13 @@ class Convention:
 
     name: str
     finding: str     #: a phrase its diagnosis contains
-    rows: tuple      #: (prefix, suffix) of the only checks allowed to fail
+    rows: CheckSet   #: the only checks allowed to fail
     reason: str
 
 
 CONVENTIONS = {c.name: c for c in (
     Convention("unbiased-running-var", "unbiased batch variance",
-               (("statistics after 1 step: ", "running_var"), ("statistics after 1 step: ", "running_mean"),
-                ("after ", "running_var"), ("after ", "running_mean")),
+               CheckSet((STATISTICS, AFTER_STEPS), ("running_var", "running_mean")),
                "the port keeps stock torch BatchNorm, which stores the unbiased batch variance (and a double "
                "momentum): outputs, gradients and weights agree"),
 )}

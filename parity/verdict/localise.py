@@ -155,7 +155,7 @@ def _uses_weight_transposed(module, layer: Layer, rtol: float) -> bool:
 
 def localise_subject(subject, dtype, x, train, probe=None, seed=None):
     """Rebuild ``subject``'s pair (deterministic: same weights) and find the first diverging layer: (text or
-    None, a finding read from its values or None); under ``probe`` (:class:`parity.verdict.probes.Probe`), in
+    None, a finding read from its values or None); under ``probe`` (:class:`parity.verdict.checks.Probe`), in
     prediction mode, where only a probe fails. ``seed`` defaults to ``policy.SEED``."""
     from modern_cnns.parity.verdict import policy, probes, tolerance
     from modern_cnns.parity.verdict.memory import reraise_if_memory
@@ -176,15 +176,14 @@ def localise_failures(subject, dtype, x, result, seed):
     training, nor only an extra input size); return the finding read from the diverging layer's values or
     None. It localises in the mode whose output differs most, where the signal is strongest, and under the
     failing probe where the train output passes."""
-    from modern_cnns.parity.verdict import probes, tolerance
+    from modern_cnns.parity.verdict import checks, probes
 
     failed = [r.check for r in result.rows if not r.passed]
-    if not any(tolerance.kind_of(c) not in ("after steps", "statistics after 1 step", "before training")
-               and not c.startswith("predict output at ") for c in failed):
+    if not any(c.kind not in checks.STATE_KINDS and c.size is None for c in failed):
         return None
     rel = {r.check: r.max_rel for r in result.rows}
-    train = not rel.get("predict output", 0.0) > rel.get("train output", 0.0)
-    probe = probes.failing(result.rows) if all(r.passed for r in result.rows if r.check == "train output") else None
+    train = not rel.get(checks.PREDICT, 0.0) > rel.get(checks.TRAIN, 0.0)
+    probe = probes.failing(result.rows) if all(r.passed for r in result.rows if r.check == checks.TRAIN) else None
     result.first_divergence, finding = localise_subject(subject, dtype, x, train, probe, seed)
     return finding
 

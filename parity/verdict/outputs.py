@@ -11,14 +11,20 @@ backward"), and their gradients would go unchecked.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 
-def parts(out, suffix: str = "") -> list:
-    """``[(suffix, tensor)]`` of a tensor or a nested tuple/list/dict of them, in order; other values skipped."""
+if TYPE_CHECKING:
+    from modern_cnns.parity.verdict.checks import Check
+
+
+def parts(out, keys: tuple = ()) -> list:
+    """``[(keys, tensor)]`` of a tensor or a nested tuple/list/dict of them, in order (``keys`` lead to the
+    tensor: ``()`` for a single one); other values skipped."""
     if isinstance(out, dict):
-        return [p for key, value in out.items() for p in parts(value, f"{suffix}[{key!r}]")]
+        return [p for key, value in out.items() for p in parts(value, (*keys, key))]
     if isinstance(out, (tuple, list)):
-        return [p for i, value in enumerate(out) for p in parts(value, f"{suffix}[{i}]")]
-    return [(suffix, out)] if hasattr(out, "shape") else []
+        return [p for i, value in enumerate(out) for p in parts(value, (*keys, i))]
+    return [(keys, out)] if hasattr(out, "shape") else []
 
 
 def first(out):
@@ -38,9 +44,10 @@ def to_numpy(out, convert):
     return convert(out) if hasattr(out, "shape") else out
 
 
-def named(check: str, out) -> dict:
-    """``{check + suffix: array}``: one check per tensor of ``out`` (numpy arrays, as :func:`to_numpy` gives)."""
-    return {check + suffix: value for suffix, value in parts(out)}
+def named(check: Check, out) -> dict:
+    """``{Check: array}``: one check per tensor of ``out`` (numpy arrays, as :func:`to_numpy` gives), ``check``
+    itself for a single tensor."""
+    return {check.at_output(keys): value for keys, value in parts(out)}
 
 
 def plus_the_rest(loss, out):

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from modern_cnns.parity.frameworks import gluon_ctx, torch_device
-from modern_cnns.parity.verdict import outputs
+from modern_cnns.parity.verdict import checks, outputs
+from modern_cnns.parity.verdict.checks import Check
 from modern_cnns.parity.verdict.compare import Diff, diff
 from modern_cnns.parity.weights.init import initialize_gluon
 from modern_cnns.parity.weights.state import gluon_params, gluon_slots, torch_slots, walk_gluon
@@ -156,9 +157,9 @@ def predict_torch(module, x, dtype: str, device: str):
 def trace_gluon(block, batches, dtype: str, device: str, lr: float) -> dict:
     """Run ``batches`` through the Gluon ``block`` as training steps; return what the checker compares.
 
-    Returns ``{check: array}``: ``predict output`` (the first batch, outside ``record()``), then
-    from the first step ``train output``, ``input gradient`` and ``gradient of <param>`` (of the
-    summed loss), ``statistics after 1 step: <slot>``, and after the last step
+    Returns ``{Check: array}`` (:mod:`parity.verdict.checks`): ``predict output`` (the first batch, outside
+    ``record()``), then from the first step ``train output``, ``input gradient`` and ``gradient of <param>``
+    (of the summed loss), ``statistics after 1 step: <slot>``, and after the last step
     ``after K steps: <slot>`` for every slot.
     """
     import mxnet as mx
@@ -166,32 +167,33 @@ def trace_gluon(block, batches, dtype: str, device: str, lr: float) -> dict:
 
     ctx = gluon_ctx(device)
     trainer = gluon_trainer(block, lr)
-    out = outputs.named("predict output", predict_gluon(block, batches[0][0], dtype, device))
+    out = outputs.named(checks.PREDICT, predict_gluon(block, batches[0][0], dtype, device))
     for step, (x, y) in enumerate(batches):
         X = nd.array(x, ctx=ctx, dtype=dtype)
         X.attach_grad()
         logits = gluon_backward(block, X, nd.array(y, ctx=ctx, dtype=dtype))
         if step == 0:
-            out.update(outputs.named("train output", outputs.to_numpy(logits, lambda t: t.asnumpy())))
-            out["input gradient"] = X.grad.asnumpy()
+            out.update(outputs.named(checks.TRAIN, outputs.to_numpy(logits, lambda t: t.asnumpy())))
+            out[checks.INPUT_GRAD] = X.grad.asnumpy()
             for name, p in gluon_params(block).items():
                 if p.grad_req != "null":
-                    out[f"gradient of {name}"] = p.grad(ctx).asnumpy()
+                    out[Check.gradient_of(name)] = p.grad(ctx).asnumpy()
         trainer.step(len(y))
         if step == 0:
             mx.nd.waitall()
-            out.update({f"statistics after 1 step: {name}": slot.read()
+            out.update({Check.statistics(name): slot.read()
                         for name, slot in gluon_slots(block).items() if slot.kind in STATISTICS})
     mx.nd.waitall()
     for name, slot in gluon_slots(block).items():
-        out[f"after {len(batches)} steps: {name}"] = slot.read()
+        out[Check.after(len(batches), name)] = slot.read()
     return out
 
 
 def trace_torch(module, batches, dtype: str, device: str, lr: float, names: dict, statistics=None) -> dict:
     """:func:`trace_gluon` for the torch port; ``names`` maps Gluon names to torch names.
 
-    Results are keyed by Gluon names, and gradients are those of the *summed* loss, as Gluon holds them.
+    Results are keyed by the same checks (Gluon names, each with its torch name), and gradients are those
+    of the *summed* loss, as Gluon holds them.
     ``statistics``: the Gluon names whose values after 1 step are recorded (the Gluon side knows
     which slots are statistics); None records every slot.
     """
@@ -200,7 +202,7 @@ def trace_torch(module, batches, dtype: str, device: str, lr: float, names: dict
     from modern_cnns.torch_impl.train import gluon_rescale, sgd_like_gluon
 
     dev, tdtype = torch_device(device), getattr(torch, dtype)
-    out = outputs.named("predict output", predict_torch(module, batches[0][0], dtype, device))
+    out = outputs.named(checks.PREDICT, predict_torch(module, batches[0][0], dtype, device))
     module.train()
     opt = sgd_like_gluon(module.parameters(), lr)
     params = dict(module.named_parameters())
@@ -210,22 +212,22 @@ def trace_torch(module, batches, dtype: str, device: str, lr: float, names: dict
         n = len(y)
         logits = torch_backward(module, X, torch.tensor(y, device=dev), n)
         if step == 0:
-            out.update(outputs.named("train output", outputs.to_numpy(logits, lambda t: t.detach().cpu().numpy())))
+            out.update(outputs.named(checks.TRAIN, outputs.to_numpy(logits, lambda t: t.detach().cpu().numpy())))
             assert X.grad is not None  # X requires grad, and the backward just ran
             scale = gluon_rescale(n)  # what loss_to_step multiplied the summed loss by
-            out["input gradient"] = X.grad.cpu().numpy() / scale
+            out[checks.INPUT_GRAD] = X.grad.cpu().numpy() / scale
             for gname, tname in names.items():
                 p = params.get(tname)
                 if p is not None and p.requires_grad:
-                    out[f"gradient of {gname}"] = p.grad.cpu().numpy() / scale
+                    out[Check.gradient_of(gname, tname)] = p.grad.cpu().numpy() / scale
         opt.step()
         if step == 0:
             slots, _ = torch_slots(module)
-            out.update({f"statistics after 1 step: {gname}": slots[tname].read() for gname, tname in names.items()
+            out.update({Check.statistics(gname, tname): slots[tname].read() for gname, tname in names.items()
                         if statistics is None or gname in statistics})
     slots, _ = torch_slots(module)
     for gname, tname in names.items():  # the module trains no further: no copies needed
-        out[f"after {len(batches)} steps: {gname}"] = slots[tname].read(copy=False)
+        out[Check.after(len(batches), gname, tname)] = slots[tname].read(copy=False)
     return out
 
 
@@ -296,17 +298,18 @@ class Pair:
         optimizer.step()
 
     def trace(self, batches, lr: float) -> tuple[dict, dict]:
-        """(Gluon's, torch's) :func:`trace_gluon` results on ``batches``; the pair is trained by them."""
-        g = trace_gluon(self.block, batches, self.dtype, self.device, lr)
-        prefix = "statistics after 1 step: "
-        statistics = {check[len(prefix):] for check in g if check.startswith(prefix)}
+        """(Gluon's, torch's) :func:`trace_gluon` results on ``batches``, every tensor's check given its torch
+        name; the pair is trained by them."""
+        g = {check.paired(self.names): value
+             for check, value in trace_gluon(self.block, batches, self.dtype, self.device, lr).items()}
+        statistics = {check.tensor for check in g if check.kind == checks.STATISTICS}
         # only those: a copy of every weight after step 1 cost VGG-11 a gigabyte in float64
         t = trace_torch(self.module, batches, self.dtype, self.device, lr, self.names, statistics)
         return g, {check: _as_shape(value, g.get(check)) for check, value in t.items()}
 
     # ---------------------------------------------------------------- state
     def start_state(self) -> dict:
-        """``{"before training: <name>": Diff | None}``: the port against the original, exactly, slot by slot.
+        """``{Check "before training: <name>": Diff | None}``: the port against the original, exactly, slot by slot.
 
         Compared here, one tensor at a time, rather than kept for the verdict: on VGG-11 a
         snapshot of every weight in both frameworks and dtypes costs gigabytes.  None where
@@ -315,11 +318,11 @@ class Pair:
         gslots, (tslots, _) = gluon_slots(self.block), torch_slots(self.module)
         out = {}
         for gname, slot in gslots.items():
-            check = f"before training: {gname}"
             tname = self.names.get(gname)
+            check = Check.before_training(gname, tname)
             expected = slot.read()
             out[check] = None if tname is None else \
-                diff(check, _as_shape(tslots[tname].read(copy=False), expected), expected)
+                diff(str(check), _as_shape(tslots[tname].read(copy=False), expected), expected)
         return out
 
     def worst_state_diff(self, floor: float) -> Diff:

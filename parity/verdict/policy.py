@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from modern_cnns.parity.verdict.checks import AFTER_STEPS, STATISTICS, CheckSet
+
 #: the seed of the weights (MXNet's Xavier) and of the probe batches, unless ``--seed`` says otherwise
 SEED = 0
 #: the SGD learning rate of the checker's training steps: large enough that K steps move every weight
@@ -53,15 +55,14 @@ def settings_for(network: str) -> NetworkSettings:
 class KnownDifference:
     """A difference of the course itself, not of a port: reported as such when it is all that differs."""
 
-    checks: tuple    #: the only checks allowed to fail (prefix, suffix) pairs
+    checks: CheckSet  #: the only checks allowed to fail
     finding: str     #: a diagnosis that must be among the findings (the difference, measured)
     reason: str
 
 
 KNOWN_DIFFERENCES = {
     "bn_lenet_concise_d2l_stock": KnownDifference(
-        (("statistics after 1 step: ", "running_var"), ("after ", "running_var"), ("after ", "running_mean"),
-         ("statistics after 1 step: ", "running_mean")),
+        CheckSet((STATISTICS, AFTER_STEPS), ("running_var", "running_mean")),
         "n/(n-1)",
         "d2l 0.17 §7.5.5 trains nn.BatchNorm2d/1d, which keep torch's unbiased running variance (and a double "
         "momentum), where gluonbook's BatchNorm keeps the biased one: the editions differ, by the measured n/(n-1). "

@@ -145,7 +145,8 @@ def check_pair(gluon_block, torch_module, input_shape, *, name_map=None, positio
             starting weights of the check instead of the block's own; the block comes back with its own.
 
     Returns:
-        ``[Result]`` in the order of ``dtypes``: ``.passed``, ``.rows`` (``.check``, ``.max_rel``,
+        ``[Result]`` in the order of ``dtypes``: ``.passed``, ``.rows`` (``.check``, a
+        :class:`~parity.verdict.checks.Check` whose ``str`` is the name the reports print, ``.max_rel``,
         ``.passed``, ...), ``.first_divergence`` (the first torch layer whose output differs) and
         ``.diagnosis`` (plain-language findings: BatchNorm conventions, eps, dropout, sizes).
     """

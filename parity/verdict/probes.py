@@ -17,20 +17,21 @@ train-mode BatchNorm would normalise the scale away), on the same weights:
   transfer's own name pairing (so both frameworks hold the same values), then put back.  A
   gamma or beta that the original never trains (``scale=False``, ``center=False``) is left as is.
 
-They are held to the tolerance of ``predict output`` (the rule is chosen by the check's name
-prefix, :mod:`parity.verdict.tolerance`): nothing is loosened.  A probe costs one forward pass
-per framework and dtype; ``benchmarks/probes.py`` prints the added time.
+They are held to the tolerance of ``predict output`` (the rule is chosen by the check's kind,
+:mod:`parity.verdict.tolerance`; the probe is a field of the :class:`~parity.verdict.checks.Check`):
+nothing is loosened.  A probe costs one forward pass per framework and dtype; ``benchmarks/probes.py``
+prints the added time.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
+
+from modern_cnns.parity.verdict.checks import PREDICT, Probe
 
 #: input scales beyond the batch itself: Xavier layers then reach pre-activations of ~10 to ~100
 SCALES = (10.0, 30.0)
-#: the check of the drawn BatchNorm state
-BATCHNORM_CHECK = "predict output (BatchNorm state drawn)"
+#: every probe, in the order they are tried: the input scales, mildest first, then the drawn BatchNorm state
+PROBES = (*(Probe(scale=s) for s in SCALES), Probe(batchnorm=True))
 #: BatchNorm slots by their last name part: Gluon's built-in layer and the course's scratch layer
 _GAMMA, _BETA = ("gamma",), ("beta",)
 _MEAN, _VAR = ("running_mean", "moving_mean"), ("running_var", "moving_var")
@@ -38,31 +39,9 @@ _MEAN, _VAR = ("running_mean", "moving_mean"), ("running_var", "moving_var")
 _SEED_OFFSET = 15485863
 
 
-def scale_check(scale: float) -> str:
-    """The name of the check at input scale ``scale``."""
-    return f"predict output (input x{scale:g})"
-
-
-def is_probe(check: str) -> bool:
-    """Is ``check`` (or one output of it, ``...[1]``) a probe of this module?"""
-    return check.startswith(BATCHNORM_CHECK) or any(check.startswith(scale_check(s)) for s in SCALES)
-
-
-@dataclass(frozen=True)
-class Probe:
-    """One probe: the input scale, and whether the BatchNorm state is drawn."""
-
-    check: str
-    scale: float = 1.0
-    batchnorm: bool = False
-
-
 def probes_for(block) -> list:
     """The probes of a Gluon ``block``: every scale, and the drawn BatchNorm state if it has BatchNorm."""
-    out = [Probe(scale_check(s), s) for s in SCALES]
-    if batchnorm_slots(block):
-        out.append(Probe(BATCHNORM_CHECK, batchnorm=True))
-    return out
+    return [p for p in PROBES if not p.batchnorm or batchnorm_slots(block)]
 
 
 def batchnorm_slots(block) -> list:
@@ -167,14 +146,11 @@ def run(pair, x, seed: int) -> tuple:
 
 def failing(rows) -> Probe | None:
     """The first probe that fails while the plain prediction output passes (its mildest scale first), else None."""
-    base = next((r for r in rows if r.check == "predict output"), None)
+    base = next((r for r in rows if r.check == PREDICT), None)
     if base is None or not base.passed:
         return None
-    bad = {r.check for r in rows if is_probe(r.check) and not r.passed}
-    for probe in [Probe(scale_check(s), s) for s in SCALES] + [Probe(BATCHNORM_CHECK, batchnorm=True)]:
-        if any(c.startswith(probe.check) for c in bad):
-            return probe
-    return None
+    bad = {r.check.probe for r in rows if r.check.probe is not None and not r.passed}
+    return next((probe for probe in PROBES if probe in bad), None)
 
 
 def localise(pair, x, probe: Probe, seed: int, rtol: float):
@@ -197,18 +173,18 @@ def _where(probe: Probe) -> str:
 
 def findings(rows) -> list:
     """What the probes show when the plain prediction output agrees and a probe does not."""
-    base = next((r for r in rows if r.check == "predict output"), None)
+    base = next((r for r in rows if r.check == PREDICT), None)
     if base is None or not base.passed:
         return []
-    bad = [r for r in rows if is_probe(r.check) and not r.passed]
+    bad = [r for r in rows if r.check.probe is not None and not r.passed]
     out = []
-    scaled = [r for r in bad if not r.check.startswith(BATCHNORM_CHECK)]
+    scaled = [r for r in bad if not r.check.probe.batchnorm]
     if scaled:
-        where = ", ".join(f"{r.check[len('predict output ('):].split(')')[0]} (rel {r.max_rel:.2g})" for r in scaled)
+        where = ", ".join(f"{r.check.probe} (rel {r.max_rel:.2g})" for r in scaled)
         out.append(f"outputs agree on the probe batch but not at larger inputs: {where}: a layer clips or saturates "
                    "in one framework only (a clamp or ReLU6 where the original has a ReLU, a hard sigmoid for a "
                    "sigmoid), which the probe batch's small activations never reach")
-    state = [r for r in bad if r.check.startswith(BATCHNORM_CHECK)]
+    state = [r for r in bad if r.check.probe.batchnorm]
     if state:
         out.append(f"outputs agree with fresh BatchNorm state but not with drawn gamma, beta and running statistics "
                    f"(rel {state[0].max_rel:.2g}): the port uses a BatchNorm's gamma, beta, running mean or running "

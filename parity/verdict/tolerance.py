@@ -58,8 +58,14 @@ times the largest value in its group, so noise is not compared with noise.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from modern_cnns.parity.verdict import checks
+
+if TYPE_CHECKING:
+    from modern_cnns.parity.verdict.checks import Check
 
 #: the port may be this many times further off than the original's measured error or sensitivity
 FACTOR = 4.0
@@ -83,55 +89,48 @@ MAX_NUDGES = 8
 @dataclass(frozen=True)
 class Rule:
     """How one kind of comparison is judged."""
-    kind: str
-    prefix: str            #: check names of this kind start with this
+    kind: str              #: a :class:`~parity.verdict.checks.Check`'s ``kind``
     float32_rtol: float    #: plain tolerance in float32 (float64 uses FLOAT64_RTOL); 0 means exact
     per_tensor: bool       #: scope of the reference error and sensitivity: the tensor, or its group's worst
     reason: str
 
 
 RULES = (
-    Rule("before training", "before training: ", 0.0, True,
+    Rule(checks.BEFORE_TRAINING, 0.0, True,
          "transfer copies values: the port must hold exactly the original's state"),
-    Rule("predict output", "predict output", 1e-5, True,
+    Rule(checks.PREDICT_OUTPUT, 1e-5, True,
          "a forward pass is well conditioned: a few float32 ulps through the depth of the network"),
-    Rule("train output", "train output", 1e-5, True,
+    Rule(checks.TRAIN_OUTPUT, 1e-5, True,
          "a forward pass is well conditioned: a few float32 ulps through the depth of the network"),
-    Rule("statistics after 1 step", "statistics after 1 step: ", 2e-6, True,
+    Rule(checks.STATISTICS, 2e-6, True,
          "first-step running statistics come from one forward pass at the transferred weights: well "
          "conditioned, and where BatchNorm conventions (momentum, biased variance) show"),
-    Rule("input gradient", "input gradient", 1e-4, True,
+    Rule(checks.INPUT_GRADIENT, 1e-4, True,
          "back-propagation sums many terms: more rounding than a forward pass"),
-    Rule("gradient", "gradient of ", 1e-4, False,
+    Rule(checks.GRADIENT, 1e-4, False,
          "max-pool/ReLU near-ties make gradients ill-conditioned, and which tensors a flipped tie "
          "spoils is chance: judged against the worst of all gradients"),
-    Rule("after steps", "after ", 1e-4, False,
+    Rule(checks.AFTER_STEPS, 1e-4, False,
          "K SGD steps carry the gradients' conditioning into the weights: judged against the worst "
          "of all state"),
 )
-
-def rule_for(check: str) -> Rule:
-    """The rule of the first kind whose prefix ``check`` starts with."""
-    for rule in RULES:
-        if check.startswith(rule.prefix):
-            return rule
-    raise KeyError(f"no tolerance rule for check {check!r}")
+_BY_KIND = {rule.kind: rule for rule in RULES}
 
 
-def kind_of(check: str) -> str:
-    """The kind of check (a rule's ``kind``)."""
-    return rule_for(check).kind
+def rule_for(check: Check) -> Rule:
+    """The rule of ``check``'s kind."""
+    return _BY_KIND[check.kind]
 
 
-def group_of(check: str) -> str:
-    """The group whose worst error or sensitivity a check is measured against (itself if per tensor)."""
-    rule = rule_for(check)
-    return check if rule.per_tensor else rule.kind
+def group_of(check: Check) -> Check | str:
+    """The group whose worst error or sensitivity a check is measured against (itself if per tensor, else its
+    kind)."""
+    return check if rule_for(check).per_tensor else check.kind
 
 
-def scope_name(check: str) -> str:
+def scope_name(check: Check) -> str:
     """How a report names the scope of a check's reference: the tensor, or its group's worst."""
-    return "" if rule_for(check).per_tensor else f", worst over {kind_of(check)}"
+    return "" if rule_for(check).per_tensor else f", worst over {check.kind}"
 
 
 @dataclass(frozen=True)
@@ -146,12 +145,12 @@ class Verdict:
     ground: str = ""
 
 
-def judge(check: str, dtype: str, rel: float, port_err: float | None = None, orig_err: float | None = None,
+def judge(check: Check, dtype: str, rel: float, port_err: float | None = None, orig_err: float | None = None,
           sensitivity: float | None = None, float64_passed: bool | None = None) -> Verdict:
     """Judge one comparison.
 
     Args:
-        check: the check's name (its prefix selects the :class:`Rule`).
+        check: the :class:`~parity.verdict.checks.Check` (its kind selects the :class:`Rule`).
         dtype: ``"float32"`` or ``"float64"``.
         rel: relative difference port vs original.
         port_err: float32 only: the port's relative distance from the float64 result.
@@ -214,14 +213,14 @@ def scale_floor(arrays) -> float:
 
 
 def group_floors(results: dict) -> dict:
-    """``{kind: floor}`` from the reference results ``{check: array}``: a check's scale floor is set
+    """``{kind: floor}`` from the reference results ``{Check: array}``: a check's scale floor is set
     by the largest value among all tensors of its kind."""
     groups: dict[str, list] = {}
     for check, value in results.items():
-        groups.setdefault(kind_of(check), []).append(value)
+        groups.setdefault(check.kind, []).append(value)
     return {group: scale_floor(values) for group, values in groups.items()}
 
 
-def floor_for(floors: dict, check: str) -> float:
+def floor_for(floors: dict, check: Check) -> float:
     """The scale floor of ``check`` from :func:`group_floors`' result."""
-    return floors[kind_of(check)]
+    return floors[check.kind]

@@ -82,6 +82,6 @@ def check_zoo_pair(pair: ZooPair, dtypes: tuple, seed: int, version: str, thread
         records.append(_record(pair, r.dtype, seed, version, verdict=verdict, pairing=pairing,
                                first_divergence=r.first_divergence, diagnosis=list(r.diagnosis), error=r.error,
                                known_difference=r.known_difference, failed_checks=len(failed),
-                               checks=len(r.rows), worst=[(row.check, row.max_rel) for row in failed[:3]],
+                               checks=len(r.rows), worst=[(str(row.check), row.max_rel) for row in failed[:3]],
                                seconds=seconds, peak_gb=peak))
     return records

@@ -317,12 +317,15 @@ def suggest_map(gluon_block, torch_module, input_shape, seed: int = 0) -> dict:
     for groups, slots in ((ggroups, gslots), (tgroups, tslots)):
         for name, slot in slots.items():
             groups.setdefault(key(slot), []).append(name)
-    mapping, ambiguous, unpaired, reordered = {}, [], [], []
+    mapping: dict[str, str] = {}
+    ambiguous: list[str] = []
+    unpaired: list[str] = []
+    reordered: list[str] = []
     for shape, gnames in ggroups.items():
         tnames = tgroups.pop(shape, [])
-        by_run = _by_run_order(gnames, gorder), _by_run_order(tnames, torder)
-        if len(gnames) > 1 and None not in by_run:
-            (gran, tran), registered = by_run, dict(zip(gnames, tnames))
+        gran, tran = _by_run_order(gnames, gorder), _by_run_order(tnames, torder)
+        if len(gnames) > 1 and gran is not None and tran is not None:
+            registered = dict(zip(gnames, tnames))
             reordered += [g for g, t in zip(gran, tran) if registered.get(g) != t]
             gnames, tnames = gran, tran
         mapping.update(zip(gnames, tnames))
@@ -333,8 +336,9 @@ def suggest_map(gluon_block, torch_module, input_shape, seed: int = 0) -> dict:
     order = {name: i for i, name in enumerate(gslots)}
     left = {t for queue in tgroups.values() for t in queue}
     return {"map": dict(sorted(mapping.items(), key=lambda kv: order[kv[0]])),
-            "ambiguous": sorted(ambiguous, key=order.get), "unpaired_gluon": sorted(unpaired, key=order.get),
-            "unpaired_torch": [t for t in tslots if t in left], "reordered": sorted(reordered, key=order.get)}
+            "ambiguous": sorted(ambiguous, key=order.__getitem__),
+            "unpaired_gluon": sorted(unpaired, key=order.__getitem__),
+            "unpaired_torch": [t for t in tslots if t in left], "reordered": sorted(reordered, key=order.__getitem__)}
 
 
 def _owner(name: str) -> str:

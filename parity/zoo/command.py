@@ -60,6 +60,7 @@ def _write_markdown(args, describe: bool = True) -> None:
     from modern_cnns.parity.weights.checkpoint import atomic_write
 
     stored = [s for s in sources.SOURCES if Store(args.store, s).path.exists()]
+    offered_all: dict[str, list | None]
     if describe:
         print("describing every pair offered, for the report's counts (kept in the store's index)")
         offered_all = {s: sources.enumerate_pairs(s, args.store) for s in stored}

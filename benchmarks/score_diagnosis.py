@@ -136,13 +136,17 @@ def score_bug(bug):
 def judge(bug, caught, said, names, module, counts) -> dict:
     """Layer right, cause first and false statements of what the check ``said`` about ``bug``.
 
-    The statements are read as ``check`` prints them: the error (if the check ended in one), the first
-    divergence, the diagnosis.  The cause stated first is the diagnosis's first line where there is one:
-    an error such as "Output size is too small" says what broke, the diagnosis why.
+    What ``check`` prints has three parts: the error the check ended in (if any), the first divergence,
+    the diagnosis.  The layer named is the first one the divergence names (the localisation the tool
+    states), else the diagnosis, else the error: an error's text is evidence, not a localisation (a
+    refused transfer lists every mismatched tensor, the first of them often far from the bug).  The
+    cause stated first is the diagnosis's first line where there is one: an error such as "Output
+    size is too small" says what broke, the diagnosis why.  Every statement counts for false ones.
     """
     statements = [s for s in [said["error"], said["divergence"], *said["diagnosis"]] if s]
     first_cause = next(iter(said["diagnosis"]), "") or said["error"] or said["divergence"] or ""
-    layer = next((n for n in (named_layer(s, names) for s in statements) if n), None)
+    naming = [s for s in [said["divergence"], *said["diagnosis"], said["error"]] if s]
+    layer = next((n for n in (named_layer(s, names) for s in naming) if n), None)
     return {"layer": layer, "layer_right": layer == bug.module,
             "cause_first": bool(re.search(bug_corpus.CAUSES[bug.cause], first_cause, re.I)),
             "false": false_statements(not caught, said["divergence"], statements, module, counts)}

@@ -238,9 +238,16 @@ def nudge_rng(seed):
 
 
 def nudge(x, dtype, rng):
-    """``x`` in ``dtype``, every element moved by one ulp up or down at random."""
+    """``x`` in ``dtype``, every element moved by one ulp up or down at random.
+
+    A zero moves by one ulp of the batch's largest magnitude (of 1 in an all-zero batch), not by its own:
+    the ulp of 0 is the smallest denormal, which the first product or sum absorbs (and oneDNN flushes), so
+    an all-zero batch would measure the original as perfectly insensitive and fail a correct port."""
     x = np.asarray(x).astype(dtype)
-    return np.nextafter(x, np.where(rng.random(x.shape) < 0.5, -np.inf, np.inf).astype(dtype))
+    up = rng.random(x.shape) >= 0.5
+    moved = np.nextafter(x, np.where(up, np.inf, -np.inf).astype(dtype))
+    step = np.spacing(np.abs(x).max(initial=0.0) or x.dtype.type(1))
+    return np.where(x == 0, np.where(up, step, -step), moved)
 
 
 def sensitivity(subject: Subject, dtype, device, batches, reference, seed, nudges=tolerance.NUDGES_PER_ROUND,

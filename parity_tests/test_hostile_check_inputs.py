@@ -46,3 +46,71 @@ def test_all_zero_inputs_pass_a_correct_float64_port(tmp_path):
     code, out, err = run_main("check", "bn_lenet_scratch", "--inputs", inputs, "--dtype", "float64", "--steps", "1",
                               "--jobs", "1")
     assert code == 0 and "1/1 network checks passed" in out, out + err
+
+
+# --------------------------------------------------------------------------- inputs near a dtype's range
+def big_dense_gluon():
+    """One Dense of weights 5 to 15: its output overflows float32 at 10x a 1e37 input, not at 1x."""
+    import mxnet as mx
+    from mxnet.gluon import nn
+
+    net = nn.HybridSequential()
+    weights = mx.nd.array(np.linspace(5.0, 15.0, 5 * 64).reshape(5, 64))
+    net.add(nn.Dense(5, in_units=64, weight_initializer=mx.init.Constant(weights)))
+    net.initialize()
+    return net
+
+
+def big_dense_torch():
+    from torch import nn
+
+    from modern_cnns.torch_impl.gluon_layers import Dense
+
+    return nn.Sequential(Dense(5, in_units=64))
+
+
+def _one_huge_value(shape, value):
+    """Uniform [0, 1) with one element ``value`` (float32): no sum adds two huge terms, so no layer overflows
+    at 1x or 10x on any CPU, whatever the order of its sums; 30x leaves float32."""
+    x = np.random.default_rng(0).uniform(size=shape).astype(np.float32)
+    x.flat[5] = value
+    return x
+
+
+@needs_both
+def test_a_probe_beyond_float32s_range_is_skipped_and_named_not_failed(tmp_path):
+    inputs = _save(tmp_path / "x.npy", _one_huge_value((2, 1, 28, 28), 3e37))
+    code, out, err = run_main("check", "lenet", "--inputs", inputs, "--dtype", "float32", "--steps", "1",
+                              "--jobs", "1", "--json", tmp_path / "r.json")
+    assert code == 0 and "1/1 network checks passed" in out, out + err
+    assert "skipped probe: predict output (input x30): the input x30 reaches 9e+38, beyond float32's largest" in out
+    assert "clips or saturates" not in out
+    import json
+
+    result, = json.loads((tmp_path / "r.json").read_text())["results"]
+    assert "predict output (input x30)" in result["skipped_probes"]
+    assert "predict output (input x30)" not in [row["check"] for row in result["rows"]]
+    assert "predict output (input x10)" in [row["check"] for row in result["rows"]]
+
+
+@needs_both
+def test_a_probe_on_which_the_originals_output_overflows_is_skipped_and_named(tmp_path):
+    inputs = _save(tmp_path / "x.npy", _one_huge_value((2, 1, 8, 8), 1e37))
+    me = "parity_tests.test_hostile_check_inputs"
+    code, out, err = run_main("check", "--gluon", f"{me}:big_dense_gluon", "--torch", f"{me}:big_dense_torch",
+                              "--inputs", inputs, "--steps", "1")
+    assert code == 0 and "2/2 checks passed" in out, out + err
+    for scale in ("x10", "x30"):
+        assert f"skipped probe: predict output (input {scale}): the original's own float32 output is not finite " \
+               f"at input scale {scale}" in out, out
+    assert out.count("skipped probe") == 2, out  # float64 holds 1e39: it runs both probes
+
+
+@needs_both
+@pytest.mark.parametrize("dtype, says", [
+    ("both", "the inputs reach 1e+200, beyond float32's largest value"),
+    ("float64", "the original's output is not finite on these inputs (float64 ")])
+def test_inputs_on_which_the_original_cannot_compute_are_refused(tmp_path, dtype, says):
+    inputs = _save(tmp_path / "x.npy", np.full((2, 1, 8, 8), 1e200))
+    line = _one_error(*run_main("check", *PAIR, "--inputs", inputs, "--dtype", dtype, "--steps", "1"))
+    assert says in line, line

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from modern_cnns.parity.frameworks import configure_torch_for_parity
-from modern_cnns.parity.verdict import diagnosis, policy, probes, tolerance
+from modern_cnns.parity.verdict import diagnosis, policy, probes, supplied, tolerance
 from modern_cnns.parity.verdict.compare import diff
 from modern_cnns.parity.verdict.diagnosis import stock_batchnorm
 from modern_cnns.parity.verdict.localise import localise_failures, localise_subject, with_localised_finding
@@ -88,6 +88,8 @@ class Result:
     structure: list = field(default_factory=list)
     #: the per-layer report (:func:`parity.verdict.layers.table`), the same for every dtype of one pair
     layers: list = field(default_factory=list)
+    #: ``{probe check: why}``: probes not run, as no verdict could come of them (:func:`parity.verdict.probes.run`)
+    skipped_probes: dict = field(default_factory=dict)
 
     @property
     def passed(self):
@@ -189,12 +191,13 @@ class DtypeRun:
     facts: dict
 
 
-def _run_pair(subject: Subject, dtype, batches, seed, layer_reference=None) -> DtypeRun:
+def _run_pair(subject: Subject, dtype, batches, seed, layer_reference=None, skipped_probes=None) -> DtypeRun:
     """The original's and the port's results, the start-state diffs and the facts for the diagnosis, for one
     dtype.
 
     ``layer_reference``: the float64 run's per-layer measurement, which the float32 one is measured against
-    (``facts["measured"]``, :mod:`parity.verdict.layers`)."""
+    (``facts["measured"]``, :mod:`parity.verdict.layers`); ``skipped_probes``: the float64 run's skipped
+    probes, skipped here too (float32 is judged against float64), and those skipped here (``facts["skipped"]``)."""
     # built with dropout as declared, to read the structure, then zeroed: one pair, not a second
     # one for the structure (on VGG-11 a float64 pair costs ~8 s)
     pair = subject.make_pair(dtype, dropout=True)
@@ -217,7 +220,8 @@ def _run_pair(subject: Subject, dtype, batches, seed, layer_reference=None) -> D
             raised[check] = f"{type(err).__name__}: {err}"
             g.pop(check, None)
     # forward only, before training moves the state: clipping and saturation (parity.verdict.probes)
-    probed_g, probed_t, probe_raised = probes.run(pair, batches[0][0], seed)
+    skipped = dict(skipped_probes or {})
+    probed_g, probed_t, probe_raised = probes.run(pair, batches[0][0], seed, skipped)
     g.update(probed_g)
     t.update(probed_t)
     raised.update(probe_raised)
@@ -228,7 +232,7 @@ def _run_pair(subject: Subject, dtype, batches, seed, layer_reference=None) -> D
     g.update(traced_g)
     t.update(traced_t)
     return DtypeRun(g, t, before, {"initial": initial, "raised": raised, "structure": structure, "layers": layers,
-                                   "measured": measured,
+                                   "measured": measured, "skipped": skipped,
                                    "names": dict(pair.names), "stock_batchnorm": stock_batchnorm(pair.module)})
 
 
@@ -327,16 +331,20 @@ def run_checks(subject: Subject, device="cpu", dtypes=("float32", "float64"), st
     if device == "gpu":
         configure_torch_for_parity()
     batches = make_batches(subject.sample_shape, subject.num_classes, batch_size, steps, seed=seed, inputs=inputs)
+    if inputs is not None:  # a user's inputs beyond a dtype's range: refused before any work
+        supplied.refuse_out_of_range(inputs, dtypes)
     runs: dict[str, DtypeRun | None] = {}
     judged: dict = {}
     results: list = []
     measured: dict = {}  # {dtype: parity.verdict.layers.Measured}: the per-layer report's numbers
+    probe_skips: dict = {}  # {dtype: {probe check: why}}: float32 skips what float64 skipped (its reference)
     for dtype in ("float64", "float32"):
         if dtype not in dtypes and not (dtype == "float64" and "float32" in dtypes):
             continue
         start = time.perf_counter()
         try:
-            run = runs[dtype] = _run_pair(subject, dtype, batches, seed, measured.get("float64"))
+            run = runs[dtype] = _run_pair(subject, dtype, batches, seed, measured.get("float64"),
+                                          probe_skips.get("float64"))
         except Exception as err:
             reraise_if_memory(err)  # not enough memory is no verdict on the port
             runs[dtype] = None
@@ -347,7 +355,10 @@ def run_checks(subject: Subject, device="cpu", dtypes=("float32", "float64"), st
                 result.seconds = time.perf_counter() - start
                 results.append(result)
             continue
+        if inputs is not None:  # NaN against NaN is no verdict on the port
+            supplied.refuse_non_finite_original(run.original, dtype)
         measured[dtype] = run.facts["measured"]
+        probe_skips[dtype] = run.facts["skipped"]
         # float64 is judged even when only float32 was asked for: float32 rows may defer to it
         rng = nudge_rng(seed)
         result = judged[dtype] = _judge(subject.name, device, dtype, steps, runs,
@@ -358,6 +369,7 @@ def run_checks(subject: Subject, device="cpu", dtypes=("float32", "float64"), st
             finding = localise_failures(subject, dtype, batches[0][0], result, seed)
             result.diagnosis = diagnosis.diagnose_run(result, run, subject.accept)
             with_localised_finding(result, finding)
+            result.skipped_probes = probe_skips[dtype]
             result.seconds = time.perf_counter() - start
             results.append(result)
         # float32 needs only the original's float64 run: the rest is dropped (memory)

@@ -41,6 +41,7 @@ def _explanations(result, error=True) -> list:
     out += [("error", result.error)] if error else []
     out += [("first divergence", result.first_divergence)]
     out += [("diagnosis", finding) for finding in getattr(result, "diagnosis", [])]
+    out += [("skipped probe", f"{check}: {why}") for check, why in getattr(result, "skipped_probes", {}).items()]
     return [(label, text) for label, text in out if text]
 
 

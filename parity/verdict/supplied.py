@@ -116,3 +116,25 @@ def check_supplied(entry, inputs, gluon_params, batch_size, device="cpu"):
 
         build_gluon(entry, "float32", device, 0, check_params_file(gluon_params))
     return inputs
+
+
+def refuse_out_of_range(inputs, dtypes) -> None:
+    """Refuse ``inputs`` that a checked dtype cannot hold (float64 values near 1e200 are infinities in float32):
+    every output would be NaN, and NaN against NaN says nothing about the port."""
+    largest = float(np.abs(np.asarray(inputs)).max(initial=0.0))
+    for dtype in dtypes:
+        limit = float(np.finfo(dtype).max)
+        if largest > limit:
+            raise SuppliedError(f"the inputs reach {largest:.3g}, beyond {dtype}'s largest value {limit:.3g}: they "
+                                f"cannot be checked in {dtype}" + ("; check --dtype float64 only, or scale them"
+                                                                    if dtype != "float64" else ""))
+
+
+def refuse_non_finite_original(original: dict, dtype: str) -> None:
+    """Refuse inputs on which the Gluon original's own results (``{check: array}``) are not finite: the check
+    would compare NaN with NaN, and fail a correct port (probes that overflow are skipped before this)."""
+    bad = next((check for check, value in original.items() if not np.isfinite(np.asarray(value)).all()), None)
+    if bad is not None:
+        raise SuppliedError(f"the original's output is not finite on these inputs ({dtype} {bad}): nothing can be "
+                            "compared; give inputs at the scale the model expects"
+                            + (", or check --dtype float64 only" if dtype != "float64" else ""))

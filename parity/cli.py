@@ -340,7 +340,9 @@ def _read_supplied(args) -> None:
     args.inputs_path = args.inputs  # the file, for _refuse_clashing_paths; args.inputs becomes its array
     if args.inputs is None:
         return
-    args.inputs = load_inputs(args.inputs)
+    shapes = {tuple(registry.get(name).input_shape) for name in args.names}
+    sample_shape = args.input if args.gluon or args.torch else (shapes.pop() if len(shapes) == 1 else None)
+    args.inputs = load_inputs(args.inputs, sample_shape)  # the shape from the file's header, before its data
     if args.batch_size is not None and args.batch_size != len(args.inputs):
         raise SuppliedError(f"--batch-size {args.batch_size} with --inputs of {len(args.inputs)} samples: the inputs "
                             "are the batch; leave --batch-size out")

@@ -114,3 +114,56 @@ def test_inputs_on_which_the_original_cannot_compute_are_refused(tmp_path, dtype
     inputs = _save(tmp_path / "x.npy", np.full((2, 1, 8, 8), 1e200))
     line = _one_error(*run_main("check", *PAIR, "--inputs", inputs, "--dtype", dtype, "--steps", "1"))
     assert says in line, line
+
+
+# --------------------------------------------------------------------------- damaged or huge files
+def _header_only(path, shape, dtype="<f4"):
+    """A .npy header claiming ``shape``, and no data: numpy would allocate it all before finding out."""
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_2_0(f, {"descr": dtype, "fortran_order": False, "shape": shape})
+    return path
+
+
+@needs_both
+@pytest.mark.parametrize("shape, says", [
+    ((3, 1, 2**15, 2**15), "3,221,225,472 values (shape (3, 1, 32768, 32768)), more than a check can hold"),
+    ((2**31, 1, 28, 28), "1,683,627,180,032 values (shape (2147483648, 1, 28, 28))"),  # right sample shape, too many
+    ((2, 1, 2**15, 2**15), "has shape (2, 1, 32768, 32768); the model takes (N, 1, 28, 28)")])
+def test_a_huge_inputs_file_is_refused_from_its_header_before_it_is_read(tmp_path, shape, says):
+    path = _header_only(tmp_path / "x.npy", shape)
+    line = _one_error(*run_main("check", "lenet", "--inputs", path, "--dtype", "float64", "--steps", "1"))
+    assert says in line, line
+
+
+@needs_both
+@pytest.mark.parametrize("content, says", [(b"", "an empty file (0 bytes)"), (b"\x80\x04K\x01.", "a Python pickle"),
+                                           (b"1,2,3\n", "does not start with numpy's .npy header")])
+def test_a_file_that_is_no_npy_is_named_for_what_it_is(tmp_path, content, says):
+    path = tmp_path / "x.npy"
+    path.write_bytes(content)
+    line = _one_error(*run_main("check", *PAIR, "--inputs", path, "--dtype", "float64", "--steps", "1"))
+    assert says in line and "pickled" not in line, line
+
+
+def _tiny_params(tmp_path, how):
+    import mxnet as mx
+
+    from parity_tests import port_builders
+
+    net, path = port_builders.tiny_gluon(), tmp_path / "w.params"
+    if how == "list":
+        mx.nd.save(str(path), [p.data() for p in net.collect_params().values()])
+    else:
+        net[0].weight.data()[0, 0, 1, 1] = float(how)
+        net.save_parameters(str(path))
+    return path
+
+
+@needs_both
+@pytest.mark.parametrize("how, says", [
+    ("list", "a list of 8 unnamed arrays (mx.nd.save of a list)"), ("nan", "0.weight holds 1 value that is not finite"),
+    ("inf", "0.weight holds 1 value that is not finite")])
+def test_gluon_params_that_cannot_be_checked_are_refused(tmp_path, how, says):
+    line = _one_error(*run_main("check", *PAIR, "--input", "1,8,8", "--gluon-params", _tiny_params(tmp_path, how),
+                                "--dtype", "float64", "--steps", "1"))
+    assert says in line, line

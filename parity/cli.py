@@ -228,6 +228,7 @@ def _cmd_check(args):
 
     for name in args.names:  # a typo is a usage error wherever it runs, even without both frameworks
         registry.get(name)
+    _refuse_ignored_options(args)
     _read_supplied(args)
     if args.no_onednn and os.environ.get("MXNET_MKLDNN_ENABLED") != "0":
         # MXNet reads the switch once per process: run the check in a fresh one.
@@ -300,6 +301,27 @@ def _cmd_check(args):
                         steps=args.steps, batch_size=args.batch_size, seed=args.seed, inputs=args.inputs,
                         gluon_params=args.gluon_params)
     return _finish_check(args, report, results, time.perf_counter() - start, "network checks")
+
+
+#: ``check`` options that only a pair of the user's (``--gluon/--torch``) reads (``--accept`` is refused on its own)
+_PAIR_ONLY = ("input", "gluon_batchnorm", "map", "save_map", "positional", "input_sizes", "zero_frozen")
+
+
+def _refuse_ignored_options(args) -> None:
+    """An option that would be silently ignored is a usage error: the user believes it took effect."""
+    from modern_cnns.parity.verdict.ports import PortError
+
+    if not (args.gluon or args.torch):
+        given = [f"--{name.replace('_', '-')}" for name in _PAIR_ONLY if getattr(args, name)]
+        if given:
+            raise PortError(f"{given[0]} applies to a pair of yours (--gluon/--torch); a registry network is built "
+                            "and paired by the registry")
+    if args.save_map and args.map != "auto":
+        raise PortError("--save-map saves the map that --map auto proposes; without --map auto there is none to "
+                        "save: add --map auto, or leave --save-map out")
+    if args.map and args.positional:
+        raise PortError("--map with --positional: --positional pairs tensors in registration order and would ignore "
+                        "the map; give one of them")
 
 
 def _refuse_clashing_paths(args) -> None:

@@ -167,3 +167,46 @@ def test_gluon_params_that_cannot_be_checked_are_refused(tmp_path, how, says):
     line = _one_error(*run_main("check", *PAIR, "--input", "1,8,8", "--gluon-params", _tiny_params(tmp_path, how),
                                 "--dtype", "float64", "--steps", "1"))
     assert says in line, line
+
+
+# --------------------------------------------------------------------------- options that would be ignored
+@pytest.mark.parametrize("options, says", [
+    ((*PAIR, "--input", "1,8,8", "--save-map", "m.json"), "--save-map saves the map that --map auto proposes"),
+    ((*PAIR, "--input", "1,8,8", "--map", "m.json", "--save-map", "n.json"), "without --map auto there is none"),
+    ((*PAIR, "--input", "1,8,8", "--map", "auto", "--positional"), "--map with --positional"),
+    (("lenet", "--positional"), "--positional applies to a pair of yours (--gluon/--torch)"),
+    (("lenet", "--input", "1,28,28"), "--input applies to a pair of yours"),
+    (("lenet", "--map", "auto"), "--map applies to a pair of yours"),
+    (("lenet", "--gluon-batchnorm"), "--gluon-batchnorm applies to a pair of yours"),
+    (("lenet", "--zero-frozen", "x"), "--zero-frozen applies to a pair of yours"),
+    (("lenet", "--input-sizes", "32"), "--input-sizes applies to a pair of yours")])
+def test_an_option_that_would_be_ignored_is_refused(tmp_path, monkeypatch, options, says):
+    monkeypatch.chdir(tmp_path)
+    line = _one_error(*run_main("check", *options, "--dtype", "float64", "--steps", "1"))
+    assert says in line, line
+    assert not list(tmp_path.iterdir())  # no map saved
+
+
+@needs_both
+def test_the_api_refuses_a_name_map_with_positional_pairing():
+    from modern_cnns.parity import check_pair
+    from modern_cnns.parity.verdict.ports import PortError
+    from parity_tests import port_builders
+
+    with pytest.raises(PortError, match="would ignore the map"):
+        check_pair(port_builders.tiny_gluon(), port_builders.tiny_torch(), port_builders.INPUT,
+                   name_map={"0.weight": "0.weight"}, positional=True, dtypes=("float64",))
+
+
+@needs_both
+def test_inputs_given_with_a_registry_network_are_its_batch(tmp_path):
+    """``--inputs`` with a registry name is honoured, not ignored: the batch is the file's (5 samples, not the
+    registry's batch size)."""
+    inputs = _save(tmp_path / "x.npy", np.random.default_rng(0).uniform(size=(5, 1, 28, 28)))
+    code, out, err = run_main("check", "lenet", "--inputs", inputs, "--dtype", "float64", "--steps", "1",
+                              "--json", tmp_path / "r.json")
+    assert code == 0, out + err
+    import json
+
+    first_layer = json.loads((tmp_path / "r.json").read_text())["results"][0]["layers"][0]
+    assert first_layer["gluon shape"][0] == 5 and first_layer["torch shape"][0] == 5, first_layer

@@ -83,11 +83,15 @@ def run_seed(text):
 def writable_file(text):
     """A file path that can be written now: its folder exists and is writable, or can be created
     (``reports/parity.json`` on a fresh clone), so a sweep never fails at the end.  A link is
-    written through; names are measured against the filesystem's limit."""
+    written through; names are measured against the filesystem's limit.  ``-`` is refused: it reads
+    as "standard output", which no report is written to, and would leave a file named ``-``."""
     from modern_cnns.parity.paths import OutputPathError, check_output_file
 
     if not text.strip():
         raise argparse.ArgumentTypeError("an empty path: give a file name")
+    if text == "-":
+        raise argparse.ArgumentTypeError("'-' is no file here (reports are not written to standard output); give "
+                                         "a file name (./- for a file named '-')")
     try:
         check_output_file(text)
     except OutputPathError as err:
@@ -687,8 +691,56 @@ def _user_errors():
              EXIT_FAILED)]
 
 
+class _ClosedStdoutIsNoError:
+    """``sys.stdout`` for one command, whose reader may stop reading (``check --layers | head``).
+
+    A closed pipe is not a failure of the command: the rest of what it prints goes to ``os.devnull``
+    (Python docs, "Note on SIGPIPE": the descriptor too, so that the interpreter's last flush does not
+    fail either), and the command finishes (its reports, its exit code: the verdict's)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._to_devnull()
+            return len(text)
+
+    def flush(self):
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._to_devnull()
+
+    def _to_devnull(self):
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, self._stream.fileno())
+        except (OSError, ValueError, AttributeError):  # a stream without a descriptor of its own
+            pass
+        finally:
+            os.close(devnull)
+        self._stream = open(os.devnull, "w")
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; ``argv`` defaults to ``sys.argv[1:]``.  Returns the exit code (``EXIT_*``)."""
+    stdout = sys.stdout
+    sys.stdout = _ClosedStdoutIsNoError(stdout)
+    try:
+        return _main(argv)
+    finally:
+        sys.stdout = stdout
+
+
+def _main(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = argv

@@ -210,3 +210,105 @@ def test_inputs_given_with_a_registry_network_are_its_batch(tmp_path):
 
     first_layer = json.loads((tmp_path / "r.json").read_text())["results"][0]["layers"][0]
     assert first_layer["gluon shape"][0] == 5 and first_layer["torch shape"][0] == 5, first_layer
+
+
+# --------------------------------------------------------------------------- output: a closed pipe, names, links
+TINY = (*PAIR, "--input", "1,8,8", "--dtype", "float64", "--steps", "1")
+
+
+@needs_both
+def test_a_closed_stdout_ends_the_check_quietly_with_the_verdicts_code(tmp_path):
+    """``check --layers | head``: the reader gone is no error of the check ("error: Broken pipe", exit 1, before).
+    The read end is closed before the check writes anything, so every write meets a closed pipe."""
+    import subprocess
+    import sys
+
+    from parity_tests.conftest import REPO
+
+    report = tmp_path / "r.json"
+    proc = subprocess.Popen([sys.executable, "-m", "parity", "check", *TINY, "--layers", "--json", str(report)],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=600) == 0 and err == "", err
+    import json
+
+    assert json.loads(report.read_text())["passed"] is True  # the check went on to its end
+
+
+@pytest.mark.parametrize("option", ["--layers-png", "--json", "--markdown"])
+def test_a_dash_for_an_output_file_is_refused(tmp_path, monkeypatch, option):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_main("check", *TINY, option, "-")
+    assert code == 2 and "'-' is no file here" in err, err
+    assert not list(tmp_path.iterdir())
+
+
+def odd_names_torch():
+    """tiny_torch with module names holding a ``|`` and a line break (torch accepts both)."""
+    from collections import OrderedDict
+
+    from parity_tests import port_builders
+
+    return __import__("torch").nn.Sequential(OrderedDict(
+        (name, child) for name, child in zip(["conv|1", "bn\nx", "relu", "dense|\r\nout"],
+                                             port_builders.tiny_torch().children())))
+
+
+@needs_both
+def test_module_names_with_a_pipe_or_a_line_break_keep_the_markdown_tables_whole(tmp_path):
+    report = tmp_path / "r.md"
+    code, out, err = run_main("check", "--gluon", "parity_tests.port_builders:tiny_gluon", "--torch",
+                              "parity_tests.test_hostile_check_inputs:odd_names_torch", "--input", "1,8,8",
+                              "--positional", "--dtype", "float64", "--steps", "1", "--markdown", report)
+    assert code == 0, out + err
+    text = report.read_text()
+    for cell in ("conv\\|1 (gluon 0)", "bn\\nx (gluon 1)", "dense\\|\\nout (gluon 3)"):
+        assert f"| {cell} |" in text, text
+    _assert_whole_tables(text)
+
+
+@needs_both
+def test_a_name_or_check_with_a_pipe_or_a_line_break_keeps_the_report_tables_whole():
+    """The API names a pair as the caller likes (``check_pair(name=...)``); a check's name holds a module's."""
+    from modern_cnns.parity.verdict.check import Result, Row
+    from modern_cnns.parity.verdict.report import markdown
+
+    row = Row("gradient of a|b\nc.weight", 1.0, 1.0, "rel <= 1e-10", False)
+    text = markdown([Result("mine|yours\nv2", "cpu", "float64", 1, rows=[row]),
+                     Result("broken|\r\npair", "cpu", "float64", 1, error="ValueError: x|y\nz")])
+    assert "| mine\\|yours\\nv2 |" in text and "| gradient of a\\|b\\nc.weight |" in text, text
+    assert "## broken\\|\\npair:" in text and "ValueError: x\\|y\\nz" in text, text
+    _assert_whole_tables(text)
+
+
+def _assert_whole_tables(text):
+    """Every row of every Markdown table has its header's number of cells (no ``|`` or line break split one)."""
+    import re
+
+    columns = None
+    for line in text.splitlines():
+        if not line.startswith("|"):
+            columns = None  # a table ends at its first line that is no row
+            continue
+        cells = len(re.findall(r"(?<!\\)\|", line))
+        columns = columns or cells
+        assert cells == columns, line
+
+
+@needs_both
+@pytest.mark.parametrize("link", ["dangling", "looping", "to a figure of ours"])
+def test_any_link_at_the_derived_figure_path_is_refused_alike(tmp_path, link):
+    report, png = tmp_path / "r.md", tmp_path / "r.layers.png"
+    if link == "dangling":
+        png.symlink_to(tmp_path / "nowhere.png")
+    elif link == "looping":
+        png.symlink_to(png)
+    else:
+        ours = tmp_path / "ours.png"
+        assert run_main("check", *TINY, "--layers-png", ours)[0] == 0
+        png.symlink_to(ours)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    line = _one_error(*run_main("check", *TINY, "--markdown", report))
+    assert "r.layers.png exists and this tool did not draw it (a symbolic link)" in line, line
+    assert png.is_symlink() and sorted(p.name for p in tmp_path.iterdir()) == before

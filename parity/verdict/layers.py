@@ -25,6 +25,7 @@ A row per layer of either tree (:func:`table`), in execution order:
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from modern_cnns.parity.verdict.compare import diff
@@ -198,13 +199,16 @@ def console_lines(results) -> list:
 
 def markdown_lines(results) -> list:
     """A ``## Layers`` section per network, for the Markdown report."""
+    from modern_cnns.parity.verdict.report import markdown_cell
+
     out = []
     for network, rows in _networks(results):
         titles, cells = _cells(rows)
-        out += ["", f"## Layers of {network}", "", f"{HEADER[0].upper()}{HEADER[1:]}; shapes per sample{_batch(rows)}.",
+        out += ["", f"## Layers of {markdown_cell(network)}", "",
+                f"{HEADER[0].upper()}{HEADER[1:]}; shapes per sample{_batch(rows)}.",
                 "",
                 "| " + " | ".join(titles) + " |", "|" + "---|" * len(titles)]
-        out += ["| " + " | ".join(c.replace("|", "\\|") for c in cell) + " |" for cell in cells]
+        out += ["| " + " | ".join(markdown_cell(c) for c in cell) + " |" for cell in cells]
     return out
 
 
@@ -296,28 +300,36 @@ def png_path(markdown_path, json_path, explicit=None) -> str | None:
     report name whose ``.layers.png`` sibling is too long) is :class:`NoFigureHere`, which costs
     the figure, not the check.
     """
-    import os
-
     from modern_cnns.parity.paths import OutputPathError, check_output_file
 
     if explicit:
-        if os.path.lexists(explicit) and not drawn_here(explicit):
-            raise OutputPathError(f"{explicit} exists and this tool did not draw it: --layers-png never replaces a "
-                                  "file it did not write; move it away, or name another file")
+        if _not_ours(explicit):
+            raise OutputPathError(f"{explicit} exists and this tool did not draw it{_link(explicit)}: --layers-png "
+                                  "never replaces a file it did not write; move it away, or name another file")
         return explicit
     report = markdown_path or json_path
     if not report:
         return None
     path = png_beside(report)
+    if _not_ours(path):  # first: a link that dangles or loops is the user's as much as a file is
+        raise OutputPathError(f"{path} exists and this tool did not draw it{_link(path)}: the per-layer figure goes "
+                              "beside the report and never replaces a file it did not write; move it away, or name "
+                              "another file with --layers-png FILE")
     try:
         check_output_file(path)
     except OutputPathError as err:
         raise NoFigureHere(str(err)) from None
-    if os.path.lexists(path) and not drawn_here(path):
-        raise OutputPathError(f"{path} exists and this tool did not draw it: the per-layer figure goes beside the "
-                              "report and never replaces a file it did not write; move it away, or name another "
-                              "file with --layers-png FILE")
     return path
+
+
+def _not_ours(path) -> bool:
+    """Whether something exists at ``path`` that :func:`write_png` did not write: anything but its own PNG, and
+    every symbolic link (it writes files, never links, whether the link dangles, loops or points at its PNG)."""
+    return os.path.lexists(path) and (os.path.islink(path) or not drawn_here(path))
+
+
+def _link(path) -> str:
+    return " (a symbolic link)" if os.path.islink(path) else ""
 
 
 __all__ = ["HEADER", "Measured", "measure", "table", "console_lines", "markdown_lines", "figure", "write_png",

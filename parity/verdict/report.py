@@ -45,28 +45,36 @@ def _explanations(result, error=True) -> list:
     return [(label, text) for label, text in out if text]
 
 
+def markdown_cell(text) -> str:
+    """``text`` as one Markdown table cell (or heading): a ``|`` escaped, a line break written as ``\\n``.
+    A user's module may be named ``"a|b"`` or hold a newline (torch accepts both): raw, they split the row or
+    end the table."""
+    return str(text).replace("|", "\\|").replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\n")
+
+
 def markdown(results, wall_seconds=None):
     """The Markdown report: a summary table, then every row of every result."""
     out = ["# Parity report: MXNet Gluon vs the PyTorch port", ""]
     out += ["| network | device | dtype | checks | worst check | max rel diff | verdict |",
             "|---|---|---|---|---|---|---|"]
+    cell = markdown_cell
     for r in results:
         worst = r.worst()
         if worst is None:  # the run failed before any comparison
-            out.append(f"| {r.network} | {r.device} | {r.dtype} | 0 | {r.error} | - | FAIL |")
+            out.append(f"| {cell(r.network)} | {r.device} | {r.dtype} | 0 | {cell(r.error)} | - | FAIL |")
         else:
-            out.append(f"| {r.network} | {r.device} | {r.dtype} | {len(r.rows)} | {worst.check} | "
-                       f"{_worst_words(worst) if worst.passed and worst.ground else f'{worst.max_rel:.2e}'} | "
+            out.append(f"| {cell(r.network)} | {r.device} | {r.dtype} | {len(r.rows)} | {cell(worst.check)} | "
+                       f"{cell(_worst_words(worst)) if worst.passed and worst.ground else f'{worst.max_rel:.2e}'} | "
                        f"{_verdict(r.passed, r.known_difference)} |")
     for r in results:
-        out += ["", f"## {r.network}: {r.device}, {r.dtype}, {r.steps} SGD steps: "
+        out += ["", f"## {cell(r.network)}: {r.device}, {r.dtype}, {r.steps} SGD steps: "
                 f"{_verdict(r.passed, r.known_difference)}", ""]
         said = _explanations(r)
-        out += [f"- {label}: {text}" for label, text in said] + ([""] if said else [])
+        out += [f"- {label}: {cell(text)}" for label, text in said] + ([""] if said else [])
         out += ["| check | max abs diff | max rel diff | trusted because | bound | verdict |",
                 "|---|---|---|---|---|---|"]
-        out += [f"| {row.check} | {row.max_abs:.3e} | {row.max_rel:.3e} | {row.basis} | "
-                f"{row.ground if row.passed and row.ground else row.tolerance} | {_verdict(row.passed)} |"
+        out += [f"| {cell(row.check)} | {row.max_abs:.3e} | {row.max_rel:.3e} | {row.basis} | "
+                f"{cell(row.ground if row.passed and row.ground else row.tolerance)} | {_verdict(row.passed)} |"
                 for row in r.rows]
     from modern_cnns.parity.verdict import layers
 

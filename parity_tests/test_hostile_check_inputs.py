@@ -312,3 +312,25 @@ def test_any_link_at_the_derived_figure_path_is_refused_alike(tmp_path, link):
     line = _one_error(*run_main("check", *TINY, "--markdown", report))
     assert "r.layers.png exists and this tool did not draw it (a symbolic link)" in line, line
     assert png.is_symlink() and sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+# --------------------------------------------------------------------------- the layer table when only a probe fails
+@needs_both
+def test_the_layer_table_says_the_plain_inputs_agree_when_only_a_probe_fails():
+    """A clip at 6 inside a block's forward (bug_corpus): every row of the table, measured on the plain inputs,
+    agrees; the table says so and names the failing probe, instead of reading as a pass."""
+    from modern_cnns.parity import check_pair
+    from modern_cnns.parity.verdict import layers
+    from parity_tests import bug_corpus
+
+    pair = bug_corpus.PAIRS["fused"]
+    bug = next(b for b in bug_corpus.BUGS if b.name == "functional clamp(0, 6) for ReLU")
+    results = check_pair(*bug_corpus.build_pair(pair, bug), pair.input_shape, dtypes=("float64",))
+    assert not results[0].passed
+    said = "the plain inputs agree layer by layer (the table below); the failure is the probe's: predict output " \
+           "(input x10) (float64; first divergence: layer"
+    console = layers.console_lines(results)
+    assert console[1].strip().startswith(said), console[:2]
+    assert said[1:] in "\n".join(layers.markdown_lines(results))
+    correct = check_pair(*bug_corpus.build_pair(pair), pair.input_shape, dtypes=("float64",))
+    assert correct[0].passed and "the failure is the probe's" not in "\n".join(layers.console_lines(correct))

@@ -185,13 +185,31 @@ def _networks(results) -> list:
     return list(seen.items())
 
 
+def probe_note(results, network) -> str | None:
+    """What the table of ``network`` cannot show when only a probe fails: the table is measured on the plain
+    inputs, where the port agrees layer by layer, so every row reads as agreement while the check fails."""
+    from modern_cnns.parity.verdict import probes
+
+    failing = []
+    for result in results:
+        probe = probes.failing(result.rows) if result.network == network else None
+        if probe is not None and all(probes.is_probe(r.check) for r in result.rows if not r.passed):
+            failing.append(f"{probe.check} ({result.dtype}"
+                           + (f"; first divergence: {result.first_divergence})" if result.first_divergence else ")"))
+    if not failing:
+        return None
+    return ("the plain inputs agree layer by layer (the table below); the failure is the probe's: "
+            + "; ".join(failing))
+
+
 def console_lines(results) -> list:
     """The ``check --layers`` table of each network among ``results``: every row, in columns."""
     out = []
     for network, rows in _networks(results):
         titles, cells = _cells(rows)
         widths = [max(len(c[i]) for c in [titles, *cells]) for i in range(len(titles))]
-        out += [f"layers of {network}: {HEADER}; shapes per sample{_batch(rows)}",
+        note = probe_note(results, network)
+        out += [f"layers of {network}: {HEADER}; shapes per sample{_batch(rows)}", *[f"    {note}"][:bool(note)],
                 "    " + "  ".join(t.ljust(w) for t, w in zip(titles, widths)).rstrip()]
         out += ["    " + "  ".join(c.ljust(w) for c, w in zip(cell, widths)).rstrip() for cell in cells]
     return out
@@ -204,9 +222,10 @@ def markdown_lines(results) -> list:
     out = []
     for network, rows in _networks(results):
         titles, cells = _cells(rows)
+        note = probe_note(results, network)
         out += ["", f"## Layers of {markdown_cell(network)}", "",
                 f"{HEADER[0].upper()}{HEADER[1:]}; shapes per sample{_batch(rows)}.",
-                "",
+                *["", f"**{markdown_cell(note[:1].upper() + note[1:])}.**"][:2 * bool(note)], "",
                 "| " + " | ".join(titles) + " |", "|" + "---|" * len(titles)]
         out += ["| " + " | ".join(markdown_cell(c) for c in cell) + " |" for cell in cells]
     return out

@@ -209,7 +209,7 @@ def console_lines(results) -> list:
         titles, cells = _cells(rows)
         widths = [max(len(c[i]) for c in [titles, *cells]) for i in range(len(titles))]
         note = probe_note(results, network)
-        out += [f"layers of {network}: {HEADER}; shapes per sample{_batch(rows)}", *[f"    {note}"][:bool(note)],
+        out += [f"layers of {network}: {HEADER}; shapes per sample{_batch(rows)}", *([f"    {note}"] if note else []),
                 "    " + "  ".join(t.ljust(w) for t, w in zip(titles, widths)).rstrip()]
         out += ["    " + "  ".join(c.ljust(w) for c, w in zip(cell, widths)).rstrip() for cell in cells]
     return out
@@ -225,7 +225,7 @@ def markdown_lines(results) -> list:
         note = probe_note(results, network)
         out += ["", f"## Layers of {markdown_cell(network)}", "",
                 f"{HEADER[0].upper()}{HEADER[1:]}; shapes per sample{_batch(rows)}.",
-                *["", f"**{markdown_cell(note[:1].upper() + note[1:])}.**"][:2 * bool(note)], "",
+                *(["", f"**{markdown_cell(note[:1].upper() + note[1:])}.**"] if note else []), "",
                 "| " + " | ".join(titles) + " |", "|" + "---|" * len(titles)]
         out += ["| " + " | ".join(markdown_cell(c) for c in cell) + " |" for cell in cells]
     return out

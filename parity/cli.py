@@ -363,17 +363,39 @@ def _read_supplied(args) -> None:
         if not (args.gluon or args.torch) and len(args.names) != 1:
             raise SuppliedError("--gluon-params holds one model's weights: name one network (or give --gluon/--torch)")
         check_params_file(args.gluon_params)
+    # the files as read, for the reports (_what_was_checked)
+    args.gluon_params_file = None if args.gluon_params is None else _file_record(args.gluon_params)
+    args.inputs_file = None
     args.inputs_path = args.inputs  # the file, for _refuse_clashing_paths; args.inputs becomes its array
     if args.inputs is None:
         return
     shapes = {tuple(registry.get(name).input_shape) for name in args.names}
     sample_shape = args.input if args.gluon or args.torch else (shapes.pop() if len(shapes) == 1 else None)
     args.inputs = load_inputs(args.inputs, sample_shape)  # the shape from the file's header, before its data
+    args.inputs_file = _file_record(args.inputs_path)
     if args.batch_size is not None and args.batch_size != len(args.inputs):
         raise SuppliedError(f"--batch-size {args.batch_size} with --inputs of {len(args.inputs)} samples: the inputs "
                             "are the batch; leave --batch-size out")
     if (args.gluon or args.torch) and args.input is None and args.inputs.ndim >= 2:
         args.input = tuple(int(d) for d in args.inputs.shape[1:])
+
+
+def _what_was_checked(args) -> dict:
+    """The reports' record of what the check ran on: the seed, the user's files (path and sha256, as read before
+    the check: a file changed since reads as another), the differences accepted with ``--accept``."""
+    return {"seed": args.seed, "inputs": args.inputs_file, "gluon params": args.gluon_params_file,
+            "accepted": list(args.accept)}
+
+
+def _file_record(path) -> dict:
+    """``{"path", "sha256"}`` of the file at ``path``, read in blocks (a trained VGG's weights are ~500 MB)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return {"path": str(path), "sha256": digest.hexdigest()}
 
 
 def _finish_check(args, report, results, wall, noun) -> int:
@@ -382,9 +404,10 @@ def _finish_check(args, report, results, wall, noun) -> int:
 
     failed = [r for r in results if not r.passed]
     print(f"{len(results) - len(failed)}/{len(results)} {noun} passed; wall time {wall:.1f} s")
+    checked = _what_was_checked(args)
     for path, render in ((args.markdown, report.markdown), (args.json, report.to_json)):
         if path:
-            text = render(results, wall)
+            text = render(results, wall, checked=checked)
             atomic_write(path, lambda tmp: Path(tmp).write_text(text))
     _write_layers_png(args, results)
     return EXIT_FAILED if failed else EXIT_OK

@@ -334,3 +334,32 @@ def test_the_layer_table_says_the_plain_inputs_agree_when_only_a_probe_fails():
     assert said[1:] in "\n".join(layers.markdown_lines(results))
     correct = check_pair(*bug_corpus.build_pair(pair), pair.input_shape, dtypes=("float64",))
     assert correct[0].passed and "the failure is the probe's" not in "\n".join(layers.console_lines(correct))
+
+
+# --------------------------------------------------------------------------- what the reports record
+@needs_both
+def test_the_reports_record_the_files_seed_and_accepted_differences_checked(tmp_path):
+    import hashlib
+    import json
+
+    from parity_tests import port_builders
+
+    inputs = _save(tmp_path / "x.npy", np.random.default_rng(4).normal(size=(2, *port_builders.INPUT)))
+    params = tmp_path / "w.params"
+    port_builders.tiny_gluon().save_parameters(str(params))
+    report, data = tmp_path / "r.md", tmp_path / "r.json"
+    code, out, err = run_main("check", *TINY, "--inputs", inputs, "--gluon-params", params, "--seed", "7",
+                              "--accept", "batchnorm-eps", "--markdown", report, "--json", data)
+    assert code == 0, out + err
+    digest = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in (inputs, params)}
+    checked = json.loads(data.read_text())["checked"]
+    assert checked == {"seed": 7, "inputs": {"path": str(inputs), "sha256": digest[inputs]},
+                       "gluon params": {"path": str(params), "sha256": digest[params]},
+                       "accepted": ["batchnorm-eps"]}, checked
+    text = report.read_text()
+    for line in ("- seed: 7", f"- inputs: `{inputs}` (sha256 {digest[inputs]})",
+                 f"- Gluon weights: `{params}` (sha256 {digest[params]})", "- accepted differences: batchnorm-eps"):
+        assert line in text, text
+    code, out, err = run_main("check", *TINY, "--json", data)  # the seeded draws
+    assert code == 0 and json.loads(data.read_text())["checked"] == {"seed": 0, "inputs": None, "gluon params": None,
+                                                                     "accepted": []}

@@ -52,9 +52,10 @@ def markdown_cell(text) -> str:
     return str(text).replace("|", "\\|").replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\n")
 
 
-def markdown(results, wall_seconds=None):
-    """The Markdown report: a summary table, then every row of every result."""
-    out = ["# Parity report: MXNet Gluon vs the PyTorch port", ""]
+def markdown(results, wall_seconds=None, checked=None):
+    """The Markdown report: a summary table, then every row of every result; ``checked``: what was checked
+    (:func:`checked_lines`)."""
+    out = ["# Parity report: MXNet Gluon vs the PyTorch port", "", *checked_lines(checked)]
     out += ["| network | device | dtype | checks | worst check | max rel diff | verdict |",
             "|---|---|---|---|---|---|---|"]
     cell = markdown_cell
@@ -87,6 +88,21 @@ def markdown(results, wall_seconds=None):
     return "\n".join(out) + "\n"
 
 
+def checked_lines(checked) -> list:
+    """What a check ran on, as Markdown lines: ``checked`` is the JSON report's ``"checked"`` object (``{"seed",
+    "inputs", "gluon params", "accepted"}``, a file as ``{"path", "sha256"}`` or None for the seeded draws)."""
+    if not checked:
+        return []
+
+    def file(entry, drawn):
+        return f"`{markdown_cell(entry['path'])}` (sha256 {entry['sha256']})" if entry else drawn
+
+    return [f"- seed: {checked['seed']}",
+            f"- inputs: {file(checked['inputs'], 'drawn from the seed')}",
+            f"- Gluon weights: {file(checked['gluon params'], 'Xavier, drawn from the seed')}",
+            f"- accepted differences: {', '.join(checked['accepted']) or 'none'}", ""]
+
+
 def strict(value):
     """``value`` as strict JSON data: numpy scalars become Python ones, NaN and +-Inf become None.
 
@@ -114,12 +130,16 @@ def strict(value):
     return value
 
 
-def to_json(results, wall_seconds=None, skipped=None):
-    """The report as strict JSON (no NaN or Infinity tokens); ``skipped``: why nothing ran, if so."""
+def to_json(results, wall_seconds=None, skipped=None, checked=None):
+    """The report as strict JSON (no NaN or Infinity tokens); ``skipped``: why nothing ran, if so; ``checked``:
+    what was checked (the seed, the ``--inputs`` and ``--gluon-params`` files with their sha256, the accepted
+    differences; see :func:`checked_lines`)."""
     from modern_cnns.parity.frameworks import cpu_numerics
 
     data = {"results": [r.to_dict() for r in results], "wall_seconds": wall_seconds,
             "passed": all(r.passed for r in results) and skipped is None, "cpu numerics": cpu_numerics()}
     if skipped is not None:
         data["skipped"] = skipped
+    if checked is not None:
+        data["checked"] = checked
     return json.dumps(strict(data), indent=1, allow_nan=False)

@@ -363,3 +363,73 @@ def test_the_reports_record_the_files_seed_and_accepted_differences_checked(tmp_
     code, out, err = run_main("check", *TINY, "--json", data)  # the seeded draws
     assert code == 0 and json.loads(data.read_text())["checked"] == {"seed": 0, "inputs": None, "gluon params": None,
                                                                      "accepted": []}
+
+
+# --------------------------------------------------------------------------- a batch of one through a BatchNorm
+def _dense_norm_dense(norm):
+    from mxnet.gluon import nn
+
+    net = nn.HybridSequential()
+    net.add(nn.Dense(4, in_units=64), norm, nn.Dense(3, in_units=4))
+    net.initialize()
+    return net
+
+
+def subclassed_batchnorm_gluon():
+    """A user's ``class Norm(nn.BatchNorm)``: a BatchNorm under another name."""
+    from mxnet.gluon import nn
+
+    return _dense_norm_dense(type("Norm", (nn.BatchNorm,), {})(in_channels=4))
+
+
+def functional_batchnorm_gluon():
+    """A block named for nothing that calls ``F.BatchNorm`` in its forward: no layer says BatchNorm."""
+    from mxnet.gluon import nn
+
+    class Norm(nn.HybridBlock):
+        def __init__(self):
+            super().__init__()
+            with self.name_scope():
+                self.gamma = self.params.get("gamma", shape=(4,), init="ones")
+                self.beta = self.params.get("beta", shape=(4,), init="zeros")
+                self.running_mean = self.params.get("running_mean", shape=(4,), init="zeros", grad_req="null")
+                self.running_var = self.params.get("running_var", shape=(4,), init="ones", grad_req="null")
+
+        def hybrid_forward(self, F, x, gamma, beta, running_mean, running_var):
+            return F.BatchNorm(x, gamma, beta, running_mean, running_var, eps=1e-5, momentum=0.9, fix_gamma=False)
+
+    return _dense_norm_dense(Norm())
+
+
+def functional_batchnorm_torch():
+    """The port of both: ``F.batch_norm`` in the forward of a module of the same name."""
+    import torch
+    from torch import nn
+
+    from modern_cnns.torch_impl.gluon_layers import Dense
+
+    class Norm(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gamma, self.beta = nn.Parameter(torch.ones(4)), nn.Parameter(torch.zeros(4))
+            self.register_buffer("running_mean", torch.zeros(4))
+            self.register_buffer("running_var", torch.ones(4))
+
+        def forward(self, x):
+            return nn.functional.batch_norm(x, self.running_mean, self.running_var, self.gamma, self.beta,
+                                            self.training, 0.1, 1e-5)
+
+    return nn.Sequential(Dense(4, in_units=64), Norm(), Dense(3, in_units=4))
+
+
+@needs_both
+@pytest.mark.parametrize("gluon, says", [
+    ("subclassed_batchnorm_gluon", "batch size 1: the model has BatchNorm"),
+    ("functional_batchnorm_gluon", "batch size 1: the port normalises over the batch in training mode")])
+def test_one_example_through_a_batchnorm_is_one_error_line_and_exit_2(tmp_path, gluon, says):
+    """torch's "Expected more than 1 value per channel when training" ended the check as a FAIL (exit 1)."""
+    me = "parity_tests.test_hostile_check_inputs"
+    inputs = _save(tmp_path / "x.npy", np.random.default_rng(0).uniform(size=(1, 1, 8, 8)))
+    line = _one_error(*run_main("check", "--gluon", f"{me}:{gluon}", "--torch", f"{me}:functional_batchnorm_torch",
+                                "--inputs", inputs, "--dtype", "float64", "--steps", "1", "--positional"))
+    assert says in line, line

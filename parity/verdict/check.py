@@ -35,6 +35,7 @@ import numpy as np
 from modern_cnns.parity.frameworks import configure_torch_for_parity
 from modern_cnns.parity.verdict import diagnosis, policy, probes, supplied, tolerance
 from modern_cnns.parity.verdict.compare import diff
+from modern_cnns.parity.verdict.contract import reraise_if_single_example
 from modern_cnns.parity.verdict.diagnosis import stock_batchnorm
 from modern_cnns.parity.verdict.localise import localise_failures, localise_subject, with_localised_finding
 from modern_cnns.parity.verdict.memory import reraise_if_memory
@@ -347,6 +348,7 @@ def run_checks(subject: Subject, device="cpu", dtypes=("float32", "float64"), st
                                           probe_skips.get("float64"))
         except Exception as err:
             reraise_if_memory(err)  # not enough memory is no verdict on the port
+            reraise_if_single_example(err)  # nor is a one-example batch that torch's BatchNorm refuses
             runs[dtype] = None
             if dtype in dtypes:
                 result = Result(subject.name, device, dtype, steps, error=f"{type(err).__name__}: {err}")

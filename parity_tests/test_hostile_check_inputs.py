@@ -1,7 +1,7 @@
 """Hostile inputs a new user gave ``check`` (issue #22, items 2, 7, 8): extreme or degenerate ``--inputs``,
 damaged files, options that would be ignored, a closed stdout, names that break a table.
 
-Each test failed before its fix (docs/RELIABILITY.md, "Third pass")."""
+Each test failed before its fix (docs/RELIABILITY.md, "Fourth pass")."""
 import numpy as np
 import pytest
 

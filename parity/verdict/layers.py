@@ -266,7 +266,10 @@ def figure(results):
         ax.set_xlabel("layer, in execution order (the report's # column)")
         if len(rows) <= 40:
             ax.set_xticks(x)
-            ax.set_xticklabels([f"{i}: {row['torch'] or '(gluon ' + row['gluon'] + ')'}" for i, row in zip(x, rows)],
+            names = [row['torch'] or f"(gluon {row['gluon']})" for row in rows]
+            # a line break in a module's name would split its label (and a carriage return has no glyph)
+            ax.set_xticklabels([f"{i}: {''.join(c if c.isprintable() else repr(c)[1:-1] for c in n)}"
+                                for i, n in zip(x, names)],
                                rotation=90, fontsize=7)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8, loc="best")

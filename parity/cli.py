@@ -83,11 +83,15 @@ def run_seed(text):
 def writable_file(text):
     """A file path that can be written now: its folder exists and is writable, or can be created
     (``reports/parity.json`` on a fresh clone), so a sweep never fails at the end.  A link is
-    written through; names are measured against the filesystem's limit."""
+    written through; names are measured against the filesystem's limit.  ``-`` is refused: it reads
+    as "standard output", which no report is written to, and would leave a file named ``-``."""
     from modern_cnns.parity.paths import OutputPathError, check_output_file
 
     if not text.strip():
         raise argparse.ArgumentTypeError("an empty path: give a file name")
+    if text == "-":
+        raise argparse.ArgumentTypeError("'-' is no file here (reports are not written to standard output); give "
+                                         "a file name (./- for a file named '-')")
     try:
         check_output_file(text)
     except OutputPathError as err:
@@ -228,6 +232,7 @@ def _cmd_check(args):
 
     for name in args.names:  # a typo is a usage error wherever it runs, even without both frameworks
         registry.get(name)
+    _refuse_ignored_options(args)
     _read_supplied(args)
     if args.no_onednn and os.environ.get("MXNET_MKLDNN_ENABLED") != "0":
         # MXNet reads the switch once per process: run the check in a fresh one.
@@ -302,6 +307,27 @@ def _cmd_check(args):
     return _finish_check(args, report, results, time.perf_counter() - start, "network checks")
 
 
+#: ``check`` options that only a pair of the user's (``--gluon/--torch``) reads (``--accept`` is refused on its own)
+_PAIR_ONLY = ("input", "gluon_batchnorm", "map", "save_map", "positional", "input_sizes", "zero_frozen")
+
+
+def _refuse_ignored_options(args) -> None:
+    """An option that would be silently ignored is a usage error: the user believes it took effect."""
+    from modern_cnns.parity.verdict.ports import PortError
+
+    if not (args.gluon or args.torch):
+        given = [f"--{name.replace('_', '-')}" for name in _PAIR_ONLY if getattr(args, name)]
+        if given:
+            raise PortError(f"{given[0]} applies to a pair of yours (--gluon/--torch); a registry network is built "
+                            "and paired by the registry")
+    if args.save_map and args.map != "auto":
+        raise PortError("--save-map saves the map that --map auto proposes; without --map auto there is none to "
+                        "save: add --map auto, or leave --save-map out")
+    if args.map and args.positional:
+        raise PortError("--map with --positional: --positional pairs tensors in registration order and would ignore "
+                        "the map; give one of them")
+
+
 def _refuse_clashing_paths(args) -> None:
     """Before any work: no file ``check`` writes may be a file it reads or another file it writes (a map
     saved over the ``--gluon-params`` it then loads, a figure over the ``--inputs``, two reports on one
@@ -337,15 +363,39 @@ def _read_supplied(args) -> None:
         if not (args.gluon or args.torch) and len(args.names) != 1:
             raise SuppliedError("--gluon-params holds one model's weights: name one network (or give --gluon/--torch)")
         check_params_file(args.gluon_params)
+    # the files as read, for the reports (_what_was_checked)
+    args.gluon_params_file = None if args.gluon_params is None else _file_record(args.gluon_params)
+    args.inputs_file = None
     args.inputs_path = args.inputs  # the file, for _refuse_clashing_paths; args.inputs becomes its array
     if args.inputs is None:
         return
-    args.inputs = load_inputs(args.inputs)
+    shapes = {tuple(registry.get(name).input_shape) for name in args.names}
+    sample_shape = args.input if args.gluon or args.torch else (shapes.pop() if len(shapes) == 1 else None)
+    args.inputs = load_inputs(args.inputs, sample_shape)  # the shape from the file's header, before its data
+    args.inputs_file = _file_record(args.inputs_path)
     if args.batch_size is not None and args.batch_size != len(args.inputs):
         raise SuppliedError(f"--batch-size {args.batch_size} with --inputs of {len(args.inputs)} samples: the inputs "
                             "are the batch; leave --batch-size out")
     if (args.gluon or args.torch) and args.input is None and args.inputs.ndim >= 2:
         args.input = tuple(int(d) for d in args.inputs.shape[1:])
+
+
+def _what_was_checked(args) -> dict:
+    """The reports' record of what the check ran on: the seed, the user's files (path and sha256, as read before
+    the check: a file changed since reads as another), the differences accepted with ``--accept``."""
+    return {"seed": args.seed, "inputs": args.inputs_file, "gluon params": args.gluon_params_file,
+            "accepted": list(args.accept)}
+
+
+def _file_record(path) -> dict:
+    """``{"path", "sha256"}`` of the file at ``path``, read in blocks (a trained VGG's weights are ~500 MB)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return {"path": str(path), "sha256": digest.hexdigest()}
 
 
 def _finish_check(args, report, results, wall, noun) -> int:
@@ -354,9 +404,10 @@ def _finish_check(args, report, results, wall, noun) -> int:
 
     failed = [r for r in results if not r.passed]
     print(f"{len(results) - len(failed)}/{len(results)} {noun} passed; wall time {wall:.1f} s")
+    checked = _what_was_checked(args)
     for path, render in ((args.markdown, report.markdown), (args.json, report.to_json)):
         if path:
-            text = render(results, wall)
+            text = render(results, wall, checked=checked)
             atomic_write(path, lambda tmp: Path(tmp).write_text(text))
     _write_layers_png(args, results)
     return EXIT_FAILED if failed else EXIT_OK
@@ -670,8 +721,56 @@ def _user_errors():
              EXIT_FAILED)]
 
 
+class _ClosedStdoutIsNoError:
+    """``sys.stdout`` for one command, whose reader may stop reading (``check --layers | head``).
+
+    A closed pipe is not a failure of the command: the rest of what it prints goes to ``os.devnull``
+    (Python docs, "Note on SIGPIPE": the descriptor too, so that the interpreter's last flush does not
+    fail either), and the command finishes (its reports, its exit code: the verdict's)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._to_devnull()
+            return len(text)
+
+    def flush(self):
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._to_devnull()
+
+    def _to_devnull(self):
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, self._stream.fileno())
+        except (OSError, ValueError, AttributeError):  # a stream without a descriptor of its own
+            pass
+        finally:
+            os.close(devnull)
+        self._stream = open(os.devnull, "w")
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; ``argv`` defaults to ``sys.argv[1:]``.  Returns the exit code (``EXIT_*``)."""
+    stdout = sys.stdout
+    sys.stdout = _ClosedStdoutIsNoError(stdout)
+    try:
+        return _main(argv)
+    finally:
+        sys.stdout = stdout
+
+
+def _main(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = argv

@@ -174,15 +174,16 @@ def _clashes(tmp_path):
     old_map = tmp_path / "map.json"
     old_map.write_text('{"a": "b"}')
     report = tmp_path / "same.md"
+    auto = (*PAIR, "parity_tests.port_builders:tiny_torch", "--input", "1,8,8", "--map", "auto")  # --save-map's
     return [
-        (("lenet", "--gluon-params", params, "--save-map", params), params),
+        ((*auto, "--gluon-params", params, "--save-map", params), params),
         (("lenet", "--gluon-params", params, "--json", params), params),
         (("lenet", "--inputs", inputs, "--layers-png", inputs), inputs),
         (("lenet", "--markdown", report, "--layers-png", report), None),
         (("lenet", "--json", tmp_path / "r.json", "--markdown", tmp_path / "q", "--layers-png",
           tmp_path / "r.json"), None),
         (("lenet", "--layers-png", notes), notes),  # a file this tool did not draw
-        (("lenet", "--save-map", old_map), old_map),  # a map is never written over a file
+        ((*auto, "--save-map", old_map), old_map),  # a map is never written over a file
     ]
 
 

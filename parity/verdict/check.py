@@ -26,16 +26,17 @@ execution order and value) and names the first torch layer whose output diverges
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from modern_cnns.parity.frameworks import configure_torch_for_parity
-from modern_cnns.parity.verdict import checks, diagnosis, policy, probes, tolerance
+from modern_cnns.parity.verdict import checks, diagnosis, policy, probes, supplied, tolerance
 from modern_cnns.parity.verdict.checks import Check
 from modern_cnns.parity.verdict.compare import diff
+from modern_cnns.parity.verdict.contract import reraise_if_single_example
 from modern_cnns.parity.verdict.diagnosis import stock_batchnorm
 from modern_cnns.parity.verdict.localise import localise_failures, localise_subject, with_localised_finding
 from modern_cnns.parity.verdict.memory import reraise_if_memory
@@ -94,6 +95,8 @@ class Result:
     structure: list = field(default_factory=list)
     #: the per-layer report (:func:`parity.verdict.layers.table`), the same for every dtype of one pair
     layers: list = field(default_factory=list)
+    #: ``{probe check: why}``: probes not run, as no verdict could come of them (:func:`parity.verdict.probes.run`)
+    skipped_probes: dict = field(default_factory=dict)
 
     @property
     def passed(self):
@@ -109,7 +112,9 @@ class Result:
 
     def to_dict(self):
         """The result as data: rows name their checks (as the reports print them), not their fields."""
-        return {**asdict(self), "rows": [row.to_dict() for row in self.rows], "passed": self.passed}
+        plain = replace(self, rows=[], skipped_probes={})  # asdict cannot key a dict by a Check
+        return {**asdict(plain), "rows": [row.to_dict() for row in self.rows],
+                "skipped_probes": {str(k): v for k, v in self.skipped_probes.items()}, "passed": self.passed}
 
 
 # --------------------------------------------------------------------------- what is checked
@@ -196,12 +201,13 @@ class DtypeRun:
     facts: dict
 
 
-def _run_pair(subject: Subject, dtype, batches, seed, layer_reference=None) -> DtypeRun:
+def _run_pair(subject: Subject, dtype, batches, seed, layer_reference=None, skipped_probes=None) -> DtypeRun:
     """The original's and the port's results, the start-state diffs and the facts for the diagnosis, for one
     dtype.
 
     ``layer_reference``: the float64 run's per-layer measurement, which the float32 one is measured against
-    (``facts["measured"]``, :mod:`parity.verdict.layers`)."""
+    (``facts["measured"]``, :mod:`parity.verdict.layers`); ``skipped_probes``: the float64 run's skipped
+    probes, skipped here too (float32 is judged against float64), and those skipped here (``facts["skipped"]``)."""
     # built with dropout as declared, to read the structure, then zeroed: one pair, not a second
     # one for the structure (on VGG-11 a float64 pair costs ~8 s)
     pair = subject.make_pair(dtype, dropout=True)
@@ -224,7 +230,8 @@ def _run_pair(subject: Subject, dtype, batches, seed, layer_reference=None) -> D
             raised[check] = f"{type(err).__name__}: {err}"
             g.pop(check, None)
     # forward only, before training moves the state: clipping and saturation (parity.verdict.probes)
-    probed_g, probed_t, probe_raised = probes.run(pair, batches[0][0], seed)
+    skipped = dict(skipped_probes or {})
+    probed_g, probed_t, probe_raised = probes.run(pair, batches[0][0], seed, skipped)
     g.update(probed_g)
     t.update(probed_t)
     raised.update(probe_raised)
@@ -235,7 +242,8 @@ def _run_pair(subject: Subject, dtype, batches, seed, layer_reference=None) -> D
     g.update(traced_g)
     t.update(traced_t)
     return DtypeRun(g, t, before, {"initial": initial, "raised": raised, "structure": structure, "layers": layers,
-                                   "measured": measured, "stock_batchnorm": stock_batchnorm(pair.module)})
+                                   "measured": measured, "skipped": skipped,
+                                   "stock_batchnorm": stock_batchnorm(pair.module)})
 
 
 def nudge_rng(seed):
@@ -244,9 +252,16 @@ def nudge_rng(seed):
 
 
 def nudge(x, dtype, rng):
-    """``x`` in ``dtype``, every element moved by one ulp up or down at random."""
+    """``x`` in ``dtype``, every element moved by one ulp up or down at random.
+
+    A zero moves by one ulp of the batch's largest magnitude (of 1 in an all-zero batch), not by its own:
+    the ulp of 0 is the smallest denormal, which the first product or sum absorbs (and oneDNN flushes), so
+    an all-zero batch would measure the original as perfectly insensitive and fail a correct port."""
     x = np.asarray(x).astype(dtype)
-    return np.nextafter(x, np.where(rng.random(x.shape) < 0.5, -np.inf, np.inf).astype(dtype))
+    up = rng.random(x.shape) >= 0.5
+    moved = np.nextafter(x, np.where(up, np.inf, -np.inf).astype(dtype))
+    step = np.spacing(np.abs(x).max(initial=0.0) or x.dtype.type(1))
+    return np.where(x == 0, np.where(up, step, -step), moved)
 
 
 def sensitivity(subject: Subject, dtype, device, batches, reference, seed, nudges=tolerance.NUDGES_PER_ROUND,
@@ -326,18 +341,23 @@ def run_checks(subject: Subject, device="cpu", dtypes=("float32", "float64"), st
     if device == "gpu":
         configure_torch_for_parity()
     batches = make_batches(subject.sample_shape, subject.num_classes, batch_size, steps, seed=seed, inputs=inputs)
+    if inputs is not None:  # a user's inputs beyond a dtype's range: refused before any work
+        supplied.refuse_out_of_range(inputs, dtypes)
     runs: dict[str, DtypeRun | None] = {}
     judged: dict = {}
     results: list = []
     measured: dict = {}  # {dtype: parity.verdict.layers.Measured}: the per-layer report's numbers
+    probe_skips: dict = {}  # {dtype: {probe check: why}}: float32 skips what float64 skipped (its reference)
     for dtype in ("float64", "float32"):
         if dtype not in dtypes and not (dtype == "float64" and "float32" in dtypes):
             continue
         start = time.perf_counter()
         try:
-            run = runs[dtype] = _run_pair(subject, dtype, batches, seed, measured.get("float64"))
+            run = runs[dtype] = _run_pair(subject, dtype, batches, seed, measured.get("float64"),
+                                          probe_skips.get("float64"))
         except Exception as err:
             reraise_if_memory(err)  # not enough memory is no verdict on the port
+            reraise_if_single_example(err)  # nor is a one-example batch that torch's BatchNorm refuses
             runs[dtype] = None
             if dtype in dtypes:
                 result = Result(subject.name, device, dtype, steps, error=f"{type(err).__name__}: {err}")
@@ -346,7 +366,10 @@ def run_checks(subject: Subject, device="cpu", dtypes=("float32", "float64"), st
                 result.seconds = time.perf_counter() - start
                 results.append(result)
             continue
+        if inputs is not None:  # NaN against NaN is no verdict on the port
+            supplied.refuse_non_finite_original(run.original, dtype)
         measured[dtype] = run.facts["measured"]
+        probe_skips[dtype] = run.facts["skipped"]
         # float64 is judged even when only float32 was asked for: float32 rows may defer to it
         rng = nudge_rng(seed)
         result = judged[dtype] = _judge(subject.name, device, dtype, steps, runs,
@@ -357,6 +380,7 @@ def run_checks(subject: Subject, device="cpu", dtypes=("float32", "float64"), st
             finding = localise_failures(subject, dtype, batches[0][0], result, seed)
             result.diagnosis = diagnosis.diagnose_run(result, run, subject.accept)
             with_localised_finding(result, finding)
+            result.skipped_probes = probe_skips[dtype]
             result.seconds = time.perf_counter() - start
             results.append(result)
         # float32 needs only the original's float64 run: the rest is dropped (memory)

@@ -149,7 +149,8 @@ def has_batchnorm(*models) -> bool:
 
     for model in models:
         children = model.modules() if hasattr(model, "modules") else (b for _, b in walk_gluon(model))
-        if any("BatchNorm" in type(child).__name__ for child in children):
+        # by every class it derives from: a user's ``class Norm(nn.BatchNorm1d)`` is one too
+        if any("BatchNorm" in cls.__name__ for child in children for cls in type(child).__mro__):
             return True
     return False
 
@@ -165,6 +166,20 @@ def refuse_single_example(batch_size, *models) -> None:
     if batch_size == 1 and has_batchnorm(*models):
         raise ContractError("batch size 1: the model has BatchNorm, which normalises over the batch; with one "
                             "example its statistics are degenerate (zero variance). Use a batch size of 2 or more")
+
+
+#: torch's refusal to train a BatchNorm on one value per channel (a batch of one; F.batch_norm, which
+#: :func:`has_batchnorm` cannot see, raises it too)
+_TORCH_ONE_VALUE = "Expected more than 1 value per channel when training"
+
+
+def reraise_if_single_example(err: BaseException) -> None:
+    """Raise ``err`` as a :class:`ContractError` (exit 2, one line) when it is torch's refusal of a one-example
+    BatchNorm batch: the input's fault, not the port's, so no FAIL with a torch message."""
+    if isinstance(err, ValueError) and _TORCH_ONE_VALUE in str(err):
+        raise ContractError("batch size 1: the port normalises over the batch in training mode (a BatchNorm, or "
+                            "torch's batch_norm in its forward), which torch refuses on one example "
+                            f"(\"{_TORCH_ONE_VALUE}\"); use a batch size of 2 or more") from None
 
 
 # --------------------------------------------------------------------------- the two models

@@ -25,6 +25,7 @@ A row per layer of either tree (:func:`table`), in execution order:
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from modern_cnns.parity.verdict.compare import diff
@@ -184,13 +185,31 @@ def _networks(results) -> list:
     return list(seen.items())
 
 
+def probe_note(results, network) -> str | None:
+    """What the table of ``network`` cannot show when only a probe fails: the table is measured on the plain
+    inputs, where the port agrees layer by layer, so every row reads as agreement while the check fails."""
+    from modern_cnns.parity.verdict import probes
+
+    failing = []
+    for result in results:
+        probe = probes.failing(result.rows) if result.network == network else None
+        if probe is not None and all(r.check.probe is not None for r in result.rows if not r.passed):
+            failing.append(f"{probe.check} ({result.dtype}"
+                           + (f"; first divergence: {result.first_divergence})" if result.first_divergence else ")"))
+    if not failing:
+        return None
+    return ("the plain inputs agree layer by layer (the table below); the failure is the probe's: "
+            + "; ".join(failing))
+
+
 def console_lines(results) -> list:
     """The ``check --layers`` table of each network among ``results``: every row, in columns."""
     out = []
     for network, rows in _networks(results):
         titles, cells = _cells(rows)
         widths = [max(len(c[i]) for c in [titles, *cells]) for i in range(len(titles))]
-        out += [f"layers of {network}: {HEADER}; shapes per sample{_batch(rows)}",
+        note = probe_note(results, network)
+        out += [f"layers of {network}: {HEADER}; shapes per sample{_batch(rows)}", *([f"    {note}"] if note else []),
                 "    " + "  ".join(t.ljust(w) for t, w in zip(titles, widths)).rstrip()]
         out += ["    " + "  ".join(c.ljust(w) for c, w in zip(cell, widths)).rstrip() for cell in cells]
     return out
@@ -198,13 +217,17 @@ def console_lines(results) -> list:
 
 def markdown_lines(results) -> list:
     """A ``## Layers`` section per network, for the Markdown report."""
+    from modern_cnns.parity.verdict.report import markdown_cell
+
     out = []
     for network, rows in _networks(results):
         titles, cells = _cells(rows)
-        out += ["", f"## Layers of {network}", "", f"{HEADER[0].upper()}{HEADER[1:]}; shapes per sample{_batch(rows)}.",
-                "",
+        note = probe_note(results, network)
+        out += ["", f"## Layers of {markdown_cell(network)}", "",
+                f"{HEADER[0].upper()}{HEADER[1:]}; shapes per sample{_batch(rows)}.",
+                *(["", f"**{markdown_cell(note[:1].upper() + note[1:])}.**"] if note else []), "",
                 "| " + " | ".join(titles) + " |", "|" + "---|" * len(titles)]
-        out += ["| " + " | ".join(c.replace("|", "\\|") for c in cell) + " |" for cell in cells]
+        out += ["| " + " | ".join(markdown_cell(c) for c in cell) + " |" for cell in cells]
     return out
 
 
@@ -243,7 +266,10 @@ def figure(results):
         ax.set_xlabel("layer, in execution order (the report's # column)")
         if len(rows) <= 40:
             ax.set_xticks(x)
-            ax.set_xticklabels([f"{i}: {row['torch'] or '(gluon ' + row['gluon'] + ')'}" for i, row in zip(x, rows)],
+            names = [row['torch'] or f"(gluon {row['gluon']})" for row in rows]
+            # a line break in a module's name would split its label (and a carriage return has no glyph)
+            ax.set_xticklabels([f"{i}: {''.join(c if c.isprintable() else repr(c)[1:-1] for c in n)}"
+                                for i, n in zip(x, names)],
                                rotation=90, fontsize=7)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8, loc="best")
@@ -296,28 +322,36 @@ def png_path(markdown_path, json_path, explicit=None) -> str | None:
     report name whose ``.layers.png`` sibling is too long) is :class:`NoFigureHere`, which costs
     the figure, not the check.
     """
-    import os
-
     from modern_cnns.parity.paths import OutputPathError, check_output_file
 
     if explicit:
-        if os.path.lexists(explicit) and not drawn_here(explicit):
-            raise OutputPathError(f"{explicit} exists and this tool did not draw it: --layers-png never replaces a "
-                                  "file it did not write; move it away, or name another file")
+        if _not_ours(explicit):
+            raise OutputPathError(f"{explicit} exists and this tool did not draw it{_link(explicit)}: --layers-png "
+                                  "never replaces a file it did not write; move it away, or name another file")
         return explicit
     report = markdown_path or json_path
     if not report:
         return None
     path = png_beside(report)
+    if _not_ours(path):  # first: a link that dangles or loops is the user's as much as a file is
+        raise OutputPathError(f"{path} exists and this tool did not draw it{_link(path)}: the per-layer figure goes "
+                              "beside the report and never replaces a file it did not write; move it away, or name "
+                              "another file with --layers-png FILE")
     try:
         check_output_file(path)
     except OutputPathError as err:
         raise NoFigureHere(str(err)) from None
-    if os.path.lexists(path) and not drawn_here(path):
-        raise OutputPathError(f"{path} exists and this tool did not draw it: the per-layer figure goes beside the "
-                              "report and never replaces a file it did not write; move it away, or name another "
-                              "file with --layers-png FILE")
     return path
+
+
+def _not_ours(path) -> bool:
+    """Whether something exists at ``path`` that :func:`write_png` did not write: anything but its own PNG, and
+    every symbolic link (it writes files, never links, whether the link dangles, loops or points at its PNG)."""
+    return os.path.lexists(path) and (os.path.islink(path) or not drawn_here(path))
+
+
+def _link(path) -> str:
+    return " (a symbolic link)" if os.path.islink(path) else ""
 
 
 __all__ = ["HEADER", "Measured", "measure", "table", "console_lines", "markdown_lines", "figure", "write_png",

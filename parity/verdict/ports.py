@@ -164,6 +164,9 @@ def check_pair(gluon_block, torch_module, input_shape, *, name_map=None, positio
                                      sample_shape=sample_shape, input_sizes=input_sizes)
     contract.check_models(gluon_block, torch_module)
     contract.refuse_single_example(batch_size, gluon_block, torch_module)
+    if positional and name_map is not None:
+        raise PortError("name_map with positional=True: positional pairing goes by registration order and would "
+                        "ignore the map; give one of them")
     if isinstance(name_map, (str, Path)):
         name_map = load_name_map(name_map)
     try:

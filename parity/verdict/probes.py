@@ -117,14 +117,22 @@ def _outputs(pair, x) -> tuple:
             predict_torch(pair.module, x, pair.dtype, pair.device))
 
 
-def run(pair, x, seed: int) -> tuple:
+def run(pair, x, seed: int, skipped: dict | None = None) -> tuple:
     """``(gluon {check: array}, torch {check: array}, raised {check: why})`` of every probe on the probe
-    batch ``x``, the pair's state unchanged (prediction mode moves no statistic)."""
+    batch ``x``, the pair's state unchanged (prediction mode moves no statistic).
+
+    ``skipped``: ``{check: why}`` of the probes not to run (the float64 run's skips, which float32's judge reads
+    as its reference), filled with the probes skipped here (:func:`out_of_range`, :func:`original_not_finite`)."""
     from modern_cnns.parity.verdict import outputs
     from modern_cnns.parity.verdict.memory import reraise_if_memory
 
     g, t, raised = {}, {}, {}
+    skipped = {} if skipped is None else skipped
     for probe in probes_for(pair.block):
+        why = skipped.get(probe.check) or (None if probe.batchnorm else out_of_range(x, probe.scale, pair.dtype))
+        if why:
+            skipped[probe.check] = why
+            continue
         try:
             if probe.batchnorm:
                 with BatchNormState(pair, draw_batchnorm_state(pair.block, seed)):
@@ -136,12 +144,34 @@ def run(pair, x, seed: int) -> tuple:
             raised[probe.check] = f"{type(err).__name__}: {err}"
             continue
         gn, tn = outputs.named(probe.check, go), outputs.named(probe.check, to)
+        why = original_not_finite(gn, pair.dtype, _where(probe))
+        if why:
+            skipped[probe.check] = why
+            continue
         for check in gn:
             if check in tn and np.shape(gn[check]) != np.shape(tn[check]):
                 raised[check] = f"output shape gluon {np.shape(gn[check])}, torch {np.shape(tn[check])}"
             elif check in tn:
                 g[check], t[check] = gn[check], tn[check]
     return g, t, raised
+
+
+def out_of_range(x, scale: float, dtype: str) -> str | None:
+    """Why input ``x`` scaled by ``scale`` cannot be a probe in ``dtype``, or None: it leaves the dtype's range
+    (the user's ``--inputs`` near 1e37 in float32), so both frameworks would compare infinities, not layers."""
+    largest = float(np.abs(np.asarray(x)).max(initial=0.0)) * scale
+    limit = float(np.finfo(dtype).max)
+    if largest > limit:
+        return f"the input x{scale:g} reaches {largest:.3g}, beyond {dtype}'s largest value {limit:.3g}"
+    return None
+
+
+def original_not_finite(named_outputs: dict, dtype: str, where: str) -> str | None:
+    """Why a probe whose original output is not finite is no check, or None: the original overflows at this
+    scale, so a NaN against a NaN would read as a port that clips."""
+    if all(np.isfinite(value).all() for value in named_outputs.values()):
+        return None
+    return f"the original's own {dtype} output is not finite at {where}"
 
 
 def failing(rows) -> Probe | None:

@@ -41,31 +41,41 @@ def _explanations(result, error=True) -> list:
     out += [("error", result.error)] if error else []
     out += [("first divergence", result.first_divergence)]
     out += [("diagnosis", finding) for finding in getattr(result, "diagnosis", [])]
+    out += [("skipped probe", f"{check}: {why}") for check, why in getattr(result, "skipped_probes", {}).items()]
     return [(label, text) for label, text in out if text]
 
 
-def markdown(results, wall_seconds=None):
-    """The Markdown report: a summary table, then every row of every result."""
-    out = ["# Parity report: MXNet Gluon vs the PyTorch port", ""]
+def markdown_cell(text) -> str:
+    """``text`` as one Markdown table cell (or heading): a ``|`` escaped, a line break written as ``\\n``.
+    A user's module may be named ``"a|b"`` or hold a newline (torch accepts both): raw, they split the row or
+    end the table."""
+    return str(text).replace("|", "\\|").replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\n")
+
+
+def markdown(results, wall_seconds=None, checked=None):
+    """The Markdown report: a summary table, then every row of every result; ``checked``: what was checked
+    (:func:`checked_lines`)."""
+    out = ["# Parity report: MXNet Gluon vs the PyTorch port", "", *checked_lines(checked)]
     out += ["| network | device | dtype | checks | worst check | max rel diff | verdict |",
             "|---|---|---|---|---|---|---|"]
+    cell = markdown_cell
     for r in results:
         worst = r.worst()
         if worst is None:  # the run failed before any comparison
-            out.append(f"| {r.network} | {r.device} | {r.dtype} | 0 | {r.error} | - | FAIL |")
+            out.append(f"| {cell(r.network)} | {r.device} | {r.dtype} | 0 | {cell(r.error)} | - | FAIL |")
         else:
-            out.append(f"| {r.network} | {r.device} | {r.dtype} | {len(r.rows)} | {worst.check} | "
-                       f"{_worst_words(worst) if worst.passed and worst.ground else f'{worst.max_rel:.2e}'} | "
+            out.append(f"| {cell(r.network)} | {r.device} | {r.dtype} | {len(r.rows)} | {cell(worst.check)} | "
+                       f"{cell(_worst_words(worst)) if worst.passed and worst.ground else f'{worst.max_rel:.2e}'} | "
                        f"{_verdict(r.passed, r.known_difference)} |")
     for r in results:
-        out += ["", f"## {r.network}: {r.device}, {r.dtype}, {r.steps} SGD steps: "
+        out += ["", f"## {cell(r.network)}: {r.device}, {r.dtype}, {r.steps} SGD steps: "
                 f"{_verdict(r.passed, r.known_difference)}", ""]
         said = _explanations(r)
-        out += [f"- {label}: {text}" for label, text in said] + ([""] if said else [])
+        out += [f"- {label}: {cell(text)}" for label, text in said] + ([""] if said else [])
         out += ["| check | max abs diff | max rel diff | trusted because | bound | verdict |",
                 "|---|---|---|---|---|---|"]
-        out += [f"| {row.check} | {row.max_abs:.3e} | {row.max_rel:.3e} | {row.basis} | "
-                f"{row.ground if row.passed and row.ground else row.tolerance} | {_verdict(row.passed)} |"
+        out += [f"| {cell(row.check)} | {row.max_abs:.3e} | {row.max_rel:.3e} | {row.basis} | "
+                f"{cell(row.ground if row.passed and row.ground else row.tolerance)} | {_verdict(row.passed)} |"
                 for row in r.rows]
     from modern_cnns.parity.verdict import layers
 
@@ -76,6 +86,21 @@ def markdown(results, wall_seconds=None):
 
     out += ["", "CPU numerics: " + ", ".join(f"{k} {v}" for k, v in cpu_numerics().items())]
     return "\n".join(out) + "\n"
+
+
+def checked_lines(checked) -> list:
+    """What a check ran on, as Markdown lines: ``checked`` is the JSON report's ``"checked"`` object (``{"seed",
+    "inputs", "gluon params", "accepted"}``, a file as ``{"path", "sha256"}`` or None for the seeded draws)."""
+    if not checked:
+        return []
+
+    def file(entry, drawn):
+        return f"`{markdown_cell(entry['path'])}` (sha256 {entry['sha256']})" if entry else drawn
+
+    return [f"- seed: {checked['seed']}",
+            f"- inputs: {file(checked['inputs'], 'drawn from the seed')}",
+            f"- Gluon weights: {file(checked['gluon params'], 'Xavier, drawn from the seed')}",
+            f"- accepted differences: {', '.join(checked['accepted']) or 'none'}", ""]
 
 
 def strict(value):
@@ -105,12 +130,16 @@ def strict(value):
     return value
 
 
-def to_json(results, wall_seconds=None, skipped=None):
-    """The report as strict JSON (no NaN or Infinity tokens); ``skipped``: why nothing ran, if so."""
+def to_json(results, wall_seconds=None, skipped=None, checked=None):
+    """The report as strict JSON (no NaN or Infinity tokens); ``skipped``: why nothing ran, if so; ``checked``:
+    what was checked (the seed, the ``--inputs`` and ``--gluon-params`` files with their sha256, the accepted
+    differences; see :func:`checked_lines`)."""
     from modern_cnns.parity.frameworks import cpu_numerics
 
     data = {"results": [r.to_dict() for r in results], "wall_seconds": wall_seconds,
             "passed": all(r.passed for r in results) and skipped is None, "cpu numerics": cpu_numerics()}
     if skipped is not None:
         data["skipped"] = skipped
+    if checked is not None:
+        data["checked"] = checked
     return json.dumps(strict(data), indent=1, allow_nan=False)

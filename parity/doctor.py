@@ -146,8 +146,9 @@ def one_framework_only() -> str | None:
     return present[0] if len(present) == 1 else None
 
 
-def run(root=None, out=sys.stdout) -> int:
-    """Print the report; return 0 when everything is present and intact, 1 otherwise.
+def run(root=None, out=None) -> int:
+    """Print the report (to ``out``, default ``sys.stdout`` as it is when called: the CLI's wrapper that
+    takes a closed pipe quietly); return 0 when everything is present and intact, 1 otherwise.
 
     "Everything" is both frameworks, or one framework with its own packages where the other is
     absent altogether (a one-framework environment, :func:`one_framework_only`)."""

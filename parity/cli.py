@@ -164,23 +164,52 @@ def _cmd_summary(args):
     return status
 
 
-def _user_models(args):
-    """(gluon block, torch module) from ``--gluon/--torch MODULE:CALLABLE``, each built by calling it."""
+def _user_models(args, by_name: bool = False):
+    """(gluon block, torch module) from ``--gluon/--torch MODULE:CALLABLE``, each built by calling it;
+    ``by_name``: tensors will pair by name, so a pair whose names differ is refused before torch's build."""
     from modern_cnns.parity.verdict.ports import PortError
 
     if not (args.gluon and args.torch):
         raise PortError("give both --gluon MODULE:CALLABLE and --torch MODULE:CALLABLE")
     if not args.input:
         raise PortError("--gluon/--torch need --input C,H,W (one sample's shape)")
-    from modern_cnns.parity.verdict.builders import build_pair
+    from modern_cnns.parity.verdict.builders import build
 
-    built = build_pair(args.gluon, args.torch)
-    module = built[1]
+    block = build(args.gluon, "gluon", "--gluon")
+    if by_name:  # refused, if at all, before torch's weights are made (a VGG's 133 million take seconds)
+        _refuse_names_on_meta(args, block)
+    module = build(args.torch, "torch", "--torch")
     if getattr(args, "gluon_batchnorm", False):
         from modern_cnns.torch_impl.gluon_layers import use_gluon_batchnorm
 
         module = use_gluon_batchnorm(module)
-    return built[0], module
+    return block, module
+
+
+def _refuse_names_on_meta(args, block) -> None:
+    """Build the torch model on torch's ``meta`` device (shapes, no memory, no initialisation) and refuse the
+    pair there if its tensor names differ from the Gluon block's.  A builder that cannot build there (it
+    loads a file, it moves tensors between devices) is simply built for real afterwards: the same refusal
+    is then made by ``check_pair``."""
+    import torch
+
+    from modern_cnns.parity.verdict.memory import reraise_if_memory
+    from modern_cnns.parity.verdict.pairing import name_mismatch
+    from modern_cnns.parity.verdict.ports import PortError, load_callable
+    from modern_cnns.parity.weights.state import gluon_names, torch_names
+
+    try:
+        with torch.device("meta"):
+            module = load_callable(args.torch)()
+        names = torch_names(module) if isinstance(module, torch.nn.Module) else None
+    except PortError:
+        raise
+    except Exception as err:
+        reraise_if_memory(err)
+        return
+    refusal = names is not None and name_mismatch(gluon_names(block), names, None, args.zero_frozen or ())
+    if refusal:
+        raise PortError(refusal)
 
 
 def _cmd_suggest_map(args):
@@ -451,7 +480,7 @@ def _check_user_pair(args, report):
 
     if args.names:
         raise PortError("give registry NAMEs or --gluon/--torch, not both")
-    block, module = _user_models(args)
+    block, module = _user_models(args, by_name=args.map is None and not args.positional)
     dtypes = ("float32", "float64") if args.dtype == "both" else (args.dtype,)
     name_map = _auto_map(args, block, module) if args.map == "auto" else args.map
     start = time.perf_counter()

@@ -6,14 +6,34 @@ parametrised tests run on ``cpu`` always and on ``gpu`` only where *both*
 frameworks see one.
 """
 import gzip
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-from modern_cnns.parity.frameworks import available, device_skip_reason, missing_reason
+from modern_cnns.parity.frameworks import available, cores, device_skip_reason, missing_reason
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def _one_share_of_the_cores_per_worker():
+    """Under pytest-xdist (``-n 2``), each worker and the processes it starts get its share of the cores.
+
+    Two workers each running MXNet's and torch's OpenMP loops on every core oversubscribe the machine, and an
+    OpenMP thread that spins waiting for a descheduled one makes a loop many times slower (the doctor measured
+    MXNet's conv+BN+pool step at 175 ms on 1 thread, 2586 ms on 2, on a busy 2-core machine).  Set here, before
+    anything loads MXNet, which reads its count once.  A count the user set is kept.  Tests that check the
+    default thread counts run their child without these variables (``test_doctor.py``,
+    ``test_threads_and_sweep.py``)."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
+    if workers > 1:
+        share = str(max(1, cores() // workers))
+        for var in ("OMP_NUM_THREADS", "MXNET_OMP_MAX_THREADS"):
+            os.environ.setdefault(var, share)
+
+
+_one_share_of_the_cores_per_worker()
 
 
 def needs(*frameworks):
@@ -85,3 +105,34 @@ def rewrite_gz(path, mutate):
         raw = f.read()
     with gzip.open(path, "wb") as f:
         f.write(mutate(raw))
+
+
+def _shared_work(item) -> str | None:
+    """The expensive thing ``item`` shares with other tests, or None: under ``--dist loadgroup`` the tests that
+    share one are sent to one worker, so that it is built once (a session or module fixture is per worker).
+
+    - ``test_port_matches_original``'s two dtypes (and the stock-BatchNorm test) read one ``network_check``;
+    - its ``cpu-noonednn`` rows read one whole-catalog sweep with oneDNN off;
+    - the Ray tests start clusters (one at a time, as in a single process);
+    - ``test_run_files.py`` damages copies of one module-scoped run."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    if item.originalname == "test_port_matches_original":
+        if params["context"] == "cpu-noonednn":
+            return "onednn-off-sweep"
+        return f"network_check-{params['name']}-{params['context']}"
+    if item.originalname == "test_the_editions_stock_batchnorm_is_a_known_difference_of_the_course_not_a_port_failure":
+        return "network_check-bn_lenet_concise_d2l_stock-cpu"
+    module = item.module.__name__.rsplit(".", 1)[-1]
+    if module == "test_zoo_ray" and item.get_closest_marker("slow"):  # its quick tests start no Ray
+        return "ray"
+    if module == "test_run_files":
+        return module
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks
+def pytest_collection_modifyitems(items):
+    for item in items:
+        group = _shared_work(item)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))

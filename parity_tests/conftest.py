@@ -88,6 +88,24 @@ def network_check():
     return get
 
 
+def copy_tracked(root, *paths):
+    """The tracked files under ``paths`` copied into ``root`` as git has them (links stay links): a fresh checkout,
+    for tools that write beside what they read (a wheel build writes ``build/`` and the egg-info) while other
+    tests, in this process or another worker, read this one."""
+    import subprocess
+
+    names = subprocess.run(["git", "ls-files", "-z", "--", *paths], cwd=REPO, capture_output=True, text=True,
+                           check=True).stdout.split("\0")
+    for name in filter(None, names):
+        source, copy = REPO / name, Path(root) / name
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_symlink():
+            os.symlink(os.readlink(source), copy)
+        else:
+            shutil.copyfile(source, copy)
+    return Path(root)
+
+
 @pytest.fixture
 def fmnist_copy(tmp_path):
     """A private copy of the four Fashion-MNIST files, safe to damage."""

@@ -133,6 +133,8 @@ def _shared_work(item) -> str | None:
     - its ``cpu-noonednn`` rows read one whole-catalog sweep with oneDNN off;
     - the Ray tests start clusters (one at a time, as in a single process);
     - ``test_run_files.py`` damages copies of one module-scoped run."""
+    if not isinstance(item, pytest.Function):
+        return None
     params = getattr(getattr(item, "callspec", None), "params", {})
     if item.originalname == "test_port_matches_original":
         if params["context"] == "cpu-noonednn":

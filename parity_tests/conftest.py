@@ -125,34 +125,43 @@ def rewrite_gz(path, mutate):
         f.write(mutate(raw))
 
 
-def _shared_work(item) -> str | None:
-    """The expensive thing ``item`` shares with other tests, or None: under ``--dist loadgroup`` the tests that
-    share one are sent to one worker, so that it is built once (a session or module fixture is per worker).
+def shared_work(nodeid: str) -> str | None:
+    """The expensive thing the test ``nodeid`` shares with other tests, or None.
+
+    Under ``-n 2 --dist loadgroup`` the tests that share one go to one worker, so that it is built once (a session
+    or module fixture is built in each worker that runs a test asking for it):
 
     - ``test_port_matches_original``'s two dtypes (and the stock-BatchNorm test) read one ``network_check``;
     - its ``cpu-noonednn`` rows read one whole-catalog sweep with oneDNN off;
-    - the Ray tests start clusters (one at a time, as in a single process);
-    - ``test_run_files.py`` damages copies of one module-scoped run."""
-    if not isinstance(item, pytest.Function):
-        return None
-    params = getattr(getattr(item, "callspec", None), "params", {})
-    if item.originalname == "test_port_matches_original":
-        if params["context"] == "cpu-noonednn":
-            return "onednn-off-sweep"
-        return f"network_check-{params['name']}-{params['context']}"
-    if item.originalname == "test_the_editions_stock_batchnorm_is_a_known_difference_of_the_course_not_a_port_failure":
-        return "network_check-bn_lenet_concise_d2l_stock-cpu"
-    module = item.module.__name__.rsplit(".", 1)[-1]
-    if module == "test_zoo_ray" and item.get_closest_marker("slow"):  # its quick tests start no Ray
-        return "ray"
-    if module == "test_run_files":
+    - the Ray tests start clusters, one at a time as in a single process (``test_zoo_ray.py``'s quick tests,
+      which start none, go along: milliseconds);
+    - ``test_run_files.py`` damages copies of one module-scoped run.
+
+    Read from the test's id, not from ``xdist_group`` marks: pytest-xdist 3.8 groups by rewriting
+    ``item._nodeid``, which pytest 9.2 no longer reads (the marks were set, and every test went its own way)."""
+    path, _, test = nodeid.partition("::")
+    module = path.rsplit("/", 1)[-1]
+    if module in ("test_zoo_ray.py", "test_run_files.py"):
         return module
+    name, _, params = test.partition("[")
+    if module == "test_parity_check.py" and name == "test_port_matches_original":
+        network, context = params.rstrip("]").rsplit("-", 1)[0].split("-", 1)  # NAME-CONTEXT-DTYPE
+        return "onednn-off sweep" if context == "cpu-noonednn" else f"network_check {network} {context}"
+    if module == "test_parity_check.py" and name == \
+            "test_the_editions_stock_batchnorm_is_a_known_difference_of_the_course_not_a_port_failure":
+        return "network_check bn_lenet_concise_d2l_stock cpu"
     return None
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks
-def pytest_collection_modifyitems(items):
-    for item in items:
-        group = _shared_work(item)
-        if group:
-            item.add_marker(pytest.mark.xdist_group(group))
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: absent without it
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadgroup`` with the groups of :func:`shared_work`; other modes are xdist's own."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class SharedWorkScheduling(LoadGroupScheduling):
+        def _split_scope(self, nodeid):
+            return shared_work(nodeid) or super()._split_scope(nodeid)
+
+    return SharedWorkScheduling(config, log)

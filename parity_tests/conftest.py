@@ -7,6 +7,7 @@ frameworks see one.
 """
 import gzip
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -125,14 +126,26 @@ def rewrite_gz(path, mutate):
         f.write(mutate(raw))
 
 
+#: tests that hold one of the :data:`LARGE_NETWORKS` in each framework (GBs) when that network is their parameter
+LARGE_NETWORK_TESTS = {"test_port_matches_original", "test_gluon_builds_and_runs",
+                       "test_mirrored_networks_compute_the_same_prediction",
+                       "test_pair_built_unset_then_filled_equals_a_conventional_build",
+                       "test_round_trip_gluon_torch_gluon_is_bitwise",
+                       "test_known_mutations_are_caught_in_float32_at_default_settings"}
+#: tests that check the whole catalog (large networks included), or third-party 224x224 networks
+WHOLE_CATALOG_TESTS = {"test_float32_sweep_passes_as_another_cpu_computes", "test_parallel_sweep_matches_serial",
+                       "test_224_only_zoo_pairs_pass_in_float64"}
+
+
 def shared_work(nodeid: str) -> str | None:
     """The expensive thing the test ``nodeid`` shares with other tests, or None.
 
-    Under ``-n 2 --dist loadgroup`` the tests that share one go to one worker, so that it is built once (a session
-    or module fixture is built in each worker that runs a test asking for it):
+    Under ``-n 2 --dist loadgroup`` the tests that share one go to one worker, one after another:
 
-    - ``test_port_matches_original``'s two dtypes (and the stock-BatchNorm test) read one ``network_check``;
-    - its ``cpu-noonednn`` rows read one whole-catalog sweep with oneDNN off;
+    - the large networks' tests and the whole-catalog sweeps (oneDNN off, other CPUs', serial against parallel):
+      several GB each, two at once on two workers would not fit beside a sweep's own processes (all slow tests);
+    - ``test_port_matches_original``'s two dtypes (and the stock-BatchNorm test) read one ``network_check`` (a
+      session fixture is built in each worker that runs a test asking for it);
     - the Ray tests start clusters, one at a time as in a single process (``test_zoo_ray.py``'s quick tests,
       which start none, go along: milliseconds);
     - ``test_run_files.py`` damages copies of one module-scoped run.
@@ -144,11 +157,14 @@ def shared_work(nodeid: str) -> str | None:
     if module in ("test_zoo_ray.py", "test_run_files.py"):
         return module
     name, _, params = test.partition("[")
-    if module == "test_parity_check.py" and name == "test_port_matches_original":
+    words = set(re.split(r"[^A-Za-z0-9_]+", params))
+    if name in WHOLE_CATALOG_TESTS or (name in LARGE_NETWORK_TESTS and words & set(LARGE_NETWORKS)) or \
+            "cpu-noonednn" in params:
+        return "large networks"
+    if name == "test_port_matches_original":
         network, context = params.rstrip("]").rsplit("-", 1)[0].split("-", 1)  # NAME-CONTEXT-DTYPE
-        return "onednn-off sweep" if context == "cpu-noonednn" else f"network_check {network} {context}"
-    if module == "test_parity_check.py" and name == \
-            "test_the_editions_stock_batchnorm_is_a_known_difference_of_the_course_not_a_port_failure":
+        return f"network_check {network} {context}"
+    if name == "test_the_editions_stock_batchnorm_is_a_known_difference_of_the_course_not_a_port_failure":
         return "network_check bn_lenet_concise_d2l_stock cpu"
     return None
 

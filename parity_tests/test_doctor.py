@@ -6,19 +6,28 @@ import sys
 import pytest
 
 from modern_cnns.data import FILES
-from modern_cnns.parity.frameworks import importable
+from modern_cnns.parity.frameworks import THREAD_VARS, importable
 from parity_tests.conftest import REPO
 
 
-def doctor(data_dir):
-    env = {**os.environ, "FASHION_MNIST_DIR": str(data_dir)}
-    proc = subprocess.run([sys.executable, "-m", "parity", "doctor"], cwd=REPO, env=env,
+def doctor_env(data_dir, benchmark=False):
+    """The doctor's environment: ``data_dir`` as its Fashion-MNIST folder, and one thread unless ``benchmark``.
+
+    On one thread the doctor skips its 1-vs-N-threads benchmark (two MXNet processes and a torch loop:
+    about 6 of its 10 s of CPU); only :func:`test_all_good_or_names_each_missing_framework` checks it, with
+    the thread variables unset (the defaults it reports), whatever the test runner set."""
+    env = {k: v for k, v in os.environ.items() if k not in THREAD_VARS}
+    return {**env, "FASHION_MNIST_DIR": str(data_dir), **({} if benchmark else {"OMP_NUM_THREADS": "1"})}
+
+
+def doctor(data_dir, benchmark=False):
+    proc = subprocess.run([sys.executable, "-m", "parity", "doctor"], cwd=REPO, env=doctor_env(data_dir, benchmark),
                           capture_output=True, text=True, timeout=300)
     return proc.returncode, proc.stdout + proc.stderr
 
 
 def test_all_good_or_names_each_missing_framework(fmnist_copy):
-    code, out = doctor(fmnist_copy)
+    code, out = doctor(fmnist_copy, benchmark=True)
     for name in FILES.values():
         assert f"{name.name}: checksum ok" in out
     missing = [m for m in ("mxnet", "torch", "gluoncv") if not importable(m)]
@@ -51,9 +60,8 @@ def test_a_one_framework_environment_is_all_good_and_a_partial_one_is_not(hidden
     modules = hidden.split(",")
     if not all(importable(m) for m in modules) or not importable("torch" if only == "torch" else "mxnet"):
         pytest.skip("needs both frameworks and gluoncv installed, to hide some of them")
-    env = {**os.environ, "FASHION_MNIST_DIR": str(fmnist_copy)}
-    proc = subprocess.run([sys.executable, "-c", _HIDDEN, hidden], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-c", _HIDDEN, hidden], cwd=REPO, env=doctor_env(fmnist_copy),
+                          capture_output=True, text=True, timeout=300)
     out = proc.stdout + proc.stderr
     if only:
         assert proc.returncode == 0 and "doctor: all good" in out and "PROBLEM" not in out, out
@@ -96,6 +104,6 @@ def test_an_unsearchable_data_folder_is_a_problem_with_a_fix_not_a_crash(tmp_pat
     locked.mkdir(mode=0o700)
     os.chmod(tmp_path, 0o755)
     proc = subprocess.run(as_nobody + [sys.executable, "-m", "parity", "doctor", "--data-dir", str(locked / "fm")],
-                          cwd=REPO, capture_output=True, text=True, timeout=300)
+                          cwd=REPO, env=doctor_env(locked / "fm"), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
     assert f"PROBLEM: Fashion-MNIST directory {locked / 'fm'} cannot be searched (Permission denied)" in proc.stdout

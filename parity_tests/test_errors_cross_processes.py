@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from parity_tests.cli_inprocess import run_main
 from parity_tests.conftest import REPO, needs_both
 
 #: the installed packages (in a checkout, modern_cnns's path also holds the repository root, tests and all)
@@ -66,10 +67,13 @@ def _run(*args, timeout=600):
 
 @pytest.fixture(scope="module")
 def one_epoch_run(tmp_path_factory):
-    """A finished 1-epoch run of both frameworks (one batch): the base that tests damage copies of."""
+    """A finished 1-epoch run of both frameworks (one batch): the base that tests damage copies of.
+
+    ``--serial`` trains in the calling process: here, this one (a child would load both frameworks again)."""
     out = tmp_path_factory.mktemp("run") / "run"
-    proc = _run("reproduce", "bn_lenet_scratch", "--epochs", "1", "--limit-batches", "1", "--serial", "--out", str(out))
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    code, _, err = run_main("reproduce", "bn_lenet_scratch", "--epochs", "1", "--limit-batches", "1", "--serial",
+                            "--out", out)
+    assert code == 0, err[-2000:]
     return out
 
 
@@ -88,10 +92,14 @@ def test_side_by_side_training_shows_the_same_error_line_as_serial(one_epoch_run
         state = torch.load(model, weights_only=True)
         del state[sorted(state)[0]]
         torch.save(state, model)
-        proc = _run("reproduce", "bn_lenet_scratch", "--epochs", "2", "--limit-batches", "1", "--resume", "--out",
-                    str(out), *(["--serial"] if mode == "--serial" else []))
-        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
-        lines[mode] = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+        args = ("reproduce", "bn_lenet_scratch", "--epochs", "2", "--limit-batches", "1", "--resume", "--out", out)
+        if mode == "--serial":  # training in the calling process, this one: the error as raised where it happens
+            code, _, err = run_main(*args, "--serial")
+        else:  # the command as a user runs it, its training in two processes of its own
+            proc = _run(*map(str, args))
+            code, err = proc.returncode, proc.stderr
+        assert code == 1 and "Traceback" not in err, err[-3000:]
+        lines[mode] = [line for line in err.splitlines() if line.startswith("error:")]
     assert lines["side-by-side"] == lines["--serial"] and "file -> torch transfer refused" in lines["--serial"][0]
 
 

@@ -10,7 +10,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from parity_tests.conftest import REPO
+from parity_tests.conftest import REPO, copy_tracked
 
 FOLDERS = ("parity", "gluon_impl", "torch_impl", "data")
 
@@ -68,8 +68,12 @@ def test_modern_cnns_links_each_top_level_folder():
 
 
 def test_the_wheel_carries_every_module_and_the_reference_data(tmp_path):
+    """Built from a copy of the tracked files, as a fresh clone is: a build in this checkout rewrites the
+    ``modern_cnns_parity.egg-info`` that ``importlib.metadata`` reads here (a run's record does) while other
+    tests run."""
+    checkout = copy_tracked(tmp_path / "checkout", "pyproject.toml", "README.md", "modern_cnns", *FOLDERS)
     proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                           "-w", str(tmp_path), str(REPO)], capture_output=True, text=True, timeout=600)
+                           "-w", str(tmp_path), str(checkout)], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     wheel, = tmp_path.glob("modern_cnns_parity-*.whl")
     inside = set(zipfile.ZipFile(wheel).namelist())

@@ -1,9 +1,8 @@
 """A pair whose names differ: one short refusal before any check, and ``--map auto``."""
 import json
-import subprocess
-import sys
 
-from parity_tests.conftest import REPO, needs_both
+from parity_tests.cli_inprocess import run_main
+from parity_tests.conftest import needs_both
 
 
 def test_a_name_mismatch_is_refused_in_one_short_line():
@@ -24,18 +23,16 @@ def test_a_name_mismatch_is_refused_in_one_short_line():
 def test_cli_refuses_a_mismatched_pair_once_with_exit_2_and_map_auto_checks_it(tmp_path):
     args = ["--gluon", "examples.zoo_pairs:gluoncv2_nin_cifar10", "--torch", "examples.zoo_pairs:pytorchcv_nin_cifar10",
             "--input", "3,32,32", "--dtype", "float64"]
-    proc = subprocess.run([sys.executable, "-m", "parity", "check", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=600)
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "name their tensors differently" in errors[0] and "18 of 18" in errors[0], \
-        proc.stderr
-    assert "checks passed" not in proc.stdout  # nothing was checked
+    # in this process (parity.cli.main): a child would load both frameworks and both zoos again, twice
+    code, out, err = run_main("check", *args)
+    assert code == 2, out + err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "name their tensors differently" in errors[0] and "18 of 18" in errors[0], err
+    assert "checks passed" not in out  # nothing was checked
     saved = tmp_path / "map.json"
-    proc = subprocess.run([sys.executable, "-m", "parity", "check", *args, "--map", "auto", "--save-map", str(saved)],
-                          cwd=REPO, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "map used (--map auto, from suggest-map): 18 pairs" in proc.stdout
+    code, out, err = run_main("check", *args, "--map", "auto", "--save-map", saved)
+    assert code == 0, out + err
+    assert "map used (--map auto, from suggest-map): 18 pairs" in out
     assert len(json.loads(saved.read_text())) == 18
 
 

@@ -5,6 +5,7 @@ import sys
 
 import pytest
 
+from modern_cnns.parity.frameworks import THREAD_VARS
 from parity_tests.conftest import REPO, needs_both
 
 pytestmark = needs_both
@@ -16,7 +17,8 @@ def test_torch_keeps_its_threads_after_mxnet_loads():
             "import mxnet; dropped = torch.get_num_threads()\n"
             "from modern_cnns.parity.frameworks import ensure_threads; ensure_threads()\n"
             "print(before, dropped, torch.get_num_threads())")
-    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    # the defaults: none of the counts a user or the test runner (one share per xdist worker) may have set
+    env = {k: v for k, v in os.environ.items() if k not in THREAD_VARS}
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
                          timeout=300)
     before, dropped, after = map(int, out.stdout.split()[-3:])

@@ -1,13 +1,12 @@
 """Weight transfer both ways: by name, by map, by position; all-or-nothing; checkpoints."""
-import subprocess
-import sys
 from collections import OrderedDict
 
 import numpy as np
 import pytest
 
 from modern_cnns.parity.catalog import registry
-from parity_tests.conftest import REPO, needs_both, slow_if_large
+from parity_tests.cli_inprocess import run_main
+from parity_tests.conftest import needs_both, slow_if_large
 
 pytestmark = needs_both
 
@@ -269,9 +268,11 @@ def test_torch_batchnorm_num_batches_tracked_is_ignored_and_reported():
 
 # --- checkpoints and `python -m parity convert` ----------------------------------------------
 def run_cli(*args):
-    proc = subprocess.run([sys.executable, "-m", "parity", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=300)
-    return proc.returncode, proc.stdout + proc.stderr
+    """(exit code, stdout + stderr) of ``python -m parity ARGS``, run in this process (``parity.cli.main``): a
+    child would load both frameworks again for each call.  ``convert`` as a child of its own, killed
+    mid-write and refusing a damaged file, is in ``test_checkpoint_files.py``."""
+    code, out, err = run_main(*args)
+    return code, out + err
 
 
 @pytest.mark.parametrize("name", ["bn_lenet_scratch", pytest.param("resnet", marks=pytest.mark.slow)])

@@ -8,13 +8,12 @@ error on the way from the public API fails here.
 """
 import os
 import re
-import shutil
 import subprocess
 import sys
 
 import pytest
 
-from parity_tests.conftest import REPO, needs_torch
+from parity_tests.conftest import copy_tracked, needs_torch
 
 slow = pytest.mark.slow  # each checker reads torch's and numpy's types: tens of seconds on 2 cores
 
@@ -51,16 +50,7 @@ reveal_type(use_gluon_batchnorm)
 @pytest.fixture(scope="module")
 def checkout(tmp_path_factory):
     """The tracked files the checkers read, copied as git has them (links stay links), and the script."""
-    root = tmp_path_factory.mktemp("checkout")
-    names = subprocess.run(["git", "ls-files", "-z", "--", *TRACKED], cwd=REPO, capture_output=True, text=True,
-                           check=True).stdout.split("\0")
-    for name in filter(None, names):
-        source, copy = REPO / name, root / name
-        copy.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_symlink():
-            os.symlink(os.readlink(source), copy)
-        else:
-            shutil.copyfile(source, copy)
+    root = copy_tracked(tmp_path_factory.mktemp("checkout"), *TRACKED)
     assert (root / "modern_cnns" / "parity").is_symlink()
     (root / "client.py").write_text(_CLIENT)
     return root

@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+from parity_tests.cli_inprocess import run_main
 from parity_tests.conftest import REPO, needs_both
 
 pytestmark = needs_both
@@ -145,20 +146,18 @@ def test_mobilenet_classifier_conv_to_linear_reshape_and_zero_frozen_bias():
 def test_cli_checks_a_users_pair_and_suggests_a_map(tmp_path):
     args = ["--gluon", "examples.zoo_pairs:gluoncv2_nin_cifar10", "--torch", "examples.zoo_pairs:pytorchcv_nin_cifar10",
             "--input", "3,32,32"]
-    proc = subprocess.run([sys.executable, "-m", "parity", "suggest-map", *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr
-    proposal = json.loads(proc.stdout)
+    # both commands in this process (parity.cli.main): a child would load both frameworks and both zoos, twice
+    code, stdout, stderr = run_main("suggest-map", *args)
+    assert code == 0, stderr
+    proposal = json.loads(stdout)
     # 9 convolutions, weight and bias each, every one paired, no torch name used twice
     assert len(proposal["map"]) == 18 and len(set(proposal["map"].values())) == 18
     assert not proposal["unpaired_gluon"] and not proposal["unpaired_torch"]
     (tmp_path / "map.json").write_text(json.dumps(proposal))
     out = tmp_path / "r.json"
-    proc = subprocess.run([sys.executable, "-m", "parity", "check", *args, "--map", str(tmp_path / "map.json"),
-                           "--dtype", "float64", "--json", str(out)], cwd=REPO, capture_output=True, text=True,
-                          timeout=600)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "1/1 checks passed" in proc.stdout and json.loads(out.read_text())["passed"] is True
+    code, stdout, stderr = run_main("check", *args, "--map", tmp_path / "map.json", "--dtype", "float64", "--json", out)
+    assert code == 0, stdout + stderr
+    assert "1/1 checks passed" in stdout and json.loads(out.read_text())["passed"] is True
 
 
 def test_cli_user_pair_errors_are_usage_errors():

@@ -52,9 +52,10 @@ def test_same_shape_layers_registered_in_another_order_than_they_run_are_paired_
     assert all(r.passed for r in results), [r.summary() for r in results]
 
 
-def test_a_hybridized_block_whose_layers_do_not_run_on_their_own_keeps_registration_order():
-    """Once a hybridized block has cached its graph, no layer inside starts on its own: nothing is known of their
-    order, nothing is moved.  (Its first call traces the graph through every layer, in order, like a plain call.)"""
+def test_a_hybridized_block_is_run_layer_by_layer_for_its_order_and_paired_as_it_runs():
+    """Once a hybridized block has cached its graph, no layer inside starts on its own: the order is read from a
+    pass run layer by layer, and the block is given back hybridized (a crosswise map passed as unambiguous, before).
+    """
     from mxnet import nd
 
     from modern_cnns.parity.verdict.ports import suggest_map
@@ -64,8 +65,23 @@ def test_a_hybridized_block_whose_layers_do_not_run_on_their_own_keeps_registrat
     block.hybridize()
     block(nd.zeros((1, 8)))
     proposal = suggest_map(block, module, (8,))
-    assert proposal["reordered"] == []
-    assert proposal["map"]["a.weight"] == "first.weight"  # registration order: the crosswise pairing
+    assert proposal["map"]["b.weight"] == "first.weight" and proposal["reordered"], proposal
+    assert block._active and block._cached_op is not None  # still hybridized, its graph kept
+
+
+def test_hybridized_layers_are_localised_like_plain_ones():
+    """A hybridized Gluon block's layers are captured one by one (Symbols reached the hooks before: no localisation,
+    no diagnosis, an empty --layers table)."""
+    from modern_cnns.parity import check_pair
+    from parity_tests.port_builders import tiny_gluon, tiny_torch
+
+    block, module = tiny_gluon(), tiny_torch()
+    block.hybridize()
+    module[1].epsilon = 1e-3  # the BatchNorm's eps, as a careless port sets it
+    result, = check_pair(block, module, (1, 8, 8), dtypes=("float64",))
+    assert not result.passed
+    assert (result.first_divergence or "").startswith("layer 1 (gluon 1)"), result.first_divergence
+    assert result.diagnosis and "eps" in result.diagnosis[0], result.diagnosis
 
 
 @pytest.mark.parametrize("order", ["registered", "run"])

@@ -331,6 +331,8 @@ def suggest_map(gluon_block, torch_module, input_shape, seed: int = 0) -> dict:
             registered = dict(zip(gnames, tnames))
             reordered += [g for g, t in zip(gran, tran) if registered.get(g) != t]
             gnames, tnames = gran, tran
+        elif len(gnames) > 1 and (gran not in (None, gnames) or tran not in (None, tnames)):
+            ambiguous += gnames  # one tree's run order unknown, the other's not its registration order
         mapping.update(zip(gnames, tnames))
         unpaired += gnames[len(tnames):]
         tgroups[shape] = tnames[len(gnames):]
@@ -362,13 +364,11 @@ def _note_start(started: dict, name: str, layer, inputs) -> None:
 
 
 def _gluon_run_order(block, sample_shape) -> dict[str, int]:
-    """``{layer name: index}`` of when each Gluon layer first starts, in one predict-mode pass on zeros.
-
-    A hybridized block runs as one graph: the layers inside it never start on their own and are left
-    out (their tensors keep registration order).
-    """
+    """``{layer name: index}`` of when each Gluon layer first starts, in one predict-mode pass on zeros (a
+    hybridized block run layer by layer for it, :func:`~parity.verdict.structure.imperative`)."""
     from mxnet import nd
 
+    from modern_cnns.parity.verdict.structure import imperative
     from modern_cnns.parity.weights.state import walk_gluon
 
     started: dict[str, int] = {}
@@ -376,9 +376,10 @@ def _gluon_run_order(block, sample_shape) -> dict[str, int]:
                for prefix, blk in walk_gluon(block)]
     param = next(iter(block.collect_params().values()), None)
     try:
-        block(nd.zeros((1, *sample_shape), dtype=param.dtype if param is not None else "float32",
-                       ctx=param.list_ctx()[0] if param is not None else None))
-        nd.waitall()
+        with imperative(block):
+            block(nd.zeros((1, *sample_shape), dtype=param.dtype if param is not None else "float32",
+                           ctx=param.list_ctx()[0] if param is not None else None))
+            nd.waitall()
     except Exception:  # the order is a refinement: a pass that fails here leaves registration order
         return {}
     finally:

@@ -17,6 +17,7 @@ both neighbours align and its kind is a computing one.
 from __future__ import annotations
 
 import difflib
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -227,8 +228,31 @@ def torch_units(module):
     return units
 
 
+@contextmanager
+def imperative(block):
+    """Run a Gluon ``block`` layer by layer for a while, however it was hybridized.
+
+    A hybridized block runs its cached graph as one operator: no layer inside starts on its own, so
+    no hook sees its values (and while the graph is first traced, the hooks see Symbols, not arrays).
+    Each HybridBlock's ``_active`` flag is cleared and then restored; its cached graph is kept.
+    """
+    from mxnet.gluon import HybridBlock
+
+    from modern_cnns.parity.weights.state import walk_gluon
+
+    saved = [(blk, blk._active) for _, blk in walk_gluon(block) if isinstance(blk, HybridBlock)]
+    for blk, _ in saved:
+        blk._active = False
+    try:
+        yield block
+    finally:
+        for blk, active in saved:
+            blk._active = active
+
+
 def capture_gluon(block, x, train: bool, keep: bool):
-    """``[Layer]`` of the Gluon ``block`` on NDArray ``x``, in execution order (values if ``keep``)."""
+    """``[Layer]`` of the Gluon ``block`` on NDArray ``x``, in execution order (values if ``keep``); a
+    hybridized block is run layer by layer for it (:func:`imperative`)."""
     from mxnet import autograd
 
     layers: list[Layer] = []
@@ -236,11 +260,12 @@ def capture_gluon(block, x, train: bool, keep: bool):
     for name, blk in gluon_units(block):
         handles.append(blk.register_forward_hook(partial(_gluon_hook, layers, keep, name)))
     try:
-        if train:
-            with autograd.record():
+        with imperative(block):
+            if train:
+                with autograd.record():
+                    block(x)
+            else:
                 block(x)
-        else:
-            block(x)
     finally:
         for h in handles:
             h.detach()

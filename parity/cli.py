@@ -381,6 +381,30 @@ def _refuse_clashing_paths(args) -> None:
     if args.save_map and os.path.lexists(args.save_map):
         raise OutputPathError(f"--save-map {args.save_map} exists: the map is never written over a file; move it "
                               "away, or name a new file")
+    for option, path, ours in (("--json", args.json, _is_json_report), ("--markdown", args.markdown,
+                                                                         _is_markdown_report)):
+        if path and os.path.lexists(path) and not ours(path):
+            raise OutputPathError(f"{option} {path} exists and is not a report of this tool's: it is never replaced; "
+                                  "move it away, or name a new file")
+
+
+def _is_json_report(path) -> bool:
+    """Is the file at ``path`` a ``check --json`` report (which a new check replaces)?"""
+    import json
+
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and "results" in data and "cpu numerics" in data
+
+
+def _is_markdown_report(path) -> bool:
+    """Is the file at ``path`` a ``check --markdown`` report (which a new check replaces)?"""
+    try:
+        return Path(path).read_text().startswith("# Parity report")
+    except (OSError, ValueError):
+        return False
 
 
 def _read_supplied(args) -> None:
@@ -659,8 +683,10 @@ def build_parser():
     p.add_argument("--jobs", type=positive_int, default=None,
                    help="worker processes, each with cores/jobs threads (default: one per core, as far as "
                         "available memory allows, ~10 GB each)")
-    p.add_argument("--json", metavar="FILE", type=writable_file)
-    p.add_argument("--markdown", metavar="FILE", type=writable_file)
+    p.add_argument("--json", metavar="FILE", type=writable_file,
+                   help="write the report here (a file already there is replaced only if it is such a report)")
+    p.add_argument("--markdown", metavar="FILE", type=writable_file,
+                   help="write the report here (a file already there is replaced only if it is such a report)")
     p.add_argument("--layers", action="store_true",
                    help="print every layer of both trees (execution order, shapes, pairing, the port's difference "
                         "per dtype beside the original's own float32 error); always in --json and --markdown")

@@ -433,3 +433,18 @@ def test_one_example_through_a_batchnorm_is_one_error_line_and_exit_2(tmp_path, 
     line = _one_error(*run_main("check", "--gluon", f"{me}:{gluon}", "--torch", f"{me}:functional_batchnorm_torch",
                                 "--inputs", inputs, "--dtype", "float64", "--steps", "1", "--positional"))
     assert says in line, line
+
+
+@pytest.mark.parametrize("option", ["--json", "--markdown"])
+def test_a_report_path_that_names_a_users_file_is_refused_and_a_report_of_ours_is_replaced(tmp_path, option):
+    """``--markdown mypairs.py`` replaced the user's module with the report, before."""
+    mine = tmp_path / "mypairs.py"
+    mine.write_text("def build():\n    return None\n")
+    code, _, err = run_main("check", *TINY, option, mine)
+    assert code == 2 and "is not a report of this tool" in err and err.count("\n") == 1, err
+    assert mine.read_text() == "def build():\n    return None\n"
+    report = tmp_path / "r.out"
+    assert run_main("check", *TINY, option, report)[0] == 0
+    first = report.read_text()
+    assert run_main("check", *TINY, "--seed", "1", option, report)[0] == 0  # our own report: replaced
+    assert report.read_text() != first

@@ -130,7 +130,7 @@ def test_reports_on_a_symlink_are_written_through_and_long_names_work(tmp_path):
     """--json/--markdown on a link replaced the link with a file."""
     target = tmp_path / "real" / "report.md"
     target.parent.mkdir()
-    target.write_text("old")
+    target.write_text("# Parity report (an old one, which a check replaces)\n")
     link = tmp_path / "report-link.md"
     link.symlink_to(target)
     long_json = tmp_path / ("r" * 247 + ".json")  # legal (252 bytes); its temporary's name would not be
@@ -139,7 +139,7 @@ def test_reports_on_a_symlink_are_written_through_and_long_names_work(tmp_path):
                             long_json)
     assert code == 0, err[-2000:]
     assert link.is_symlink() and os.readlink(link) == str(target)
-    assert target.read_text().startswith("# Parity report")
+    assert target.read_text().startswith("# Parity report: MXNet Gluon")
     assert json.loads(long_json.read_text())["passed"] is True
 
 

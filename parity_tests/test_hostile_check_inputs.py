@@ -448,3 +448,13 @@ def test_a_report_path_that_names_a_users_file_is_refused_and_a_report_of_ours_i
     first = report.read_text()
     assert run_main("check", *TINY, "--seed", "1", option, report)[0] == 0  # our own report: replaced
     assert report.read_text() != first
+
+
+@pytest.mark.parametrize("options, words", [
+    (("--positional", "--zero-frozen", "nonexistent"), "the torch model has no such tensor"),
+    (("--map", "auto", "--zero-frozen", "3.bias"), "which the map gives a source"),
+])
+def test_a_zero_frozen_mistake_is_a_usage_error_not_a_parity_fail(options, words):
+    """A --zero-frozen name the port lacks, or one the pairing already copies, was a FAIL (exit 1)."""
+    code, _, err = run_main("check", *TINY, *options)
+    assert code == 2 and words in err and err.count("\n") == 1, err

@@ -173,6 +173,7 @@ def check_pair(gluon_block, torch_module, input_shape, *, name_map=None, positio
         accept = known.check_names(accept)
     except ValueError as err:
         raise PortError(str(err)) from None
+    _check_zero_frozen(torch_module, zero_frozen, name_map)
     if not positional:  # decided from the names alone, before any weight is made, copied or run
         refusal = _name_mismatch(gluon_block, torch_module, name_map, zero_frozen)
         if refusal:
@@ -198,6 +199,22 @@ def check_pair(gluon_block, torch_module, input_shape, *, name_map=None, positio
         for h in hooks:
             h.remove()
         snapshot.restore()
+
+
+def _check_zero_frozen(torch_module, zero_frozen, name_map) -> None:
+    """``zero_frozen`` names torch tensors with no source: one that the port does not have, or that the map
+    already gives a source, is a usage mistake (refused here), not a transfer failure of the port."""
+    from modern_cnns.parity.weights.state import torch_names
+
+    names = set(torch_names(torch_module))
+    unknown = [n for n in zero_frozen if n not in names]
+    if unknown:
+        raise PortError(f"zero_frozen names {', '.join(unknown)}: the torch model has no such tensor "
+                        f"(its tensors: {', '.join(list(names)[:3])}, ...)")
+    mapped = set((name_map or {}).values()) & set(zero_frozen) if isinstance(name_map, dict) else set()
+    if mapped:
+        raise PortError(f"zero_frozen names {', '.join(sorted(mapped))}, which the map gives a source: a tensor is "
+                        "either copied or zeroed and frozen, not both")
 
 
 def _name_mismatch(gluon_block, torch_module, name_map, zero_frozen) -> str | None:

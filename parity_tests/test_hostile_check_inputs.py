@@ -458,3 +458,18 @@ def test_a_zero_frozen_mistake_is_a_usage_error_not_a_parity_fail(options, words
     """A --zero-frozen name the port lacks, or one the pairing already copies, was a FAIL (exit 1)."""
     code, _, err = run_main("check", *TINY, *options)
     assert code == 2 and words in err and err.count("\n") == 1, err
+
+
+@needs_both
+def test_a_float64_weight_beyond_float32s_range_is_not_called_nan_or_infinity(tmp_path):
+    """1e39 in a float64 .params file is finite; loaded into the float32 block it becomes infinite.  The refusal
+    said "not finite (NaN or infinity)" of the file's value, before."""
+    from parity_tests import port_builders
+
+    net, path = port_builders.tiny_gluon(), tmp_path / "w.params"
+    net.cast("float64")
+    net[0].weight.data()[0, 0, 1, 1] = 1e39
+    net.save_parameters(str(path))
+    line = _one_error(*run_main("check", *PAIR, "--input", "1,8,8", "--gluon-params", path, "--dtype", "float64",
+                                "--steps", "1"))
+    assert "beyond float32's range" in line, line

@@ -177,8 +177,10 @@ def _refuse_non_finite_weights(block, path) -> None:
         if not finite.all():
             bad = int(values.size - finite.sum())
             raise SuppliedError(f"--gluon-params {path}: {name} holds {bad} value{'s' if bad > 1 else ''} that "
-                                f"{'are' if bad > 1 else 'is'} not finite (NaN or infinity); give trained weights "
-                                "that are numbers")
+                                f"{'are' if bad > 1 else 'is'} not finite once loaded in the block's "
+                                f"{values.dtype} (NaN or infinity, or a finite number beyond {values.dtype}'s "
+                                f"range, {float(np.finfo(values.dtype).max):.3g}); give trained weights that are "
+                                "numbers the block can hold")
 
 
 def _first_line(err) -> str:

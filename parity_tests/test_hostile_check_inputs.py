@@ -435,6 +435,7 @@ def test_one_example_through_a_batchnorm_is_one_error_line_and_exit_2(tmp_path, 
     assert says in line, line
 
 
+@needs_both
 @pytest.mark.parametrize("option", ["--json", "--markdown"])
 def test_a_report_path_that_names_a_users_file_is_refused_and_a_report_of_ours_is_replaced(tmp_path, option):
     """``--markdown mypairs.py`` replaced the user's module with the report, before."""
@@ -450,6 +451,7 @@ def test_a_report_path_that_names_a_users_file_is_refused_and_a_report_of_ours_i
     assert report.read_text() != first
 
 
+@needs_both
 @pytest.mark.parametrize("options, words", [
     (("--positional", "--zero-frozen", "nonexistent"), "the torch model has no such tensor"),
     (("--map", "auto", "--zero-frozen", "3.bias"), "which the map gives a source"),

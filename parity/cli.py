@@ -194,20 +194,17 @@ def _refuse_names_on_meta(args, block) -> None:
     import torch
 
     from modern_cnns.parity.verdict.memory import reraise_if_memory
-    from modern_cnns.parity.verdict.pairing import name_mismatch
-    from modern_cnns.parity.verdict.ports import PortError, load_callable
-    from modern_cnns.parity.weights.state import gluon_names, torch_names
+    from modern_cnns.parity.verdict.ports import PortError, _name_mismatch, load_callable
 
     try:
         with torch.device("meta"):
             module = load_callable(args.torch)()
-        names = torch_names(module) if isinstance(module, torch.nn.Module) else None
     except PortError:
         raise
     except Exception as err:
         reraise_if_memory(err)
         return
-    refusal = names is not None and name_mismatch(gluon_names(block), names, None, args.zero_frozen or ())
+    refusal = isinstance(module, torch.nn.Module) and _name_mismatch(block, module, None, args.zero_frozen or ())
     if refusal:
         raise PortError(refusal)
 
@@ -284,7 +281,7 @@ def _cmd_check(args):
         print(f"skipped: {args.device}: {skip}")
         from modern_cnns.parity.weights.checkpoint import atomic_write
 
-        for path, render in ((args.markdown, lambda: f"# Parity report\n\nskipped: {args.device}: {skip}\n"),
+        for path, render in ((args.markdown, lambda: f"{report.MARKDOWN_TITLE}\n\nskipped: {args.device}: {skip}\n"),
                              (args.json, lambda: report.to_json([], None, skipped=f"{args.device}: {skip}"))):
             if path:
                 text = render()
@@ -381,30 +378,13 @@ def _refuse_clashing_paths(args) -> None:
     if args.save_map and os.path.lexists(args.save_map):
         raise OutputPathError(f"--save-map {args.save_map} exists: the map is never written over a file; move it "
                               "away, or name a new file")
-    for option, path, ours in (("--json", args.json, _is_json_report), ("--markdown", args.markdown,
-                                                                         _is_markdown_report)):
+    from modern_cnns.parity.verdict import report
+
+    for option, path, ours in (("--json", args.json, report.is_json_report),
+                               ("--markdown", args.markdown, report.is_markdown_report)):
         if path and os.path.lexists(path) and not ours(path):
             raise OutputPathError(f"{option} {path} exists and is not a report of this tool's: it is never replaced; "
                                   "move it away, or name a new file")
-
-
-def _is_json_report(path) -> bool:
-    """Is the file at ``path`` a ``check --json`` report (which a new check replaces)?"""
-    import json
-
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(data, dict) and "results" in data and "cpu numerics" in data
-
-
-def _is_markdown_report(path) -> bool:
-    """Is the file at ``path`` a ``check --markdown`` report (which a new check replaces)?"""
-    try:
-        return Path(path).read_text().startswith("# Parity report")
-    except (OSError, ValueError):
-        return False
 
 
 def _read_supplied(args) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 
 def _verdict(ok, known=None):
@@ -52,10 +53,31 @@ def markdown_cell(text) -> str:
     return str(text).replace("|", "\\|").replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\n")
 
 
+#: the first line of every Markdown report ``check`` writes (how a file of ours is recognised)
+MARKDOWN_TITLE = "# Parity report"
+
+
+def is_markdown_report(path) -> bool:
+    """Is the file at ``path`` a Markdown report of ``check``'s (which a new check may replace)?"""
+    try:
+        return Path(path).read_text().startswith(MARKDOWN_TITLE)
+    except (OSError, ValueError):
+        return False
+
+
+def is_json_report(path) -> bool:
+    """Is the file at ``path`` a JSON report of ``check``'s (:func:`to_json`; a new check may replace it)?"""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and "results" in data and "cpu numerics" in data
+
+
 def markdown(results, wall_seconds=None, checked=None):
     """The Markdown report: a summary table, then every row of every result; ``checked``: what was checked
     (:func:`checked_lines`)."""
-    out = ["# Parity report: MXNet Gluon vs the PyTorch port", "", *checked_lines(checked)]
+    out = [f"{MARKDOWN_TITLE}: MXNet Gluon vs the PyTorch port", "", *checked_lines(checked)]
     out += ["| network | device | dtype | checks | worst check | max rel diff | verdict |",
             "|---|---|---|---|---|---|---|"]
     cell = markdown_cell

@@ -5,6 +5,7 @@ import sys
 
 import pytest
 
+from parity_tests.cli_inprocess import run_main
 from parity_tests.conftest import REPO, needs_both, needs_gluon
 
 
@@ -63,8 +64,8 @@ def test_unknown_names_get_the_list_of_valid_ones(args, tmp_path):
 def test_report_folders_that_do_not_exist_yet_are_created(tmp_path):
     """The main job writes reports/parity.json on a fresh clone, where reports/ does not exist."""
     report = tmp_path / "reports" / "new" / "parity.json"
-    proc = run_cli("check", "lenet", "--dtype", "float64", "--json", str(report))
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    code, out, err = run_main("check", "lenet", "--dtype", "float64", "--json", str(report))
+    assert code == 0, out + err
     assert json.loads(report.read_text())["passed"] is True
 
 

@@ -14,7 +14,8 @@ def doctor_env(data_dir, benchmark=False):
     """The doctor's environment: ``data_dir`` as its Fashion-MNIST folder, and one thread unless ``benchmark``.
 
     On one thread the doctor skips its 1-vs-N-threads benchmark (two MXNet processes and a torch loop:
-    about 6 of its 10 s of CPU); only :func:`test_all_good_or_names_each_missing_framework` checks it, with
+    about 6 of its 10 s of CPU); only :func:`test_the_doctor_reports_every_cores_threads_and_benchmarks_one_against_all`
+    (slow) checks it, with
     the thread variables unset (the defaults it reports), whatever the test runner set."""
     env = {k: v for k, v in os.environ.items() if k not in THREAD_VARS}
     return {**env, "FASHION_MNIST_DIR": str(data_dir), **({} if benchmark else {"OMP_NUM_THREADS": "1"})}
@@ -27,7 +28,7 @@ def doctor(data_dir, benchmark=False):
 
 
 def test_all_good_or_names_each_missing_framework(fmnist_copy):
-    code, out = doctor(fmnist_copy, benchmark=True)
+    code, out = doctor(fmnist_copy)
     for name in FILES.values():
         assert f"{name.name}: checksum ok" in out
     missing = [m for m in ("mxnet", "torch", "gluoncv") if not importable(m)]
@@ -39,6 +40,15 @@ def test_all_good_or_names_each_missing_framework(fmnist_copy):
     else:
         assert code == 0, out
         assert "doctor: all good" in out and "oneDNN" in out and "gluoncv 0.10.5" in out
+        assert "threads: torch intra-op 1, MXNet OpenMP 1" in out, out  # what OMP_NUM_THREADS=1 asks
+
+
+@pytest.mark.slow  # the quick loop runs the doctor above, on one thread, without its benchmark
+def test_the_doctor_reports_every_cores_threads_and_benchmarks_one_against_all(fmnist_copy):
+    """With the thread variables unset, each framework gets every core, and the 1-vs-N benchmark runs."""
+    code, out = doctor(fmnist_copy, benchmark=True)
+    assert code == 0 and "doctor: all good" in out, out
+    if all(importable(m) for m in ("mxnet", "torch")):
         cores = len(os.sched_getaffinity(0))
         assert f"threads: torch intra-op {cores}, MXNet OpenMP {cores}" in out, out
         if cores > 1:  # the 1-vs-N benchmark, one line per framework

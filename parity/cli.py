@@ -352,6 +352,16 @@ def _refuse_ignored_options(args) -> None:
     if args.map and args.positional:
         raise PortError("--map with --positional: --positional pairs tensors in registration order and would ignore "
                         "the map; give one of them")
+    if (args.gluon or args.torch) and args.jobs is not None:
+        raise PortError("--jobs sets how many registry networks are checked side by side; a pair of yours is checked "
+                        "in this process: leave --jobs out")
+    if (args.gluon or args.torch) and args.accept:  # a typo is refused before the builders run (minutes, maybe)
+        from modern_cnns.parity.verdict import known
+
+        try:
+            known.check_names(args.accept)
+        except ValueError as err:
+            raise PortError(str(err)) from None
 
 
 def _refuse_clashing_paths(args) -> None:
@@ -661,8 +671,8 @@ def build_parser():
                    help="default: the registry's per-network choice")
     p.add_argument("--seed", type=non_negative_int, default=0, help="draws the weights and the batches (default 0)")
     p.add_argument("--jobs", type=positive_int, default=None,
-                   help="worker processes, each with cores/jobs threads (default: one per core, as far as "
-                        "available memory allows, ~10 GB each)")
+                   help="registry networks checked side by side, in worker processes with cores/jobs threads "
+                        "each (default: one per core, as far as available memory allows, ~10 GB each)")
     p.add_argument("--json", metavar="FILE", type=writable_file,
                    help="write the report here (a file already there is replaced only if it is such a report)")
     p.add_argument("--markdown", metavar="FILE", type=writable_file,

@@ -179,7 +179,11 @@ def test_gluon_params_that_cannot_be_checked_are_refused(tmp_path, how, says):
     (("lenet", "--map", "auto"), "--map applies to a pair of yours"),
     (("lenet", "--gluon-batchnorm"), "--gluon-batchnorm applies to a pair of yours"),
     (("lenet", "--zero-frozen", "x"), "--zero-frozen applies to a pair of yours"),
-    (("lenet", "--input-sizes", "32"), "--input-sizes applies to a pair of yours")])
+    (("lenet", "--input-sizes", "32"), "--input-sizes applies to a pair of yours"),
+    ((*PAIR, "--input", "1,8,8", "--jobs", "2"), "--jobs sets how many registry networks are checked side by side"),
+    # refused before the builders are even imported (it came after both models were built)
+    (("--gluon", "no_such_module:build", "--torch", "no_such_module:build", "--input", "1,8,8", "--accept",
+      "unbiased-running-var", "no-such-difference"), "unknown --accept name(s) no-such-difference; valid: ")])
 def test_an_option_that_would_be_ignored_is_refused(tmp_path, monkeypatch, options, says):
     monkeypatch.chdir(tmp_path)
     line = _one_error(*run_main("check", *options, "--dtype", "float64", "--steps", "1"))

@@ -519,7 +519,7 @@ def _reordered(proposal) -> str:
 
 
 def _auto_map(args, block, module) -> dict:
-    """``--map auto``: suggest-map's proposal, used when it is unambiguous (printed, and saved with --save-map)."""
+    """``--map auto``: suggest-map's proposal, used when it is unambiguous (its size printed; saved with --save-map)."""
     import json
 
     from modern_cnns.parity.verdict.ports import PortError, suggest_map

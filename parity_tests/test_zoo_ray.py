@@ -88,6 +88,30 @@ def test_a_measured_peak_replaces_the_formula_in_the_memory_a_task_declares():
     assert memory_estimate(large, measured_gb=4.0) == int(1.25 * 4.0 * GB)
 
 
+#: (pair, parameters, peak resident GB) measured by the first zoo run, 2026-11-29 (docs/FINDINGS.md, "The zoo on
+#: Ray"): the deepest and the widest of the 82 CIFAR pairs it checked
+MEASURED_PEAKS = [("sepreresnet1001_cifar10", 11_573_534, 3.68), ("diapreresnet1001_svhn", 10_546_554, 3.43),
+                  ("densenet190_k40_bc_cifar100", 25_821_620, 5.24), ("densenet100_k24_svhn", 16_114_138, 4.06),
+                  ("densenet40_k12_cifar10", 599_050, 1.24), ("wrn40_8_svhn", 35_748_314, 4.66),
+                  ("resnet1202_cifar100", 19_429_876, 3.63)]
+
+
+@pytest.mark.parametrize("name,params,peak_gb", MEASURED_PEAKS)
+def test_the_formula_declares_at_least_what_a_measured_pair_used(name, params, peak_gb):
+    """A task that declares less than it uses lets Ray place it beside others that then run out of memory."""
+    from modern_cnns.parity.zoo.engine import GB, memory_estimate
+
+    assert memory_estimate(_pair(name, 32, params)) >= peak_gb * GB
+
+
+def test_the_deep_envelope_stops_where_the_measurements_stop():
+    """A VGG (143 M parameters, 224x224) is declared by its weights (~12 GB), not by the CIFAR envelope (~35 GB):
+    a machine of 24 GB still takes it."""
+    from modern_cnns.parity.zoo.engine import GB, memory_estimate
+
+    assert 10 * GB < memory_estimate(_pair("vgg19", 224, 143_667_240)) < 16 * GB
+
+
 def test_a_fail_is_put_down_to_the_cause_its_first_diagnosis_line_names():
     from modern_cnns.parity.zoo.report import cause_of
 

@@ -143,6 +143,25 @@ def test_an_untransferable_pairs_row_names_the_pairing_that_came_closest(tmp_pat
     assert "automatic map: 38 problem(s)" in row and "x.bn.gamma" in row and "by name" not in row
 
 
+def test_the_report_shows_the_current_checkers_records_and_counts_an_older_ones(tmp_path):
+    """A record an older checker made is not a result of this one: counted and named, not shown as a verdict."""
+    from modern_cnns.parity.zoo.report import render
+    from modern_cnns.parity.zoo.store import Store
+
+    store = Store(tmp_path, "gluoncv2:pytorchcv")
+    store.append([_rec("mixed", "float64", version="v1", verdict="FAIL", input_size=32)])  # re-checked below
+    store.append([_rec(p, d, version=v, verdict=verdict, input_size=32, seconds=10.0)
+                  for p, v, verdict in (("new", "v2", "PASS"), ("old", "v1", "FAIL"), ("mixed", "v2", "PASS"))
+                  for d in ("float32", "float64")])
+    text = render(tmp_path, version="v2")
+    rows = [line.split(" | ")[0] for line in text.splitlines() if line.startswith("| ") and " | 32 | " in line]
+    assert rows == ["| mixed", "| new"], text  # the newest record of each key wins: mixed is v2 in both dtypes
+    assert "Records by checker version (a hash of the code that decides a verdict): v2 (4)." in text, text
+    assert "Not shown: 1 pair(s) checked only by an older checker (v1: 2 records)" in text, text
+    assert "| FAIL |" not in text
+    assert "| old |" in render(tmp_path)  # without a version, every record
+
+
 def test_an_unknown_source_lists_the_valid_ones():
     from modern_cnns.parity.zoo.sources import UnknownSource, enumerate_pairs
 

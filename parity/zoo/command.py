@@ -66,6 +66,6 @@ def _write_markdown(args, describe: bool = True) -> None:
         offered_all = {s: sources.enumerate_pairs(s, args.store) for s in stored}
     else:
         offered_all = {s: sources.described(s, args.store) for s in stored}
-    text = report.render(args.store, offered_all, cores())
+    text = report.render(args.store, offered_all, cores(), version=code_version())
     atomic_write(args.markdown, lambda tmp: Path(tmp).write_text(text))
     print(f"wrote {args.markdown}")

@@ -81,3 +81,47 @@ def test_the_probes_leave_the_models_as_they_were():
     assert not raised and set(g) == set(t) and len(g) == 3
     assert all(np.array_equal(s.read(), before_g[n]) for n, s in gluon_slots(block).items())
     assert all(np.array_equal(s.read(), before_t[n]) for n, s in torch_slots(module)[0].items())
+
+
+def _chaotic_at_scale_pair():
+    """``z + sin(1e14 * relu(z - 5)**2)`` of ``z = dense(x)``: at the batch (``|z| < 4``) the sine term is 0 and
+    the pair is as plain as a Dense layer; at x10 and x30 its phase is ~1e17, which one ulp of ``z`` moves by
+    tens of radians: the original is chaotic there, its own sensitivity O(1).  The port is the same function
+    with ``z`` one ulp off (``* (1 + 2**-52)``), a rounding difference by construction on every CPU."""
+    import torch
+    from mxnet.gluon import HybridBlock, nn
+
+    class Original(HybridBlock):
+        def __init__(self):
+            super().__init__()
+            self.dense = nn.Dense(3, in_units=4)
+
+        def hybrid_forward(self, F, x):
+            z = self.dense(x.reshape((0, -1)))
+            return z + F.sin(1e14 * F.square(F.relu(z - 5)))
+
+    class Port(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.dense = torch.nn.Linear(4, 3)
+
+        def forward(self, x):
+            z = self.dense(x.flatten(1)) * (1 + 2 ** -52)
+            return z + torch.sin(1e14 * torch.relu(z - 5) ** 2)
+
+    return Original(), Port()
+
+
+def test_a_probe_where_the_original_itself_is_chaotic_passes_on_its_measured_sensitivity():
+    """A probe judged without the original's sensitivity failed a correct port of a deep network: gluoncv2's
+    1202-layer DIA-PreResNet moves by 8e-3 under a one-ulp nudge at x30 in float64 (its prediction-mode
+    activations grow without bound), pytorchcv's port differed by 4e-3, and the check said "a layer clips or
+    saturates in one framework only"."""
+    from modern_cnns.parity import check_pair
+
+    block, module = _chaotic_at_scale_pair()
+    result, = check_pair(block, module, (1, 2, 2), dtypes=("float64",), steps=1)
+    rows = {str(r.check): r for r in _probe_rows(result)}
+    assert rows["predict output (input x30)"].max_rel > 1e-3, rows  # the port really differs there
+    assert rows["predict output (input x30)"].passed and rows["predict output (input x30)"].basis == "conditioning"
+    assert result.passed and result.diagnosis == [], (result.diagnosis, [r for r in result.rows if not r.passed])

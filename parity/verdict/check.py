@@ -269,16 +269,21 @@ def sensitivity(subject: Subject, dtype, device, batches, reference, seed, nudge
     """The original's own relative change, per check, when every input value moves by one ulp.
 
     Reruns the Gluon original ``nudges`` times on nudged copies of ``batches`` (same
-    weights: ``subject.make_gluon`` rebuilds them) and returns ``{check: worst relative change}``
+    weights: ``subject.make_gluon`` rebuilds them), its probes on the nudged probe batch included
+    (:func:`parity.verdict.probes.original_outputs`), and returns ``{check: worst relative change}``
     against ``reference`` (its unnudged run), scales floored as in :mod:`parity.verdict.tolerance`.
     Pass the same ``rng`` to draw further nudges in later rounds.
     """
     rng = rng if rng is not None else nudge_rng(seed)
     floors = tolerance.group_floors(reference)
+    probed = {check.probe for check in reference if check.probe is not None}  # the probes the check ran
     worst: dict = {}
     for _ in range(nudges):
         block = subject.make_gluon(dtype)
-        run = trace_gluon(block, [(nudge(x, dtype, rng), y) for x, y in batches], dtype, device, policy.LR)
+        nudged = [(nudge(x, dtype, rng), y) for x, y in batches]
+        # the probes first, forward only, as _run_pair runs them: before training moves the state
+        run = probes.original_outputs(block, nudged[0][0], seed, dtype, device, probed) if probed else {}
+        run.update(trace_gluon(block, nudged, dtype, device, policy.LR))
         for check, value in run.items():
             if check not in reference:  # a check whose shapes differ between the trees: not compared
                 continue

@@ -79,20 +79,22 @@ def draw_batchnorm_state(block, seed: int) -> dict:
 
 
 class BatchNormState:
-    """``with BatchNormState(pair, values):`` both trees hold ``values`` (Gluon names), and get their
-    own state back on exit.  The torch side is written through the transfer's pairing (``pair.names``)."""
+    """``with BatchNormState(block, values, module, names):`` the Gluon ``block`` (and the torch ``module``, if
+    given) hold ``values`` (Gluon names), and get their own state back on exit.  The torch side is written
+    through the transfer's pairing ``names`` (``{gluon name: torch name}``)."""
 
-    def __init__(self, pair, values: dict):
-        self.pair, self.values = pair, values
+    def __init__(self, block, values: dict, module=None, names: dict | None = None):
+        self.block, self.module, self.names, self.values = block, module, names or {}, values
         self.saved: list = []
 
     def __enter__(self):
         from modern_cnns.parity.weights.state import gluon_slots, torch_slots
 
-        gslots, (tslots, _) = gluon_slots(self.pair.block), torch_slots(self.pair.module)
+        gslots = gluon_slots(self.block)
+        tslots = torch_slots(self.module)[0] if self.module is not None else {}
         for gname, value in self.values.items():
             targets = [gslots[gname]]
-            tname = self.pair.names.get(gname)
+            tname = self.names.get(gname)
             if tname in tslots:
                 targets.append(tslots[tname])
             for slot in targets:
@@ -107,6 +109,36 @@ class BatchNormState:
             slot.write(value)
         mx.nd.waitall()
         return False
+
+
+def _drawn_state(pair, seed: int) -> BatchNormState:
+    """Both trees of ``pair`` holding the BatchNorm state drawn from ``seed``."""
+    return BatchNormState(pair.block, draw_batchnorm_state(pair.block, seed), pair.module, pair.names)
+
+
+def original_outputs(block, x, seed: int, dtype: str, device: str, wanted) -> dict:
+    """``{check: array}`` of the Gluon original alone under the probes in ``wanted`` (a set of
+    :class:`~parity.verdict.checks.Probe`), on probe batch ``x``, its state unchanged.
+
+    The original's own sensitivity (:func:`parity.verdict.check.sensitivity`) reruns this on nudged
+    inputs: at x30 a deep network without normalisation in prediction mode can be chaotic (measured:
+    gluoncv2's 1202-layer DIA-PreResNet moves by 8e-3 under a one-ulp nudge at x30 in float64, by
+    2e-15 at x1), and a correct port then differs by as much; without it a probe had no conditioning
+    ground, and such a port failed as one that "clips or saturates"."""
+    from modern_cnns.parity.verdict import outputs
+    from modern_cnns.parity.verdict.pair import predict_gluon
+
+    out = {}
+    for probe in probes_for(block):
+        if probe not in wanted:
+            continue
+        if probe.batchnorm:
+            with BatchNormState(block, draw_batchnorm_state(block, seed)):
+                value = predict_gluon(block, x, dtype, device)
+        else:
+            value = predict_gluon(block, np.asarray(x) * probe.scale, dtype, device)
+        out.update(outputs.named(probe.check, value))
+    return out
 
 
 def _outputs(pair, x) -> tuple:
@@ -135,7 +167,7 @@ def run(pair, x, seed: int, skipped: dict | None = None) -> tuple:
             continue
         try:
             if probe.batchnorm:
-                with BatchNormState(pair, draw_batchnorm_state(pair.block, seed)):
+                with _drawn_state(pair, seed):
                     go, to = _outputs(pair, x)
             else:
                 go, to = _outputs(pair, np.asarray(x) * probe.scale)
@@ -188,7 +220,7 @@ def localise(pair, x, probe: Probe, seed: int, rtol: float):
     from modern_cnns.parity.verdict.localise import localise as first_layer
 
     if probe.batchnorm:
-        with BatchNormState(pair, draw_batchnorm_state(pair.block, seed)):
+        with _drawn_state(pair, seed):
             found = first_layer(pair, x, False, rtol)
     else:
         found = first_layer(pair, np.asarray(x) * probe.scale, False, rtol)

@@ -7,13 +7,16 @@ folder when another env name finds it (``recreate env because env type changed f
 package are identical (``requirements.lock``, editable), so the folder is keyed by its one name,
 ``full``, instead: a switch reuses it, and tox still reinstalls when the lock file changes.
 
-``runner = full-stack`` in tox.ini selects this runner.  The envs that use it run one after another
-under ``tox -p`` (``depends`` in tox.ini): one folder cannot be set up by two runs at once.
+``runner = full-stack`` in tox.ini selects this runner.  Its setup (creating the folder, installing
+into it) holds a lock beside the folder: two runs setting up one folder at once (``tox -p`` of two
+full-stack envs, or two terminals) crashed virtualenv or reinstalled the package into it twice at
+once; their commands may still run side by side once it is set up.
 """
 from __future__ import annotations
 
 from typing import Any
 
+from filelock import FileLock
 from tox.plugin import impl
 from tox.tox_env.info import Info
 from tox.tox_env.python.virtual_env.runner import VirtualEnvRunner
@@ -42,6 +45,11 @@ class FullStackRunner(VirtualEnvRunner):
     @property
     def cache(self) -> Info:
         return _OneNameInfo(self.env_dir)
+
+    def setup(self) -> None:
+        self.env_dir.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(self.env_dir.parent / f"{self.env_dir.name}.lock"):
+            super().setup()
 
 
 @impl

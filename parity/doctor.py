@@ -93,7 +93,9 @@ def _mxnet_ms(threads, seconds):
     import os
     import subprocess
 
-    env = {**os.environ, "MXNET_OMP_MAX_THREADS": str(threads)}
+    # both variables: MXNet's own operators read MXNET_OMP_MAX_THREADS, its oneDNN convolution the OpenMP
+    # runtime's OMP_NUM_THREADS (measured: OMP_NUM_THREADS=2 with MXNET_OMP_MAX_THREADS=1 ran this step on 2)
+    env = {**os.environ, "MXNET_OMP_MAX_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
     out = subprocess.run([sys.executable, "-c", _MXNET_BENCH, str(seconds)], env=env, capture_output=True,
                          text=True, timeout=120)
     return float(out.stdout.split()[-1])
@@ -107,7 +109,9 @@ def threads_report(seconds=0.5):
 
     n = set_threads()
     lines = [f"threads: torch intra-op {n}, MXNet OpenMP {os.environ.get('MXNET_OMP_MAX_THREADS', 'default')} "
-             f"(cores {cores()}, OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY', 'unset')})"]
+             f"(cores {cores()}; MXNet's oneDNN kernels: OMP_NUM_THREADS "
+             f"{os.environ.get('OMP_NUM_THREADS', 'unset, every core')}; "
+             f"OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY', 'unset')})"]
     if n == 1:
         return lines
     if available("torch"):

@@ -4,6 +4,7 @@ tox 4 keys an env folder by the name of the env that set it up and rebuilds it f
 so ``env_dir`` alone made every switch between py311, type, report and isa-* a 7.5-minute reinstall.
 """
 import importlib.util
+import os
 import re
 import subprocess
 import sys
@@ -19,7 +20,11 @@ OWN_STACK = ("gluon", "torch", "lint")
 
 
 def _tox(*args, cwd=REPO):
-    return subprocess.run([sys.executable, "-m", "tox", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+    """tox as a maintainer runs it, without the ``TOX_*`` variables of a tox env this suite may run in (tox
+    honours ``TOX_WORK_DIR``: the toy project below would have removed that env's own folder)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOX_")}
+    return subprocess.run([sys.executable, "-m", "tox", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=300)
 
 
 @needs_tox
@@ -32,6 +37,12 @@ def test_the_full_stack_envs_name_one_folder_and_one_runner_and_the_others_their
     assert {config[env] for env in FULL_STACK} == {("full-stack", str(REPO / ".tox" / "full"))}, config
     for env in OWN_STACK:
         assert config[env] == ("virtualenv", str(REPO / ".tox" / env)), config
+    # one folder holds one stack: the same locked requirements for every env that shares it
+    deps = _tox("config", "-e", ",".join(FULL_STACK), "-k", "deps")
+    assert len(set(re.findall(r"^deps = (.+)$", deps.stdout, re.M))) == 1, deps.stdout
+    # any other env gets a folder of its own (a py312 on the shared one rebuilt it for another Python)
+    other = _tox("config", "-e", "py312", "-k", "runner", "env_dir")
+    assert f"runner = virtualenv\nenv_dir = {REPO / '.tox' / 'py312'}" in other.stdout, other.stdout
 
 
 @needs_tox
@@ -50,3 +61,7 @@ def test_switching_between_env_names_reuses_the_shared_folder(tmp_path):
         outputs.append(proc.stdout)
     assert all(f"prefix {tmp_path / '.tox' / 'full'}" in out for out in outputs), outputs
     assert not any("recreate" in out for out in outputs), outputs
+    # two at once, on a fresh folder: the setup is locked, one after the other (without, virtualenv could crash)
+    (tmp_path / ".tox").rename(tmp_path / "old-tox")
+    both = _tox("-p", "-e", "first,second", cwd=tmp_path)
+    assert both.returncode == 0 and "recreate" not in both.stdout, both.stdout + both.stderr

@@ -1,15 +1,50 @@
 """``python -m parity zoo SOURCE``: enumerate, filter, skip what is done, run on Ray, summarise, report."""
 from __future__ import annotations
 
+import signal
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from modern_cnns.parity.zoo import engine, report, sources
 from modern_cnns.parity.zoo.store import Store, code_version
 
 
+@contextmanager
+def _stopped_by_signals():
+    """SIGINT and SIGTERM stop a run as Ctrl-C does: the running tasks cancelled, the store whole, ``--markdown``
+    written, exit 128 + the signal's number.  A run of hours is started in the background (a shell's ``cmd &``
+    starts it with SIGINT ignored) and stopped with ``kill`` (SIGTERM): before, the first could not stop it at
+    all and the second killed the driver outright, its report unwritten.  The previous handlers come back after.
+
+    Yields the list the signals received are appended to (the KeyboardInterrupt raised for one may reach the
+    command as another instance: Ray's calls re-raise it)."""
+    received: list = []
+
+    def stop(signum, frame):
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    try:
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread (an embedding application's): leave its signals alone
+        yield received
+        return
+    try:
+        yield received
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def run(args) -> int:
-    """The ``zoo`` command; returns the exit code (0 all checked pairs passed, 1 any did not, 130 Ctrl-C)."""
+    """The ``zoo`` command; returns the exit code (0 all checked pairs passed, 1 any did not, 130 Ctrl-C or
+    SIGINT, 143 SIGTERM)."""
+    with _stopped_by_signals() as received:
+        return _run(args, received)
+
+
+def _run(args, received: list) -> int:
     offered = sources.enumerate_pairs(args.source, args.store, args.match)
     chosen = sources.select(offered, args.max_input, args.limit)
     store = Store(args.store, args.source)
@@ -38,7 +73,7 @@ def run(args) -> int:
                 _write_markdown(args, describe=False)
             except KeyboardInterrupt:  # a second Ctrl-C: stop now; the old report stays whole (atomic write)
                 print(f"stopped again: {args.markdown} not written", file=sys.stderr)
-        return 130
+        return 128 + (received[0] if received else signal.SIGINT)
     print(f"checked {progress.pairs_done} pairs: {progress.line()}")
     latest = store.latest()
     mine = [latest[(p.name, d, args.seed)] for p in chosen for d in dtypes if (p.name, d, args.seed) in latest]

@@ -14,7 +14,9 @@
 """
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from dataclasses import dataclass, field
 
 from modern_cnns.parity.zoo.sources import ZooPair
@@ -136,7 +138,12 @@ def run(pairs: list[ZooPair], store: Store, *, dtypes=("float32", "float64"), se
     progress = Progress(total=len(pairs))
     if not pairs:
         return progress
+    sigterm = signal.getsignal(signal.SIGTERM)
     largest_node = _connect(address, num_cpus)
+    if threading.current_thread() is threading.main_thread():
+        # ray.init() replaces the SIGTERM handler with its own (sys.exit, nothing cancelled, no report):
+        # the caller's comes back (the zoo command's stops the run as Ctrl-C does)
+        signal.signal(signal.SIGTERM, sigterm)
     remote = ray.remote(num_cpus=1, max_calls=1, max_retries=MAX_RETRIES, retry_exceptions=False)(_on_a_node)
     pending = {}
     for pair in pairs:

@@ -109,8 +109,8 @@ def _source_section(source: str, offered: list | None, pairs: dict, cores: int, 
              f"(both dtypes: float32 judged against float64). Records by checker version (a hash of the code "
              f"that decides a verdict): {', '.join(f'{v} ({n})' for v, n in versions.most_common()) or 'none'}."]
     if stale:
-        old = Counter(r.get("version") for d in stale.values() for r in d.values())
-        lines[-1] += (f" Not shown: {len(stale)} pair(s) checked only by an older checker "
+        old = Counter(r.get("version") for d in stale.values() for r in d.values() if r.get("version") != version)
+        lines[-1] += (f" Not shown: {len(stale)} pair(s) whose records an older checker made, in one dtype or both "
                       f"({', '.join(f'{v}: {n} records' for v, n in old.most_common())}); the same command "
                       "re-checks them, and until then they count as not checked.")
     lines += ["", "| outcome | pairs |", "|---|---|"]

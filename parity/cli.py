@@ -358,6 +358,8 @@ def _refuse_ignored_options(args) -> None:
     if (args.gluon or args.torch) and args.accept:  # a typo is refused before the builders run (minutes, maybe)
         from modern_cnns.parity.verdict import known
 
+        if any(not name.strip() for name in args.accept):
+            raise PortError(f"--accept: an empty name; valid: {', '.join(known.valid_names())}")
         try:
             known.check_names(args.accept)
         except ValueError as err:

@@ -183,7 +183,8 @@ def test_gluon_params_that_cannot_be_checked_are_refused(tmp_path, how, says):
     ((*PAIR, "--input", "1,8,8", "--jobs", "2"), "--jobs sets how many registry networks are checked side by side"),
     # refused before the builders are even imported (it came after both models were built)
     (("--gluon", "no_such_module:build", "--torch", "no_such_module:build", "--input", "1,8,8", "--accept",
-      "unbiased-running-var", "no-such-difference"), "unknown --accept name(s) no-such-difference; valid: ")])
+      "unbiased-running-var", "no-such-difference"), "unknown --accept name(s) no-such-difference; valid: "),
+    ((*PAIR, "--input", "1,8,8", "--accept", " "), "--accept: an empty name; valid: mxnet-leakyrelu-float32")])
 def test_an_option_that_would_be_ignored_is_refused(tmp_path, monkeypatch, options, says):
     monkeypatch.chdir(tmp_path)
     line = _one_error(*run_main("check", *options, "--dtype", "float64", "--steps", "1"))

@@ -112,6 +112,17 @@ def test_the_deep_envelope_stops_where_the_measurements_stop():
     assert 10 * GB < memory_estimate(_pair("vgg19", 224, 143_667_240)) < 16 * GB
 
 
+def test_a_pair_never_run_declares_what_its_architecture_used_on_another_dataset():
+    from modern_cnns.parity.zoo.command import measured_peaks
+
+    records = [_rec("resnet110_svhn", peak_gb=1.1), _rec("densenet250_k24_bc_cifar100", peak_gb=11.2),
+               _rec("densenet250_k24_bc_cifar10", peak_gb=10.9), _rec("nin_cifar10", peak_gb=0.7)]
+    pairs = [_pair(n) for n in ("resnet110_cifar10", "resnet1101_cifar10", "densenet250_k24_bc_svhn",
+                                "nin_cifar10", "wrn16_10_cifar10")]
+    assert measured_peaks(records, pairs) == {"resnet110_cifar10": 1.1, "densenet250_k24_bc_svhn": 11.2,
+                                              "nin_cifar10": 0.7}
+
+
 def test_a_fail_is_put_down_to_the_cause_its_first_diagnosis_line_names():
     from modern_cnns.parity.zoo.report import cause_of
 

@@ -32,7 +32,10 @@ BASE_GB, BYTES_PER_PARAM, BYTES_PER_INPUT_ELEMENT = 1.0, 8 * 9, 8 * 2 * 400
 #: the weights: the formula above lay under the peak of 34 of the 82 CIFAR pairs of the first run,
 #: the 1001-layer ones by 2x.  No declaration is below this envelope of all 82 (1.5 GB + 240 B a
 #: parameter, measured up to 36 M parameters); beyond that range the weights formula is used alone,
-#: with nothing measured to extend the envelope (a VGG's 140 M would ask 35 GB).
+#: with nothing measured to extend the envelope (a VGG's 140 M would ask 35 GB).  Parameters are a
+#: poor proxy for depth: the checker of 2026-11-30 (probes, per-layer capture) took 11.2 GB for
+#: densenet250_k24_bc_cifar100 (15 M parameters), above even the envelope.  So a measured peak wins
+#: (the pair's own, or its architecture's on another dataset: ``zoo.command.measured_peaks``).
 DEEP_BASE_GB, DEEP_BYTES_PER_PARAM, DEEP_MEASURED_UP_TO = 1.5, 240, 36_000_000
 #: system failures (a dead worker) retried before a pair is recorded as crashed
 MAX_RETRIES = 1

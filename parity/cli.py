@@ -164,15 +164,20 @@ def _cmd_summary(args):
     return status
 
 
-def _user_models(args, by_name: bool = False):
-    """(gluon block, torch module) from ``--gluon/--torch MODULE:CALLABLE``, each built by calling it;
-    ``by_name``: tensors will pair by name, so a pair whose names differ is refused before torch's build."""
+def _require_pair(args) -> None:
+    """A pair of the user's needs both builders and one sample's shape: said before any other option's fault."""
     from modern_cnns.parity.verdict.ports import PortError
 
     if not (args.gluon and args.torch):
         raise PortError("give both --gluon MODULE:CALLABLE and --torch MODULE:CALLABLE")
-    if not args.input:
+    if not args.input and not getattr(args, "inputs", None):  # --inputs FILE.npy gives the shape too
         raise PortError("--gluon/--torch need --input C,H,W (one sample's shape)")
+
+
+def _user_models(args, by_name: bool = False):
+    """(gluon block, torch module) from ``--gluon/--torch MODULE:CALLABLE``, each built by calling it;
+    ``by_name``: tensors will pair by name, so a pair whose names differ is refused before torch's build."""
+    _require_pair(args)
     from modern_cnns.parity.verdict.builders import build
 
     block = build(args.gluon, "gluon", "--gluon")
@@ -338,10 +343,13 @@ _PAIR_ONLY = ("input", "gluon_batchnorm", "map", "save_map", "positional", "inpu
 
 
 def _refuse_ignored_options(args) -> None:
-    """An option that would be silently ignored is a usage error: the user believes it took effect."""
+    """An option that would be silently ignored is a usage error: the user believes it took effect.  A pair's
+    missing half or shape is said first: fixing another option first would only lead to it."""
     from modern_cnns.parity.verdict.ports import PortError
 
-    if not (args.gluon or args.torch):
+    if args.gluon or args.torch:
+        _require_pair(args)
+    else:
         given = [f"--{name.replace('_', '-')}" for name in _PAIR_ONLY if getattr(args, name)]
         if given:
             raise PortError(f"{given[0]} applies to a pair of yours (--gluon/--torch); a registry network is built "

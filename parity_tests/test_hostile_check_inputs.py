@@ -184,7 +184,10 @@ def test_gluon_params_that_cannot_be_checked_are_refused(tmp_path, how, says):
     # refused before the builders are even imported (it came after both models were built)
     (("--gluon", "no_such_module:build", "--torch", "no_such_module:build", "--input", "1,8,8", "--accept",
       "unbiased-running-var", "no-such-difference"), "unknown --accept name(s) no-such-difference; valid: "),
-    ((*PAIR, "--input", "1,8,8", "--accept", " "), "--accept: an empty name; valid: mxnet-leakyrelu-float32")])
+    ((*PAIR, "--input", "1,8,8", "--accept", " "), "--accept: an empty name; valid: mxnet-leakyrelu-float32"),
+    # the pair's own fault first: it said --jobs, then (once fixed) the missing --torch
+    ((PAIR[0], PAIR[1], "--input", "1,8,8", "--jobs", "2"), "give both --gluon MODULE:CALLABLE and --torch"),
+    ((*PAIR, "--accept", "no-such-difference"), "--gluon/--torch need --input C,H,W")])
 def test_an_option_that_would_be_ignored_is_refused(tmp_path, monkeypatch, options, says):
     monkeypatch.chdir(tmp_path)
     line = _one_error(*run_main("check", *options, "--dtype", "float64", "--steps", "1"))

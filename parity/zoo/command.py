@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 import signal
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from modern_cnns.parity.zoo.store import Store, code_version
 
 
 @contextmanager
-def _stopped_by_signals():
+def _stopped_by_signals() -> Iterator[list]:
     """SIGINT and SIGTERM stop a run as Ctrl-C does: the running tasks cancelled, the store whole, ``--markdown``
     written, exit 128 + the signal's number.  A run of hours is started in the background (a shell's ``cmd &``
     starts it with SIGINT ignored) and stopped with ``kill`` (SIGTERM): before, the first could not stop it at
@@ -22,7 +23,7 @@ def _stopped_by_signals():
     command as another instance: Ray's calls re-raise it)."""
     received: list = []
 
-    def stop(signum, frame):
+    def stop(signum: int, frame: object) -> None:
         received.append(signum)
         raise KeyboardInterrupt
 

@@ -173,6 +173,20 @@ def test_the_report_shows_the_current_checkers_records_and_counts_an_older_ones(
     assert "| old |" in render(tmp_path)  # without a version, every record
 
 
+def test_a_pairs_row_speaks_of_its_worst_dtype_first(tmp_path):
+    """A float32 error beside a float64 KNOWN DIFFERENCE: the row's finding is the error (it showed the other)."""
+    from modern_cnns.parity.zoo.report import render
+    from modern_cnns.parity.zoo.store import Store
+
+    Store(tmp_path, "gluoncv2:pytorchcv").append(
+        [_rec("dense", "float32", verdict="error", error="MXNetError: could not construct a sub-memory", input_size=32),
+         _rec("dense", "float64", verdict="KNOWN DIFFERENCE", diagnosis=["running_var differs by n/(n-1)"],
+              input_size=32)])
+    row = next(line for line in render(tmp_path).splitlines() if line.startswith("| dense |"))
+    assert "| error | KNOWN DIFFERENCE | MXNetError: could not construct a sub-memory |" in row, row
+    assert "| error | 1 |" in render(tmp_path)  # the outcome table: the worst verdict
+
+
 def test_the_zoo_commands_report_is_the_current_checkers(tmp_path):
     """The command renders with this code's version, whatever else the store holds."""
     from argparse import Namespace

@@ -50,12 +50,13 @@ def _pairs(records) -> dict:
     return out
 
 
+#: verdicts, the one a pair's row speaks of first: what kept a dtype from a verdict, then a FAIL, then the rest
+_SEVERITY = ("crashed", "skipped", "untransferable", "error", "FAIL", "KNOWN DIFFERENCE", "PASS")
+
+
 def _overall(by_dtype: dict) -> str:
-    verdicts = {r["verdict"] for r in by_dtype.values()}
-    for v in ("crashed", "skipped", "untransferable", "error", "FAIL"):
-        if v in verdicts:
-            return v
-    return "KNOWN DIFFERENCE" if "KNOWN DIFFERENCE" in verdicts else "PASS"
+    """A pair's outcome: its worst verdict over the dtypes."""
+    return min((r["verdict"] for r in by_dtype.values()), key=_SEVERITY.index)
 
 
 def _cost_of_the_rest(offered: list, pairs: dict, cores: int) -> list[str]:
@@ -98,6 +99,18 @@ def _current(pairs: dict, version: str | None) -> tuple[dict, dict]:
     return current, {n: d for n, d in pairs.items() if n not in current}
 
 
+def _first_finding(by_dtype: dict) -> str:
+    """A pair's most telling line: that of its worst record (a float32 error before a float64 KNOWN
+    DIFFERENCE's diagnosis): the error (for a refused transfer, the pairing that came closest), else the
+    first diagnosis line."""
+    for record in sorted(by_dtype.values(), key=lambda r: _SEVERITY.index(r["verdict"])):
+        if record.get("error"):
+            return _closest_pairing(record) or record["error"]
+        if record.get("diagnosis"):
+            return record["diagnosis"][0]
+    return ""
+
+
 def _source_section(source: str, offered: list | None, pairs: dict, cores: int, version: str | None) -> list[str]:
     found = len(offered) if offered is not None else None
     pairs, stale = _current(pairs, version)
@@ -123,8 +136,7 @@ def _source_section(source: str, offered: list | None, pairs: dict, cores: int, 
     for name in sorted(pairs):
         d = pairs[name]
         any_r = next(iter(d.values()))
-        first = next((r.get("diagnosis")[0] for r in d.values() if r.get("diagnosis")), None) \
-            or next((_closest_pairing(r) or r.get("error") for r in d.values() if r.get("error")), "") or ""
+        first = _first_finding(d)
         peak = any_r.get("peak_gb")
         declared = any_r.get("declared_gb")
         lines.append(f"| {name} | {any_r['input_size']} | {any_r.get('params', 0):,} | {any_r.get('pairing', '')} | "

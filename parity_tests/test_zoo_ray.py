@@ -187,6 +187,7 @@ def test_a_pairs_row_speaks_of_its_worst_dtype_first(tmp_path):
     assert "| error | 1 |" in render(tmp_path)  # the outcome table: the worst verdict
 
 
+@needs_both  # the report reads the zoo packages' versions (the store's index key): the full stack only
 def test_the_zoo_commands_report_is_the_current_checkers(tmp_path):
     """The command renders with this code's version, whatever else the store holds."""
     from argparse import Namespace

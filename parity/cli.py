@@ -581,9 +581,20 @@ def _cmd_reproduce(args):
     return EXIT_OK
 
 
+#: what each zoo source's models are built and run with (Ray only for a run, not for --list)
+_ZOO_NEEDS = {"gluoncv2:pytorchcv": ("mxnet", "torch", "gluoncv2", "pytorchcv"),
+              "gluoncv:torchvision": ("mxnet", "gluoncv", "torch", "torchvision")}
+
+
 def _cmd_zoo(args):
+    from modern_cnns.parity.frameworks import importable
     from modern_cnns.parity.zoo import command
 
+    missing = [m for m in (*_ZOO_NEEDS.get(args.source, ()), *(() if args.list else ("ray",))) if not importable(m)]
+    if missing:  # a one-framework environment, say: it raised ModuleNotFoundError from inside the listing
+        print(f"error: zoo {args.source} needs {', '.join(missing)}, not installed in this environment "
+              "(the full stack: pip install -r requirements.txt)", file=sys.stderr)
+        return EXIT_USAGE
     return command.run(args)
 
 

@@ -204,6 +204,23 @@ def test_the_zoo_commands_report_is_the_current_checkers(tmp_path):
     assert "| now |" in text and "| before |" not in text and "(an older checker: 2 records)" in text, text
 
 
+_WITHOUT = """
+import sys
+sys.modules[sys.argv[1]] = None  # unfindable, as in an environment built without it
+from modern_cnns.parity.cli import main
+sys.exit(main(["zoo", "gluoncv2:pytorchcv", "--list"]))
+"""
+
+
+@pytest.mark.parametrize("absent", ["gluoncv2", "torch"])
+def test_the_zoo_without_its_packages_is_one_error_line(absent):
+    """A one-framework environment: the listing raised ModuleNotFoundError from inside the zoo's own code."""
+    proc = subprocess.run([sys.executable, "-c", _WITHOUT, absent], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert proc.stderr.startswith(f"error: zoo gluoncv2:pytorchcv needs {absent}"), proc.stderr
+
+
 def test_an_unknown_source_lists_the_valid_ones():
     from modern_cnns.parity.zoo.sources import UnknownSource, enumerate_pairs
 

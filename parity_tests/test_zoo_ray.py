@@ -127,7 +127,8 @@ def test_a_fail_is_put_down_to_the_cause_its_first_diagnosis_line_names():
     from modern_cnns.parity.zoo.report import cause_of
 
     bn = _rec("a", verdict="FAIL", diagnosis=["x.running_var differs by n/(n-1) ...: the port stores torch's "
-                                              "unbiased batch variance", "BatchNorm eps differs"])
+                                              "unbiased batch variance"],
+              worst=[["statistics after 1 step: x.running_var", 1e-3]])
     assert "unbiased" in cause_of(bn)
     assert cause_of(_rec("b", verdict="crashed", error="the worker process died")).startswith("crashed")
     # a table cell is one line: an MXNet traceback is put down to its message, and a pipe cannot split the row
@@ -188,6 +189,29 @@ def test_a_pairs_row_speaks_of_its_worst_dtype_first(tmp_path):
 
 
 @needs_both  # the report reads the zoo packages' versions (the store's index key): the full stack only
+def test_a_fail_the_accepted_convention_does_not_explain_is_called_unexplained(tmp_path):
+    """densenet100_k12_cifar100, float32, at checker a863fd78318c: FAIL on gradients while its one diagnosis line
+    names stock BatchNorm's unbiased variance (accepted: it fails nothing); the report put it down to that."""
+    from modern_cnns.parity.zoo.report import cause_of, render
+    from modern_cnns.parity.zoo.store import Store
+
+    convention = ("layer x.bn (gluon 0.bn): running_var differs by n/(n-1) with n=2048 (...): the port stores "
+                  "torch's unbiased batch variance; MXNet stores the biased one. Wrap the port ...")
+    gradients = _rec("d", verdict="FAIL", diagnosis=[convention], input_size=32,
+                     worst=[["gradient of features.1.24.conv.conv.weight", 0.0784], ["input gradient", 0.028]])
+    assert cause_of(gradients) == ("unexplained: fails on gradient rows (the diagnosis names only the accepted "
+                                   "BatchNorm convention)")
+    # the convention's own rows failing, or a line the convention does not explain: put down as before
+    statistics = {**gradients, "worst": [["statistics after 1 step: x.bn.running_var", 4e-4]]}
+    assert "unbiased" in cause_of(statistics)
+    # a FAIL with a line past the accepted convention's: put down to that line
+    assert cause_of({**gradients, "diagnosis": [convention, "BatchNorm eps differs: 1e-05 against 0.001"]}) \
+        == "BatchNorm eps"
+    Store(tmp_path, "gluoncv2:pytorchcv").append([gradients])
+    row = next(line for line in render(tmp_path).splitlines() if line.startswith("| d |"))
+    assert "fails on gradient rows that no diagnosis line explains (worst: gradient of features.1.24" in row, row
+
+
 def test_the_zoo_commands_report_is_the_current_checkers(tmp_path):
     """The command renders with this code's version, whatever else the store holds."""
     from argparse import Namespace

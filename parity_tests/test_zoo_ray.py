@@ -151,8 +151,11 @@ def test_an_untransferable_pairs_row_names_the_pairing_that_came_closest(tmp_pat
               "  automatic map: 38 problem(s), e.g. unexpected (in gluon, no torch counterpart): x.bn.gamma (160,)")
     Store(tmp_path, "gluoncv2:pytorchcv").append(
         [_rec("wrn", verdict="untransferable", error=detail.splitlines()[0], detail=detail, input_size=32)])
-    row = next(line for line in render(tmp_path).splitlines() if line.startswith("| wrn |"))
+    (tmp_path / "bugs.jsonl").write_text(json.dumps(_rec("injected")) + "\n")  # another tool's lines, same folder
+    text = render(tmp_path)
+    row = next(line for line in text.splitlines() if line.startswith("| wrn |"))
     assert "automatic map: 38 problem(s)" in row and "x.bn.gamma" in row and "by name" not in row
+    assert [line for line in text.splitlines() if line.startswith("## ")] == ["## gluoncv2:pytorchcv"], text
 
 
 def test_the_report_shows_the_current_checkers_records_and_counts_an_older_ones(tmp_path):

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
+from modern_cnns.parity.zoo.sources import SOURCES
 from modern_cnns.parity.zoo.store import Store
 
 #: a FAIL's cause, read from its first diagnosis line: (words that say it, what the report calls it)
@@ -204,8 +204,10 @@ def render(store_dir, offered: dict | None = None, cores: int = 2, version: str 
              f"(`{store_dir}`). Each pair: the Gluon zoo's model and the PyTorch zoo's, random weights "
              "(Gluon initialised with seeded Xavier and moved to torch), stock models, checked by `check_pair` "
              "under its own policy in float32 and float64. A FAIL's cause is the first line of its diagnosis.", ""]
-    for path in sorted(Path(store_dir).glob("*.jsonl")):
-        source = path.stem.replace("-", ":", 1)
-        pairs = _pairs(Store(store_dir, source).latest().values())
+    for source in SOURCES:  # a zoo's store only: other line files may share the folder (score_zoo_bugs.py's)
+        store = Store(store_dir, source)
+        if not store.path.exists():
+            continue
+        pairs = _pairs(store.latest().values())
         lines += _source_section(source, (offered or {}).get(source), pairs, cores, version)
     return "\n".join(lines) + "\n"

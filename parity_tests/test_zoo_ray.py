@@ -191,7 +191,6 @@ def test_a_pairs_row_speaks_of_its_worst_dtype_first(tmp_path):
     assert "| error | 1 |" in render(tmp_path)  # the outcome table: the worst verdict
 
 
-@needs_both  # the report reads the zoo packages' versions (the store's index key): the full stack only
 def test_a_fail_the_accepted_convention_does_not_explain_is_called_unexplained(tmp_path):
     """densenet100_k12_cifar100, float32, at checker a863fd78318c: FAIL on gradients while its one diagnosis line
     names stock BatchNorm's unbiased variance (accepted: it fails nothing); the report put it down to that."""
@@ -215,6 +214,7 @@ def test_a_fail_the_accepted_convention_does_not_explain_is_called_unexplained(t
     assert "fails on gradient rows that no diagnosis line explains (worst: gradient of features.1.24" in row, row
 
 
+@needs_both  # the report reads the zoo packages' versions (the store's index key): the full stack only
 def test_the_zoo_commands_report_is_the_current_checkers(tmp_path):
     """The command renders with this code's version, whatever else the store holds."""
     from argparse import Namespace

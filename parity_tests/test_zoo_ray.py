@@ -214,6 +214,48 @@ def test_a_fail_the_accepted_convention_does_not_explain_is_called_unexplained(t
     assert "fails on gradient rows that no diagnosis line explains (worst: gradient of features.1.24" in row, row
 
 
+def test_a_hand_review_explains_only_the_records_it_examined(tmp_path):
+    """A review (parity.zoo.reviews) says what a person found behind a verdict; it covers a record only while
+    the record still says what was examined: source, pair, dtype, verdict. The checker's verdict stands."""
+    from modern_cnns.parity.zoo.report import cause_of, render
+    from modern_cnns.parity.zoo.store import Store
+
+    source = "gluoncv2:pytorchcv"
+    tie = _rec("densenet100_k12_cifar10", verdict="FAIL", source=source, input_size=32,
+               diagnosis=["running_var differs by n/(n-1): the port stores torch's unbiased batch variance"],
+               worst=[["gradient of features.1.24.conv.conv.weight", 0.054]])
+    assert cause_of(tie).startswith("reviewed by hand: a float32 ReLU near-tie")
+    for other in ({**tie, "verdict": "PASS"}, {**tie, "dtype": "float64"},
+                  {**tie, "pair": "densenet100_k12_bc_cifar10"}, {**tie, "source": "gluoncv:torchvision"}):
+        assert not cause_of(other).startswith("reviewed"), other  # a later verdict, or another record: not covered
+    crashed = [_rec("shakedropresnet20_svhn", d, verdict="crashed", source=source, input_size=32,
+                    error="the worker process died") for d in ("float32", "float64")]
+    Store(tmp_path, source).append([tie, {**tie, "dtype": "float64", "verdict": "KNOWN DIFFERENCE"},
+                                    *crashed, _rec("resnet20_cifar10", verdict="FAIL", source=source, input_size=32,
+                                                   diagnosis=["BatchNorm eps differs"])])
+    text = render(tmp_path)
+    row = next(line for line in text.splitlines() if line.startswith("| densenet100_k12_cifar10 |"))
+    assert "| FAIL | KNOWN DIFFERENCE | reviewed by hand: a float32 ReLU near-tie" in row, row
+    assert "| FAIL | 2 |" in text and "| crashed | 1 |" in text  # the outcomes are still the checker's
+    section = text.split("### Reviewed by hand")[1]
+    assert "(FAIL: densenet100_k12_cifar10 float32)" in section
+    assert "(crashed: shakedropresnet20_svhn float32, shakedropresnet20_svhn float64)" in section
+    assert "`python benchmarks/zoo_reviews.py relu-near-tie`" in section and "resnet20_cifar10" not in section
+    assert "BatchNorm eps" in next(line for line in text.splitlines() if line.startswith("| resnet20_cifar10 |"))
+    Store(tmp_path / "none", source).append([{**tie, "verdict": "PASS"}])
+    assert "Reviewed by hand" not in render(tmp_path / "none")
+
+
+def test_every_hand_review_is_reproduced_by_the_benchmark_that_its_note_cites():
+    from modern_cnns.parity.zoo.reviews import REVIEWS
+
+    spec = importlib.util.spec_from_file_location("zoo_reviews", REPO / "benchmarks" / "zoo_reviews.py")
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    assert set(benchmark.REPRODUCE) == {review.key for review in REVIEWS}
+    assert {review.source for review in REVIEWS} == {benchmark.SOURCE}
+
+
 @needs_both  # the report reads the zoo packages' versions (the store's index key): the full stack only
 def test_the_zoo_commands_report_is_the_current_checkers(tmp_path):
     """The command renders with this code's version, whatever else the store holds."""

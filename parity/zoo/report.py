@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from modern_cnns.parity.zoo.reviews import REVIEWS, review_of
 from modern_cnns.parity.zoo.sources import SOURCES
 from modern_cnns.parity.zoo.store import Store
 
@@ -67,7 +68,11 @@ def _telling_line(record: dict) -> str:
 
 
 def cause_of(record: dict) -> str:
-    """The cause a record's verdict is put down to, in the report's words."""
+    """The cause a record's verdict is put down to, in the report's words: a review's, where one covers it
+    (:mod:`parity.zoo.reviews`), else the checker's."""
+    review = review_of(record)
+    if review:
+        return f"reviewed by hand: {review.cause}"
     if record["verdict"] in ("crashed", "skipped", "untransferable", "error"):
         return f"{record['verdict']}: {one_line(record.get('error'))}".strip()
     kind = _failing_kind(record)
@@ -144,9 +149,12 @@ def _current(pairs: dict, version: str | None) -> tuple[dict, dict]:
 
 def _first_finding(by_dtype: dict) -> str:
     """A pair's most telling line: that of its worst record (a float32 error before a float64 KNOWN
-    DIFFERENCE's diagnosis): the error (for a refused transfer, the pairing that came closest), else the
-    telling diagnosis line (:func:`_telling_line`)."""
+    DIFFERENCE's diagnosis): the cause a review found, else the error (for a refused transfer, the pairing
+    that came closest), else the telling diagnosis line (:func:`_telling_line`)."""
     for record in sorted(by_dtype.values(), key=lambda r: _SEVERITY.index(r["verdict"])):
+        review = review_of(record)
+        if review:
+            return f"reviewed by hand: {review.cause}"
         if record.get("error"):
             return _closest_pairing(record) or record["error"]
         if _failing_kind(record):
@@ -188,7 +196,20 @@ def _source_section(source: str, offered: list | None, pairs: dict, cores: int, 
                      f"{d.get('float32', {}).get('verdict', '')} | {d.get('float64', {}).get('verdict', '')} | "
                      f"{one_line(first)} | {any_r.get('seconds') or 0:.0f} | "
                      f"{peak or 0:.1f} / {declared or 0:.1f} |")
-    return lines + (_cost_of_the_rest(offered, pairs, cores) if offered is not None else []) + [""]
+    return (lines + _reviewed(pairs) + (_cost_of_the_rest(offered, pairs, cores) if offered is not None else [])
+            + [""])
+
+
+def _reviewed(pairs: dict) -> list[str]:
+    """What each review that covers some of ``pairs``' records found, and which records it covers."""
+    lines = []
+    for review in REVIEWS:
+        covered = sorted(f"{name} {r['dtype']}" for name, d in pairs.items() for r in d.values() if review.covers(r))
+        if covered:
+            lines += ["", f"**Reviewed by hand: {review.cause}** ({review.verdict}: {', '.join(covered)}). "
+                          f"{review.finding} Reproduce: `python benchmarks/zoo_reviews.py {review.key}`."]
+    return ["", "### Reviewed by hand", "", "The checker's verdicts stand; these notes say what a person "
+            "found behind them."] + lines if lines else []
 
 
 def render(store_dir, offered: dict | None = None, cores: int = 2, version: str | None = None) -> str:

@@ -1,0 +1,186 @@
+"""The measurements behind each hand review of zoo records (prints; asserts nothing).
+
+    .venv/bin/python benchmarks/zoo_reviews.py KEY [--pairs GLOB] [--store reports/zoo]
+
+KEY is a row of ``modern_cnns.parity.zoo.reviews.REVIEWS``; ``docs/ZOO.md`` cites the figures printed here.
+
+- ``relu-near-tie``: the pair's check (float32 and float64, as the zoo runs it) with torch's oneDNN kernels
+  on, then off; then, on a random input of the PyTorch model alone, the BatchNorm outputs near zero that
+  torch's float32 rounds across zero, and what that does to the gradients.
+- ``onednn-sub-memory``: each covered Gluon model's float32 training forward and backward, with MXNet's
+  oneDNN on, then off (``MXNET_MKLDNN_ENABLED=0``), each in a process of its own.
+- ``sigfpe``: each covered Gluon model's prediction forward, then its training forward, in a process of its
+  own, and how that process ended.
+"""
+import argparse
+import copy
+import fnmatch
+import os
+import signal
+import subprocess
+import sys
+import time
+
+SOURCE = "gluoncv2:pytorchcv"
+
+
+def _pairs(review, store: str, glob: str | None) -> list:
+    from modern_cnns.parity.zoo.sources import enumerate_pairs, select
+
+    pairs = select(enumerate_pairs(review.source, store), max_input=64)
+    return [p for p in pairs if any(fnmatch.fnmatchcase(p.name, g) for g in review.pairs)
+            and (glob is None or fnmatch.fnmatchcase(p.name, glob))]
+
+
+def _check(pair, torch_onednn: bool) -> None:
+    import torch
+
+    from modern_cnns.parity.verdict.ports import check_pair
+    from modern_cnns.parity.zoo.sources import build
+    from modern_cnns.parity.zoo.task import ACCEPTED, _pairing
+
+    torch.backends.mkldnn.enabled = torch_onednn
+    block, module = build(pair)
+    _, kwargs = _pairing(block, module, pair, 0)
+    start = time.perf_counter()
+    results = check_pair(block, module, pair.input_shape, seed=0, dtypes=("float32", "float64"), name=pair.name,
+                         zero_frozen=pair.zero_frozen, accept=ACCEPTED, **kwargs)
+    print(f"  {pair.name}, torch's oneDNN {'on' if torch_onednn else 'off'} ({time.perf_counter() - start:.0f} s):")
+    for r in results:
+        grads = [row for row in r.rows if "gradient" in str(row.check)]
+        worst = max(grads, key=lambda row: row.max_rel)
+        print(f"    {r.dtype}: {'passed' if r.passed else 'FAILED'}; {sum(not g.passed for g in grads)} of "
+              f"{len(grads)} gradient rows fail; worst gradient row {worst.check}: rel {worst.max_rel:.1e} "
+              f"({worst.tolerance})")
+    torch.backends.mkldnn.enabled = True
+
+
+def _flips(pair) -> None:
+    """The PyTorch model alone, float32 against float64: ReLU decisions that flip, and the gradients."""
+    import torch
+
+    from modern_cnns.parity.weights.transfer import gluon_to_torch
+    from modern_cnns.parity.zoo.sources import build
+    from modern_cnns.parity.zoo.task import _pairing
+
+    block, module = build(pair)
+    _, kwargs = _pairing(block, module, pair, 0)
+    gluon_to_torch(block, module, zero_frozen=pair.zero_frozen, **kwargs)
+    for m in module.modules():
+        if isinstance(m, torch.nn.ReLU):
+            m.inplace = False  # the hooks below keep each BatchNorm's output as it was
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(2, *pair.input_shape, generator=gen, dtype=torch.float64)
+    weights = torch.randn(2, 10, generator=gen, dtype=torch.float64)
+
+    def run(dtype, onednn: bool) -> tuple[dict, dict]:
+        torch.backends.mkldnn.enabled = onednn
+        model, outs = copy.deepcopy(module).to(dtype).train(), {}
+        for name, m in model.named_modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.register_forward_hook(lambda m, i, o, name=name: outs.__setitem__(name, o.detach().double()))
+        inputs = x.to(dtype).clone().requires_grad_()
+        (model(inputs) * weights.to(dtype)).sum().backward()
+        grads = {n: p.grad.double() for n, p in model.named_parameters()}
+        torch.backends.mkldnn.enabled = True
+        return outs, {**grads, "input": inputs.grad.double()}
+
+    def rel(a, b) -> float:
+        return ((a - b).abs().max() / b.abs().max()).item()
+
+    outs64, grads64 = run(torch.float64, True)
+    print(f"  {pair.name}, PyTorch model alone, float32 against float64 (random input, seed 0):")
+    for onednn in (True, False):
+        outs32, grads32 = run(torch.float32, onednn)
+        flips = [(name, o64[(o64 > 0) != (outs32[name] > 0)], outs32[name][(o64 > 0) != (outs32[name] > 0)])
+                 for name, o64 in outs64.items()]
+        flips = [(name, a, b) for name, a, b in flips if a.numel()]
+        worst = max(grads64, key=lambda n: rel(grads32[n], grads64[n]))
+        values = sorted({f"{v:.6e}" for _, a, _ in flips for v in a.tolist()})
+        print(f"    torch's oneDNN {'on' if onednn else 'off'}: worst gradient {worst} rel "
+              f"{rel(grads32[worst], grads64[worst]):.1e}; ReLU decisions that flip: "
+              f"{sum(a.numel() for _, a, _ in flips)}, in {len(flips)} BatchNorm layers, {len(values)} distinct "
+              "float64 values (a DenseNet unit normalises every earlier unit's channels again)")
+        for name, a, b in flips[:1]:
+            print(f"      the first, at {name}: float64 {a[0].item():.2e}, float32 {b[0].item():.2e}")
+
+
+def _gluon_forward(name: str) -> None:
+    """(In a process of its own.) The Gluon model's prediction forward, then its training forward and backward."""
+    import mxnet as mx
+
+    from modern_cnns.parity.zoo.sources import build, enumerate_pairs
+
+    pair = next(p for p in enumerate_pairs(SOURCE, os.environ["ZOO_STORE"], name) if p.name == name)
+    block, _ = build(pair)
+    block.initialize(mx.init.Xavier())
+    x = mx.nd.random.normal(shape=(2, *pair.input_shape))
+    block(x).wait_to_read()
+    print("prediction forward ran;", end=" ", flush=True)
+    with mx.autograd.record():
+        y = block(x)
+    y.backward()
+    mx.nd.waitall()
+    print("training forward and backward ran", flush=True)
+
+
+def _in_a_process(name: str, store: str, **env) -> str:
+    proc = subprocess.run([sys.executable, __file__, "--gluon-forward", name], capture_output=True, text=True,
+                          env={**os.environ, "ZOO_STORE": store, **env})
+    said = proc.stdout.strip()
+    if proc.returncode < 0:
+        return f"{said} killed by {signal.Signals(-proc.returncode).name}"
+    if proc.returncode:
+        error = [line for line in (proc.stderr or "").splitlines() if "Error" in line]
+        return f"{said} exit {proc.returncode}: {(error or ['?'])[-1].strip()[:120]}"
+    return said
+
+
+def main() -> None:
+    from modern_cnns.parity.zoo.reviews import REVIEWS
+
+    keys = [r.key for r in REVIEWS]
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("key", choices=keys)
+    parser.add_argument("--pairs", help="glob: only the covered pairs it matches (default: all; relu-near-tie: "
+                                        "the first)")
+    parser.add_argument("--store", default="reports/zoo", help="the zoo store (its index lists the pairs)")
+    parser.add_argument("--gluon-forward", help=argparse.SUPPRESS)
+    if "--gluon-forward" in sys.argv:
+        _gluon_forward(sys.argv[sys.argv.index("--gluon-forward") + 1])
+        return
+    args = parser.parse_args()
+    from modern_cnns.parity.frameworks import set_threads
+
+    set_threads(1)  # as a zoo task runs
+    review = next(r for r in REVIEWS if r.key == args.key)
+    pairs = _pairs(review, args.store, args.pairs)
+    if not pairs:
+        sys.exit(f"no pair of {review.source} with input <= 64 is both covered by {review.key} and matches "
+                 f"{args.pairs!r}")
+    print(f"{review.key}: {review.cause}; {len(pairs)} pair(s)")
+    REPRODUCE[review.key](pairs, args.store)
+
+
+def _relu_near_tie(pairs: list, store: str) -> None:
+    for onednn in (True, False):
+        _check(pairs[0], onednn)
+    _flips(pairs[0])
+
+
+def _onednn_sub_memory(pairs: list, store: str) -> None:
+    for pair in pairs:
+        print(f"  {pair.name}: oneDNN on: {_in_a_process(pair.name, store)} | oneDNN off: "
+              f"{_in_a_process(pair.name, store, MXNET_MKLDNN_ENABLED='0')}")
+
+
+def _process_death(pairs: list, store: str) -> None:
+    for pair in pairs:
+        print(f"  {pair.name}: {_in_a_process(pair.name, store)}")
+
+
+#: how each review (``modern_cnns.parity.zoo.reviews.REVIEWS``, by key) is reproduced
+REPRODUCE = {"relu-near-tie": _relu_near_tie, "onednn-sub-memory": _onednn_sub_memory, "sigfpe": _process_death}
+
+if __name__ == "__main__":
+    main()

@@ -590,6 +590,10 @@ def _cmd_zoo(args):
     from modern_cnns.parity.frameworks import importable
     from modern_cnns.parity.zoo import command
 
+    if args.min_input and args.max_input and args.min_input > args.max_input:
+        print(f"error: --min-input {args.min_input} is above --max-input {args.max_input}: no pair can be selected",
+              file=sys.stderr)
+        return EXIT_USAGE
     missing = [m for m in (*_ZOO_NEEDS.get(args.source, ()), *(() if args.list else ("ray",))) if not importable(m)]
     if missing:  # a one-framework environment, say: it raised ModuleNotFoundError from inside the listing
         print(f"error: zoo {args.source} needs {', '.join(missing)}, not installed in this environment "
@@ -739,6 +743,10 @@ def build_parser():
     p.add_argument("source", choices=("gluoncv2:pytorchcv", "gluoncv:torchvision"))
     p.add_argument("--match", metavar="GLOB", help="only pairs whose name matches, e.g. 'resnet*_cifar10'")
     p.add_argument("--max-input", type=positive_int, metavar="N", help="only pairs whose input size is <= N")
+    p.add_argument("--min-input", type=positive_int, metavar="N", help="only pairs whose input size is >= N")
+    p.add_argument("--per-family", type=positive_int, metavar="N",
+                   help="only the N cheapest pairs of each family (fewest parameters x pixels); "
+                        "--min-input 65 --per-family 1: one ImageNet-size pair of every family")
     p.add_argument("--limit", type=positive_int, metavar="N", help="only the first N selected pairs (by name)")
     p.add_argument("--list", action="store_true", help="list the selected pairs and stop")
     p.add_argument("--dtype", choices=("float32", "float64", "both"), default="both")

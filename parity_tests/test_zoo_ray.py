@@ -80,6 +80,30 @@ def test_selection_by_input_size_and_count_leaves_out_unbuildable_pairs():
     assert [p.name for p in select(pairs)] == ["a", "b", "c", "d"]
 
 
+def test_one_imagenet_size_pair_of_every_family_is_the_cheapest_of_each():
+    """``--min-input 65 --per-family 1``: the issue's "one ImageNet-size pair of every family", chosen by cost
+    (parameters x pixels), in the order offered; ``--limit`` counts what is left after."""
+    from modern_cnns.parity.zoo.command import choose
+
+    pairs = sorted([_pair("resnet10", 224, 5_000_000), _pair("resnet18", 224, 11_000_000),
+                    _pair("resnet20_cifar10", 32, 1), _pair("vgg11", 224, 132_000_000), _pair("vgg16_big", 448, 1_000),
+                    _pair("vgg16", 224, 138_000_000), _pair("fpenet_cityscapes", 1024, 100_000),
+                    _pair("jasper", 0, unbuildable="no librosa")], key=lambda p: p.name)  # offered by name
+    assert [p.name for p in choose(pairs, 65, None, 1, None)] == ["fpenet_cityscapes", "resnet10", "vgg16_big"]
+    assert [p.name for p in choose(pairs, 65, 300, 1, None)] == ["resnet10", "vgg11"]
+    assert [p.name for p in choose(pairs, None, None, 2, None)] == [  # no size bound: as select, all kept
+        "fpenet_cityscapes", "jasper", "resnet10", "resnet20_cifar10", "vgg11", "vgg16_big"]
+    assert [p.name for p in choose(pairs, 65, None, 1, 2)] == ["fpenet_cityscapes", "resnet10"]
+    assert [p.name for p in choose(pairs, None, 64, None, None)] == ["resnet20_cifar10"]  # as select, unbuildable out
+
+
+def test_a_minimum_input_above_the_maximum_is_refused_before_anything_is_listed(capsys):
+    from modern_cnns.parity.cli import main
+
+    assert main(["zoo", "gluoncv2:pytorchcv", "--min-input", "100", "--max-input", "64", "--list"]) == 2
+    assert capsys.readouterr().err == ("error: --min-input 100 is above --max-input 64: no pair can be selected\n")
+
+
 def test_a_measured_peak_replaces_the_formula_in_the_memory_a_task_declares():
     from modern_cnns.parity.zoo.engine import GB, memory_estimate
 

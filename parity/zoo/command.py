@@ -48,7 +48,7 @@ def run(args) -> int:
 
 def _run(args, received: list) -> int:
     offered = sources.enumerate_pairs(args.source, args.store, args.match)
-    chosen = sources.select(offered, args.max_input, args.limit)
+    chosen = choose(offered, args.min_input, args.max_input, args.per_family, args.limit)
     store = Store(args.store, args.source)
     version = code_version()
     dtypes = ("float32", "float64") if args.dtype == "both" else (args.dtype,)
@@ -85,6 +85,23 @@ def _run(args, received: list) -> int:
     if args.markdown:
         _write_markdown(args)
     return 1 if failed else 0
+
+
+def choose(offered: list, min_input: int | None, max_input: int | None, per_family: int | None,
+           limit: int | None) -> list:
+    """The pairs a run checks, in the order offered (by name): input size within ``[min_input, max_input]``,
+    then the ``per_family`` cheapest of each family (fewest parameters x pixels: ``--min-input 65
+    --per-family 1`` is one ImageNet-size pair of every family, 116 of gluoncv2:pytorchcv's 576), then the
+    first ``limit``."""
+    pool = [p for p in sources.select(offered, max_input) if min_input is None or p.input_size >= min_input]
+    if per_family:
+        families: dict = {}
+        for p in pool:
+            families.setdefault(p.family, []).append(p)
+        kept = {p.name for group in families.values()
+                for p in sorted(group, key=lambda p: (p.params * p.input_size ** 2, p.name))[:per_family]}
+        pool = [p for p in pool if p.name in kept]
+    return pool[:limit] if limit is not None else pool
 
 
 #: a CIFAR or SVHN model's name ends with its dataset: the same architecture for 10 or 100 classes

@@ -263,7 +263,7 @@ def test_a_hand_review_explains_only_the_records_it_examined(tmp_path):
     assert "| FAIL | 2 |" in text and "| crashed | 1 |" in text  # the outcomes are still the checker's
     section = text.split("### Reviewed by hand")[1]
     assert "(FAIL: densenet100_k12_cifar10 float32)" in section
-    assert "(crashed: shakedropresnet20_svhn float32, shakedropresnet20_svhn float64)" in section
+    assert "(crashed: shakedropresnet20_svhn float32 and float64)" in section
     assert "`python benchmarks/zoo_reviews.py relu-near-tie`" in section and "resnet20_cifar10" not in section
     assert "BatchNorm eps" in next(line for line in text.splitlines() if line.startswith("| resnet20_cifar10 |"))
     Store(tmp_path / "none", source).append([{**tie, "verdict": "PASS"}])

@@ -204,7 +204,8 @@ def _reviewed(pairs: dict) -> list[str]:
     """What each review that covers some of ``pairs``' records found, and which records it covers."""
     lines = []
     for review in REVIEWS:
-        covered = sorted(f"{name} {r['dtype']}" for name, d in pairs.items() for r in d.values() if review.covers(r))
+        covered = [f"{name} {' and '.join(sorted(r['dtype'] for r in d.values() if review.covers(r)))}"
+                   for name, d in sorted(pairs.items()) if any(review.covers(r) for r in d.values())]
         if covered:
             lines += ["", f"**Reviewed by hand: {review.cause}** ({review.verdict}: {', '.join(covered)}). "
                           f"{review.finding} Reproduce: `python benchmarks/zoo_reviews.py {review.key}`."]

@@ -100,9 +100,10 @@ def _flips(pair) -> None:
         print(f"    torch's oneDNN {'on' if onednn else 'off'}: worst gradient {worst} rel "
               f"{rel(grads32[worst], grads64[worst]):.1e}; ReLU decisions that flip: "
               f"{sum(a.numel() for _, a, _ in flips)}, in {len(flips)} BatchNorm layers, {len(values)} distinct "
-              "float64 values (a DenseNet unit normalises every earlier unit's channels again)")
+              "float64 value(s) (a DenseNet unit normalises every earlier unit's channels again)")
         for name, a, b in flips[:1]:
-            print(f"      the first, at {name}: float64 {a[0].item():.2e}, float32 {b[0].item():.2e}")
+            print(f"      the first, at {name}: float64 {a[0].item():.2e}, float32 {b[0].item():.2e}; that layer's "
+                  f"values reach {outs64[name].abs().max().item():.2g}")
 
 
 def _gluon_forward(name: str) -> None:

@@ -240,23 +240,41 @@ def test_a_fail_the_accepted_convention_does_not_explain_is_called_unexplained(t
 
 def test_a_hand_review_explains_only_the_records_it_examined(tmp_path):
     """A review (parity.zoo.reviews) says what a person found behind a verdict; it covers a record only while
-    the record still says what was examined: source, pair, dtype, verdict. The checker's verdict stands."""
+    the record is one of those examined, down to its own sign of the cause. The checker's verdict stands."""
+    from modern_cnns.parity.zoo.engine import WORKER_DIED
     from modern_cnns.parity.zoo.report import cause_of, render
+    from modern_cnns.parity.zoo.reviews import REVIEWS
     from modern_cnns.parity.zoo.store import Store
 
-    source = "gluoncv2:pytorchcv"
-    tie = _rec("densenet100_k12_cifar10", verdict="FAIL", source=source, input_size=32,
+    source, examined = "gluoncv2:pytorchcv", REVIEWS[0].versions[0]
+    tie = _rec("densenet100_k12_cifar10", verdict="FAIL", source=source, input_size=32, version=examined,
                diagnosis=["running_var differs by n/(n-1): the port stores torch's unbiased batch variance"],
-               worst=[["gradient of features.1.24.conv.conv.weight", 0.054]])
+               worst=[["gradient of features.1.24.conv.conv.weight", 0.054], ["input gradient", 0.017]])
     assert cause_of(tie).startswith("reviewed by hand: a float32 ReLU near-tie")
-    for other in ({**tie, "verdict": "PASS"}, {**tie, "dtype": "float64"},
-                  {**tie, "pair": "densenet100_k12_bc_cifar10"}, {**tie, "source": "gluoncv:torchvision"}):
-        assert not cause_of(other).startswith("reviewed"), other  # a later verdict, or another record: not covered
-    crashed = [_rec("shakedropresnet20_svhn", d, verdict="crashed", source=source, input_size=32,
-                    error="the worker process died") for d in ("float32", "float64")]
+    not_examined = {
+        "a later verdict": {**tie, "verdict": "PASS"},
+        "another dtype": {**tie, "dtype": "float64"},
+        "a pair the glob almost matches": {**tie, "pair": "densenet100_k12_bc_cifar10"},
+        "another source": {**tie, "source": "gluoncv:torchvision"},
+        "another checker": {**tie, "version": "0123456789ab"},
+        "another seed": {**tie, "seed": 1},
+        "a failing output: another cause": {**tie, "worst": [["predict output", 0.3], *tie["worst"]]},
+        "an error": {**tie, "error": "RuntimeError: boom"},
+        "an out-of-memory crash": _rec("shakedropresnet20_svhn", verdict="crashed", source=source, version=examined,
+                                       error="out of memory (Ray's memory monitor killed the worker)"),
+        "another MXNet error": _rec("densenet40_k12_bc_svhn", verdict="error", source=source, version=examined,
+                                    error="MXNetError: Check failed: shape"),
+    }
+    for why, record in not_examined.items():
+        assert not cause_of(record).startswith("reviewed"), why
+    crashed = [_rec("shakedropresnet20_svhn", d, verdict="crashed", source=source, input_size=32, version=examined,
+                    error=WORKER_DIED) for d in ("float32", "float64")]
+    sub_memory = _rec("densenet40_k12_bc_svhn", verdict="error", source=source, input_size=32, version=examined,
+                      error="MXNetError: MXNetError: could not construct a sub-memory")
+    assert all(cause_of(r).startswith("reviewed by hand: MXNet") for r in [*crashed, sub_memory])
     Store(tmp_path, source).append([tie, {**tie, "dtype": "float64", "verdict": "KNOWN DIFFERENCE"},
                                     *crashed, _rec("resnet20_cifar10", verdict="FAIL", source=source, input_size=32,
-                                                   diagnosis=["BatchNorm eps differs"])])
+                                                   version=examined, diagnosis=["BatchNorm eps differs"])])
     text = render(tmp_path)
     row = next(line for line in text.splitlines() if line.startswith("| densenet100_k12_cifar10 |"))
     assert "| FAIL | KNOWN DIFFERENCE | reviewed by hand: a float32 ReLU near-tie" in row, row
@@ -264,7 +282,8 @@ def test_a_hand_review_explains_only_the_records_it_examined(tmp_path):
     section = text.split("### Reviewed by hand")[1]
     assert "(FAIL: densenet100_k12_cifar10 float32)" in section
     assert "(crashed: shakedropresnet20_svhn float32 and float64)" in section
-    assert "`python benchmarks/zoo_reviews.py relu-near-tie`" in section and "resnet20_cifar10" not in section
+    assert "`.venv/bin/python benchmarks/zoo_reviews.py relu-near-tie [--pairs GLOB]`" in section
+    assert "resnet20_cifar10" not in section
     assert "BatchNorm eps" in next(line for line in text.splitlines() if line.startswith("| resnet20_cifar10 |"))
     Store(tmp_path / "none", source).append([{**tie, "verdict": "PASS"}])
     assert "Reviewed by hand" not in render(tmp_path / "none")

@@ -81,13 +81,17 @@ def _on_a_node(pair: ZooPair, dtypes: tuple, seed: int, version: str) -> list[di
     return [{**r, "node": node} for r in check_zoo_pair(pair, dtypes, seed, version)]
 
 
+#: what a crashed record says of a worker that died: Ray does not say how (which signal; the kernel's OOM killer)
+WORKER_DIED = "the worker process died (killed by a signal, or out of memory)"
+
+
 def _crash_reason(err) -> str:
     import ray.exceptions as rex
 
     if isinstance(err, rex.OutOfMemoryError):
         return "out of memory (Ray's memory monitor killed the worker)"
     if isinstance(err, rex.WorkerCrashedError):
-        return "the worker process died (killed by a signal, or out of memory)"
+        return WORKER_DIED
     if isinstance(err, rex.TaskCancelledError):
         return "cancelled"
     text = str(err).strip().splitlines()

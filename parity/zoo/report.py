@@ -208,7 +208,8 @@ def _reviewed(pairs: dict) -> list[str]:
                    for name, d in sorted(pairs.items()) if any(review.covers(r) for r in d.values())]
         if covered:
             lines += ["", f"**Reviewed by hand: {review.cause}** ({review.verdict}: {', '.join(covered)}). "
-                          f"{review.finding} Reproduce: `python benchmarks/zoo_reviews.py {review.key}`."]
+                          f"{review.finding} Reproduce: `.venv/bin/python benchmarks/zoo_reviews.py {review.key} "
+                          "[--pairs GLOB]`."]
     return ["", "### Reviewed by hand", "", "The checker's verdicts stand; these notes say what a person "
             "found behind them."] + lines if lines else []
 

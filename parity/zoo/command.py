@@ -87,25 +87,57 @@ def _run(args, received: list) -> int:
     return 1 if failed else 0
 
 
+#: a dataset variant's name ends with its dataset (CIFAR, SVHN, CUB-200): the architecture, for other classes
+_DATASET = re.compile(r"_(cifar10|cifar100|svhn|cub)$")
+
+
 def choose(offered: list, min_input: int | None, max_input: int | None, per_family: int | None,
-           limit: int | None) -> list:
-    """The pairs a run checks, in the order offered (by name): input size within ``[min_input, max_input]``,
-    then the ``per_family`` cheapest of each family (fewest parameters x pixels: ``--min-input 65
-    --per-family 1`` is one ImageNet-size pair of every family, 116 of gluoncv2:pytorchcv's 576), then the
-    first ``limit``."""
+           limit: int | None, family=None) -> list:
+    """The pairs a run checks, in the order offered: input size within ``[min_input, max_input]``, then
+    ``per_family`` architectures of each family (:func:`family_of`; ``family`` replaces it), then the first
+    ``limit``.
+
+    Of a family, an architecture trained on ImageNet comes before a dataset variant (``resnet10_cub``,
+    ``resnet20_cifar10``), then the cheapest (parameters x pixels), one dataset of each architecture:
+    ``--min-input 65 --per-family 1`` is one ImageNet-size pair of every family."""
+    family = family or family_of
     pool = [p for p in sources.select(offered, max_input) if min_input is None or p.input_size >= min_input]
     if per_family:
         families: dict = {}
         for p in pool:
-            families.setdefault(p.family, []).append(p)
-        kept = {p.name for group in families.values()
-                for p in sorted(group, key=lambda p: (p.params * p.input_size ** 2, p.name))[:per_family]}
+            families.setdefault(family(p), []).append(p)
+        kept = set()
+        for group in families.values():
+            architectures: set = set()
+            for p in sorted(group, key=lambda p: (_DATASET.search(p.name) is not None,
+                                                  p.params * p.input_size ** 2, p.name)):
+                if len(architectures) < per_family and _DATASET.sub("", p.name) not in architectures:
+                    architectures.add(_DATASET.sub("", p.name))
+                    kept.add(p.name)
         pool = [p for p in pool if p.name in kept]
     return pool[:limit] if limit is not None else pool
 
 
-#: a CIFAR or SVHN model's name ends with its dataset: the same architecture for 10 or 100 classes
-_DATASET = re.compile(r"_(cifar10|cifar100|svhn)$")
+#: the dataset a PyTorch model file is specialised for (pytorchcv's resnet_cifar.py, resnet_cub.py)
+_DATASET_FILE = re.compile(r"_(cifar10|cifar|cub)$")
+
+
+def family_of(pair) -> str:
+    """The family ``--per-family`` counts in: the PyTorch model file that defines the pair's builder, less a
+    dataset suffix.  pytorchcv keeps one file per architecture (``resnet.py``, with ``resnet_cifar.py`` and
+    ``resnet_cub.py`` for its dataset variants; ``ibnresnet.py`` and ``ibndensenet.py`` apart; ``alexnet.py``
+    with AlexNet-b); torchvision's ``resnet.py`` holds ResNet and ResNeXt.  A name's leading letters lumped
+    ``ibn_densenet`` with ``ibn_resnet`` and split ``alexnet`` from ``alexnetb``."""
+    if pair.source == "gluoncv2:pytorchcv":
+        builder = sources._pytorchcv()._models.get(pair.torch_name)
+    else:
+        from modern_cnns.torch_impl.torchvision_compat import torchvision_models
+
+        builder = getattr(torchvision_models(), pair.torch_name, None)
+    module = getattr(builder, "__module__", None)
+    return _DATASET_FILE.sub("", module.rsplit(".", 1)[-1]) if module else pair.family
+
+
 
 
 def measured_peaks(records, pairs) -> dict:

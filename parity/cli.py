@@ -745,9 +745,10 @@ def build_parser():
     p.add_argument("--max-input", type=positive_int, metavar="N", help="only pairs whose input size is <= N")
     p.add_argument("--min-input", type=positive_int, metavar="N", help="only pairs whose input size is >= N")
     p.add_argument("--per-family", type=positive_int, metavar="N",
-                   help="only the N cheapest pairs of each family (fewest parameters x pixels); "
-                        "--min-input 65 --per-family 1: one ImageNet-size pair of every family")
-    p.add_argument("--limit", type=positive_int, metavar="N", help="only the first N selected pairs (by name)")
+                   help="only N architectures of each family (the PyTorch model file that defines it): ImageNet "
+                        "ones first, then the cheapest (parameters x pixels); --min-input 65 --per-family 1: "
+                        "one ImageNet-size pair of every family")
+    p.add_argument("--limit", type=positive_int, metavar="N", help="only the first N selected pairs (as listed)")
     p.add_argument("--list", action="store_true", help="list the selected pairs and stop")
     p.add_argument("--dtype", choices=("float32", "float64", "both"), default="both")
     p.add_argument("--seed", type=non_negative_int, default=0)

@@ -70,6 +70,21 @@ def test_the_store_writes_strict_json(tmp_path):
     assert record["worst"] == [["predict output", None]] and record["seconds"] is None
 
 
+def test_a_line_this_tool_did_not_write_is_no_result_and_odd_fields_still_render(tmp_path):
+    """Hand-made lines (the tryout's): a verdict the tool never gives, or none, raised inside the report; they
+    are no result, so a run re-checks the pair. Fields a record may lack render as unknown."""
+    from modern_cnns.parity.zoo.report import render
+    from modern_cnns.parity.zoo.store import Store
+
+    store = Store(tmp_path, "gluoncv2:pytorchcv")
+    store.append([_rec("a", verdict="timeout"), {"pair": "b", "dtype": "float32", "seed": 0, "version": "v1"},
+                  _rec("c", params=None, diagnosis="BatchNorm eps differs", verdict="FAIL")])
+    assert [r["pair"] for r in store.records()] == ["c"]
+    assert store.done("v1") == {("c", "float32", 0)}
+    row = next(line for line in render(tmp_path).splitlines() if line.startswith("| c |"))
+    assert row.startswith("| c | ? | 0 |") and "| BatchNorm eps differs |" in row, row
+
+
 def test_selection_by_input_size_and_count_leaves_out_unbuildable_pairs():
     from modern_cnns.parity.zoo.sources import select
 

@@ -5,7 +5,7 @@ from collections import Counter
 
 from modern_cnns.parity.zoo.reviews import REVIEWS, review_of
 from modern_cnns.parity.zoo.sources import SOURCES
-from modern_cnns.parity.zoo.store import Store
+from modern_cnns.parity.zoo.store import VERDICTS, Store
 
 #: a FAIL's cause, read from its first diagnosis line: (words that say it, what the report calls it)
 CAUSES = (
@@ -32,6 +32,12 @@ def one_line(text: str | None, limit: int = 160) -> str:
 _CONVENTION_WORDS = ("unbiased batch variance", "keeps its momentum as a float32")
 
 
+def _diagnosis(record: dict) -> list:
+    """A record's diagnosis lines (a list; one line, if a hand-made record gives a string)."""
+    lines = record.get("diagnosis") or []
+    return [lines] if isinstance(lines, str) else list(lines)
+
+
 def _is_convention(line: str) -> bool:
     return any(words in line for words in _CONVENTION_WORDS)
 
@@ -42,7 +48,7 @@ def _failing_kind(record: dict) -> str | None:
 
     Such a FAIL is not the convention's doing (accepted, it fails nothing), and its diagnosis does not say
     why it fails: densenet100_k12_cifar100 in float32 fails on gradients (7.8e-2) beside a float64 pass."""
-    lines, worst = record.get("diagnosis") or [], record.get("worst") or []
+    lines, worst = _diagnosis(record), record.get("worst") or []
     if record["verdict"] != "FAIL" or not lines or not worst or not all(map(_is_convention, lines)):
         return None
     check = worst[0][0]
@@ -61,7 +67,7 @@ def _unexplained(record: dict) -> str:
 def _telling_line(record: dict) -> str:
     """A record's first diagnosis line, past the accepted convention's lines for a FAIL (accepted, that
     convention fails nothing: the next line says why the pair fails)."""
-    lines = record.get("diagnosis") or []
+    lines = _diagnosis(record)
     if record["verdict"] == "FAIL":
         lines = [line for line in lines if not _is_convention(line)] or lines
     return lines[0] if lines else ""
@@ -98,8 +104,7 @@ def _pairs(records) -> dict:
     return out
 
 
-#: verdicts, the one a pair's row speaks of first: what kept a dtype from a verdict, then a FAIL, then the rest
-_SEVERITY = ("crashed", "skipped", "untransferable", "error", "FAIL", "KNOWN DIFFERENCE", "PASS")
+_SEVERITY = VERDICTS  #: the one a pair's row speaks of first comes first
 
 
 def _overall(by_dtype: dict) -> str:
@@ -113,7 +118,7 @@ def _cost_of_the_rest(offered: list, pairs: dict, cores: int) -> list[str]:
     for d in pairs.values():
         r = next(iter(d.values()))
         if r.get("seconds"):
-            measured.setdefault(r["input_size"], []).append(r["seconds"])
+            measured.setdefault(r.get("input_size"), []).append(r["seconds"])
     rest = Counter(p.input_size for p in offered if p.name not in pairs)
     if not rest:
         return []
@@ -192,7 +197,8 @@ def _source_section(source: str, offered: list | None, pairs: dict, cores: int, 
         first = _first_finding(d)
         peak = any_r.get("peak_gb")
         declared = any_r.get("declared_gb")
-        lines.append(f"| {name} | {any_r['input_size']} | {any_r.get('params', 0):,} | {any_r.get('pairing', '')} | "
+        lines.append(f"| {name} | {any_r.get('input_size', '?')} | {any_r.get('params') or 0:,} | "
+                     f"{any_r.get('pairing', '')} | "
                      f"{d.get('float32', {}).get('verdict', '')} | {d.get('float64', {}).get('verdict', '')} | "
                      f"{one_line(first)} | {any_r.get('seconds') or 0:.0f} | "
                      f"{peak or 0:.1f} / {declared or 0:.1f} |")

@@ -56,6 +56,11 @@ def key_of(record: dict) -> tuple:
     return record["pair"], record["dtype"], record["seed"]
 
 
+#: every verdict a record may hold, the most telling first (a report's row speaks of its worst: what kept a
+#: dtype from a verdict, then a FAIL, then the rest)
+VERDICTS = ("crashed", "skipped", "untransferable", "error", "FAIL", "KNOWN DIFFERENCE", "PASS")
+
+
 class Store:
     """The records of one source, in ``folder/<source>.jsonl``."""
 
@@ -64,7 +69,8 @@ class Store:
         self.source = source
 
     def records(self) -> list[dict]:
-        """Every complete record, oldest first (a line cut short by a crash is skipped)."""
+        """Every complete record, oldest first.  A line cut short by a crash is skipped, as is a line this tool
+        did not write (no key, or a verdict it never gives): such a pair is not done, and a run re-checks it."""
         if not self.path.exists():
             return []
         out = []
@@ -74,7 +80,8 @@ class Store:
                     record = json.loads(line)
                 except json.JSONDecodeError:
                     continue
-                if isinstance(record, dict) and {"pair", "dtype", "seed"} <= record.keys():
+                if isinstance(record, dict) and {"pair", "dtype", "seed"} <= record.keys() \
+                        and record.get("verdict") in VERDICTS:
                     out.append(record)
         return out
 

@@ -121,6 +121,10 @@ def test_one_imagenet_size_pair_of_every_family_is_the_cheapest_imagenet_archite
     assert choice(65, None, 1, 2) == ["fpenet_cityscapes", "resnet10"]
     assert choice(None, 64, None, None) == ["resnet20_cifar10", "resnet20_svhn", "resnet56_cifar10"]
     assert choice(224, 224, None, None) == ["bn_vgg11", "resnet10", "resnet10_cub", "resnet18", "vgg11"]  # inclusive
+    detection = [_pair("centernet_resnet18_coco", 512, 14_000_000), _pair("centernet_resnet18_voc", 512, 12_000_000),
+                 _pair("centernet_resnet50b_voc", 512, 30_000_000)]  # one architecture on COCO and on VOC
+    assert [p.name for p in choose(detection, 65, None, 2, None, family=lambda p: "centernet")] == [
+        "centernet_resnet18_voc", "centernet_resnet50b_voc"]
 
 
 @needs_both  # the zoos' PyTorch packages: the full stack only
@@ -291,11 +295,21 @@ def test_a_hand_review_explains_only_the_records_it_examined(tmp_path):
     from modern_cnns.parity.zoo.store import Store
 
     source, examined = "gluoncv2:pytorchcv", REVIEWS[0].versions[0]
+    convention = "running_var differs by n/(n-1): the port stores torch's unbiased batch variance"
     tie = _rec("densenet100_k12_cifar10", verdict="FAIL", source=source, input_size=32, version=examined,
-               diagnosis=["running_var differs by n/(n-1): the port stores torch's unbiased batch variance"],
+               diagnosis=[convention],
                worst=[["gradient of features.1.24.conv.conv.weight", 0.054], ["input gradient", 0.017]])
-    assert cause_of(tie).startswith("reviewed by hand: a float32 ReLU near-tie")
+    tie64 = {**tie, "dtype": "float64", "verdict": "KNOWN DIFFERENCE", "worst": []}
+    pair = {"float32": tie, "float64": tie64}
+    assert cause_of(tie, pair).startswith("reviewed by hand: a float32 ReLU near-tie")
+    assert not cause_of(tie).startswith("reviewed")  # the review reads the float64 verdict: without it, no
+    for why, other in {"float64 fails too": {**tie64, "verdict": "FAIL"},
+                       "float64 not run": None}.items():
+        assert not cause_of(tie, {"float32": tie, "float64": other}).startswith("reviewed"), why
     not_examined = {
+        "a diagnosis past the convention": {**tie, "diagnosis": [convention, "BatchNorm eps differs"]},
+        "no diagnosis": {**tie, "diagnosis": []},
+        "a gradient that is not finite": {**tie, "worst": [["gradient of features.0.weight", None]]},
         "a later verdict": {**tie, "verdict": "PASS"},
         "another dtype": {**tie, "dtype": "float64"},
         "a pair the glob almost matches": {**tie, "pair": "densenet100_k12_bc_cifar10"},
@@ -310,13 +324,15 @@ def test_a_hand_review_explains_only_the_records_it_examined(tmp_path):
                                     error="MXNetError: Check failed: shape"),
     }
     for why, record in not_examined.items():
-        assert not cause_of(record).startswith("reviewed"), why
+        assert not cause_of(record, {**pair, record["dtype"]: record}).startswith("reviewed"), why
     crashed = [_rec("shakedropresnet20_svhn", d, verdict="crashed", source=source, input_size=32, version=examined,
                     error=WORKER_DIED) for d in ("float32", "float64")]
     sub_memory = _rec("densenet40_k12_bc_svhn", verdict="error", source=source, input_size=32, version=examined,
                       error="MXNetError: MXNetError: could not construct a sub-memory")
-    assert all(cause_of(r).startswith("reviewed by hand: MXNet") for r in [*crashed, sub_memory])
-    Store(tmp_path, source).append([tie, {**tie, "dtype": "float64", "verdict": "KNOWN DIFFERENCE"},
+    assert cause_of(crashed[0]).startswith("reviewed by hand: the Gluon model's training forward dies of SIGFPE")
+    assert cause_of(sub_memory).startswith("reviewed by hand: MXNet 1.9.1's oneDNN")
+    assert not cause_of({**sub_memory, "error": {"not": "a string"}}).startswith("reviewed")  # and no traceback
+    Store(tmp_path, source).append([tie, tie64,
                                     *crashed, _rec("resnet20_cifar10", verdict="FAIL", source=source, input_size=32,
                                                    version=examined, diagnosis=["BatchNorm eps differs"])])
     text = render(tmp_path)

@@ -87,8 +87,9 @@ def _run(args, received: list) -> int:
     return 1 if failed else 0
 
 
-#: a dataset variant's name ends with its dataset (CIFAR, SVHN, CUB-200): the architecture, for other classes
-_DATASET = re.compile(r"_(cifar10|cifar100|svhn|cub)$")
+#: a dataset variant's name ends with its dataset (CIFAR, SVHN, CUB-200; segmentation, detection and pose data):
+#: the architecture, trained for other classes
+_DATASET = re.compile(r"_(cifar10|cifar100|svhn|cub|voc|coco|cityscapes|ade20k|celebamaskhq|widerface|cmupan)$")
 
 
 def choose(offered: list, min_input: int | None, max_input: int | None, per_family: int | None,
@@ -119,7 +120,7 @@ def choose(offered: list, min_input: int | None, max_input: int | None, per_fami
 
 
 #: the dataset a PyTorch model file is specialised for (pytorchcv's resnet_cifar.py, resnet_cub.py)
-_DATASET_FILE = re.compile(r"_(cifar10|cifar|cub)$")
+_DATASET_FILE = re.compile(r"_(cifar10|cifar|cub|coco|cmupan)$")
 
 
 def family_of(pair) -> str:

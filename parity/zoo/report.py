@@ -18,9 +18,9 @@ CAUSES = (
 )
 
 
-def one_line(text: str | None, limit: int = 160) -> str:
+def one_line(text: object, limit: int = 160) -> str:
     """``text`` as one table cell: its telling line (an MXNet traceback's last, the message), no pipes."""
-    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    lines = [line.strip() for line in str(text or "").splitlines() if line.strip()]
     if not lines:
         return ""
     line = lines[-1] if "Traceback (most recent call last)" in lines[0] else lines[0]
@@ -42,14 +42,20 @@ def _is_convention(line: str) -> bool:
     return any(words in line for words in _CONVENTION_WORDS)
 
 
+def names_only_the_convention(record: dict) -> bool:
+    """Whether a record's diagnosis has lines, each of them the accepted BatchNorm convention's."""
+    lines = _diagnosis(record)
+    return bool(lines) and all(map(_is_convention, lines))
+
+
 def _failing_kind(record: dict) -> str | None:
     """For a FAIL whose diagnosis speaks only of the accepted BatchNorm convention while its worst failing row
     is no BatchNorm statistic: that row's kind (``gradient``, ``input gradient``, ...), else None.
 
     Such a FAIL is not the convention's doing (accepted, it fails nothing), and its diagnosis does not say
     why it fails: densenet100_k12_cifar100 in float32 fails on gradients (7.8e-2) beside a float64 pass."""
-    lines, worst = _diagnosis(record), record.get("worst") or []
-    if record["verdict"] != "FAIL" or not lines or not worst or not all(map(_is_convention, lines)):
+    worst = record.get("worst") or []
+    if record["verdict"] != "FAIL" or not worst or not names_only_the_convention(record):
         return None
     check = worst[0][0]
     if check.endswith(("running_var", "running_mean")):
@@ -73,10 +79,10 @@ def _telling_line(record: dict) -> str:
     return lines[0] if lines else ""
 
 
-def cause_of(record: dict) -> str:
+def cause_of(record: dict, pair: dict | None = None) -> str:
     """The cause a record's verdict is put down to, in the report's words: a review's, where one covers it
-    (:mod:`parity.zoo.reviews`), else the checker's."""
-    review = review_of(record)
+    (:mod:`parity.zoo.reviews`; ``pair``: the pair's records by dtype), else the checker's."""
+    review = review_of(record, pair)
     if review:
         return f"reviewed by hand: {review.cause}"
     if record["verdict"] in ("crashed", "skipped", "untransferable", "error"):
@@ -157,7 +163,7 @@ def _first_finding(by_dtype: dict) -> str:
     DIFFERENCE's diagnosis): the cause a review found, else the error (for a refused transfer, the pairing
     that came closest), else the telling diagnosis line (:func:`_telling_line`)."""
     for record in sorted(by_dtype.values(), key=lambda r: _SEVERITY.index(r["verdict"])):
-        review = review_of(record)
+        review = review_of(record, by_dtype)
         if review:
             return f"reviewed by hand: {review.cause}"
         if record.get("error"):
@@ -173,7 +179,7 @@ def _source_section(source: str, offered: list | None, pairs: dict, cores: int, 
     found = len(offered) if offered is not None else None
     pairs, stale = _current(pairs, version)
     overall = Counter(_overall(d) for d in pairs.values())
-    causes = Counter(cause_of(r) for d in pairs.values() for r in d.values() if r["verdict"] != "PASS")
+    causes = Counter(cause_of(r, d) for d in pairs.values() for r in d.values() if r["verdict"] != "PASS")
     versions = Counter(r.get("version") for d in pairs.values() for r in d.values())
     lines = [f"## {source}", "",
              f"{found if found is not None else '?'} pairs found on both sides; {len(pairs)} checked here "
@@ -210,8 +216,8 @@ def _reviewed(pairs: dict) -> list[str]:
     """What each review that covers some of ``pairs``' records found, and which records it covers."""
     lines = []
     for review in REVIEWS:
-        covered = [f"{name} {' and '.join(sorted(r['dtype'] for r in d.values() if review.covers(r)))}"
-                   for name, d in sorted(pairs.items()) if any(review.covers(r) for r in d.values())]
+        covered = [f"{name} {' and '.join(sorted(r['dtype'] for r in d.values() if review.covers(r, d)))}"
+                   for name, d in sorted(pairs.items()) if any(review.covers(r, d) for r in d.values())]
         if covered:
             lines += ["", f"**Reviewed by hand: {review.cause}** ({review.verdict}: {', '.join(covered)}). "
                           f"{review.finding} Reproduce: `.venv/bin/python benchmarks/zoo_reviews.py {review.key} "

@@ -14,22 +14,29 @@ prints the measurements its finding cites.
 from __future__ import annotations
 
 import fnmatch
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from modern_cnns.parity.zoo.engine import WORKER_DIED
 
 
-def _fails_on_gradients_only(record: dict) -> bool:
-    """No error, and every one of the worst failing rows is a gradient (no output, no BatchNorm statistic)."""
+def _fails_on_gradients_only(record: dict, pair: dict) -> bool:
+    """The checker's "unexplained" FAIL: no error, a diagnosis that names only the accepted BatchNorm convention,
+    every worst row a gradient with a finite difference; and the pair's float64 record passed.  (A record keeps
+    its 3 worst rows: a failing output below three gradients would not show.)"""
+    from modern_cnns.parity.zoo.report import names_only_the_convention  # here: report imports this module
+
     worst = record.get("worst") or []
-    return not record.get("error") and bool(worst) and all(
-        isinstance(row, (list, tuple)) and str(row[0]).startswith(("gradient of ", "input gradient"))
-        for row in worst)
+    return (not record.get("error") and names_only_the_convention(record) and bool(worst)
+            and all(isinstance(row, (list, tuple)) and len(row) == 2
+                    and str(row[0]).startswith(("gradient of ", "input gradient"))
+                    and isinstance(row[1], (int, float)) and math.isfinite(row[1]) for row in worst)
+            and (pair.get("float64") or {}).get("verdict") in ("PASS", "KNOWN DIFFERENCE"))
 
 
-def _error_says(words: str) -> Callable[[dict], bool]:
-    return lambda record: words in (record.get("error") or "")
+def _error_says(words: str) -> Callable[[dict, dict], bool]:
+    return lambda record, pair: words in str(record.get("error") or "")
 
 
 @dataclass(frozen=True)
@@ -40,17 +47,19 @@ class Review:
     dtypes: tuple       #: the dtypes whose records it explains
     verdict: str        #: the verdict it explains
     versions: tuple     #: the checker versions whose records were examined
-    signature: Callable[[dict], bool]  #: the record's own sign of the cause found
+    signature: Callable[[dict, dict], bool]  #: (record, its pair's records by dtype): the sign of the cause
     cause: str          #: the cause, in a few words (the report's cause table and pair rows)
     finding: str        #: what was found, and how it was checked
     seed: int = 0
 
-    def covers(self, record: dict) -> bool:
+    def covers(self, record: dict, pair: dict | None = None) -> bool:
+        """Whether ``record`` is one this review examined; ``pair``: the pair's records by dtype (without them,
+        a review that reads the other dtype's verdict covers nothing)."""
         return (record.get("source") == self.source and record.get("dtype") in self.dtypes
                 and record.get("verdict") == self.verdict and record.get("version") in self.versions
                 and record.get("seed", 0) == self.seed
                 and any(fnmatch.fnmatchcase(str(record.get("pair", "")), glob) for glob in self.pairs)
-                and self.signature(record))
+                and self.signature(record, pair or {}))
 
 
 #: the checker whose zoo run (docs/ZOO.md) the reviews below examined
@@ -62,11 +71,12 @@ REVIEWS = (
         ("densenet100_k12_cifar10", "densenet100_k12_cifar100", "densenet100_k12_svhn"), ("float32",), "FAIL",
         _EXAMINED, _fails_on_gradients_only,
         "a float32 ReLU near-tie that torch's oneDNN kernels round across zero (not a porting bug)",
-        "float32 gradients fail (worst rel 5.4e-2 for cifar10 and svhn, 7.8e-2 for cifar100, on "
-        "features.1.24.conv.conv.weight) while every float64 row passes: the port's float32 gradients are 5.4e-2 "
-        "from float64, MXNet's 8.9e-6. With torch's oneDNN kernels off (`torch.backends.mkldnn.enabled = False`) "
-        "the same check passes in float32 (worst gradient rel 8.8e-6). The mechanism, shown on a random input "
-        "of the pytorchcv model alone: a channel value that is -1.7e-7 after BatchNorm in float64 comes out "
+        "float32 gradients fail (the frameworks differ by up to rel 5.4e-2 for cifar10 and svhn, 7.8e-2 for "
+        "cifar100, on features.1.24.conv.conv.weight) while float64 passes (KNOWN DIFFERENCE: only the accepted "
+        "BatchNorm statistics differ). Against float64, the port's float32 gradients are as far off (5.4e-2), "
+        "MXNet's 8.9e-6. With torch's oneDNN kernels off (`torch.backends.mkldnn.enabled = False`) the same "
+        "check passes in float32 (worst gradient rel 8.8e-6). The mechanism, shown on a random input of the "
+        "pytorchcv model alone: a channel value that is -1.7e-7 after BatchNorm in float64 comes out "
         "+1.4e-8 under torch's oneDNN float32, on a layer whose values reach 4.7 (float32 keeps ~7 digits), so "
         "its ReLU opens; every later DenseNet unit normalises that channel again, and the gradients upstream "
         "move by up to rel 1.5e-1 (with torch's oneDNN off: no ReLU decision flips, gradients within 3.8e-6). "
@@ -79,22 +89,22 @@ REVIEWS = (
         "MXNet 1.9.1's oneDNN cannot run these models' float32 training forward (not a porting bug)",
         "MXNet's error `could not construct a sub-memory` (a oneDNN view into a tensor) comes from the Gluon "
         "model alone, in its float32 forward under `autograd.record()`; with MXNet's oneDNN off "
-        "(`MXNET_MKLDNN_ENABLED=0`) the same forward and backward run, as they do for the deeper DenseNet-BC "
-        "models with oneDNN on. The checker judges float32 with oneDNN on only (with it off, MXNet's kernels "
-        "are far more accurate than torch's CPU kernels, and a float32 verdict would judge torch's kernels), so "
-        "these pairs have a float64 verdict only."),
+        "(`MXNET_MKLDNN_ENABLED=0`) the same forward and backward run. The checker judges float32 with oneDNN "
+        "on only (with it off, MXNet's kernels are far more accurate than torch's CPU kernels, and a float32 "
+        "verdict would judge torch's kernels), so these pairs have a float64 verdict only."),
     Review(
         "sigfpe", "gluoncv2:pytorchcv", ("shakedropresnet*", "shakeshakeresnet*"), ("float32", "float64"),
         "crashed", _EXAMINED, _error_says(WORKER_DIED),
-        "MXNet kills the process with SIGFPE in the Gluon model's training forward (not a porting bug)",
+        "the Gluon model's training forward dies of SIGFPE in MXNet, run alone (not a porting bug)",
         "The Gluon model alone runs its prediction forward, then is killed by SIGFPE in its first forward "
         "under `autograd.record()`, every run, for every covered pair. A crashed record does not say which "
         "signal ended its worker (Ray does not report it): the review covers these pairs' crashes on the "
-        "checker it examined, whose tasks died twice each (a retry), as the model does alone. No verdict is "
+        "checker it examined, whose task died, was retried once (the engine's rule) and died again, as the "
+        "model does alone. No verdict is "
         "possible for these pairs on MXNet 1.9.1's CPU build."),
 )
 
 
-def review_of(record: dict) -> Review | None:
-    """The review that covers ``record``, or None."""
-    return next((review for review in REVIEWS if review.covers(record)), None)
+def review_of(record: dict, pair: dict | None = None) -> Review | None:
+    """The review that covers ``record`` (``pair``: its pair's records by dtype), or None."""
+    return next((review for review in REVIEWS if review.covers(record, pair)), None)

@@ -15,8 +15,9 @@ import os
 from importlib import metadata
 from pathlib import Path
 
-#: what a record's verdict can be
-VERDICTS = ("PASS", "FAIL", "KNOWN DIFFERENCE", "untransferable", "error", "crashed", "skipped")
+#: every verdict a record may hold, the most telling first (a report's row speaks of its worst: what kept a
+#: dtype from a verdict, then a FAIL, then the rest)
+VERDICTS = ("crashed", "skipped", "untransferable", "error", "FAIL", "KNOWN DIFFERENCE", "PASS")
 
 #: the code that decides a zoo verdict: a change to any of these re-runs every pair
 _VERSIONED = ("parity/verdict", "parity/weights", "parity/zoo/task.py", "parity/zoo/sources.py",
@@ -55,10 +56,6 @@ def _finite(value):
 def key_of(record: dict) -> tuple:
     return record["pair"], record["dtype"], record["seed"]
 
-
-#: every verdict a record may hold, the most telling first (a report's row speaks of its worst: what kept a
-#: dtype from a verdict, then a FAIL, then the rest)
-VERDICTS = ("crashed", "skipped", "untransferable", "error", "FAIL", "KNOWN DIFFERENCE", "PASS")
 
 
 class Store:

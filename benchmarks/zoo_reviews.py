@@ -7,6 +7,8 @@ KEY is a row of ``modern_cnns.parity.zoo.reviews.REVIEWS``; ``docs/ZOO.md`` cite
 - ``relu-near-tie``: the pair's check (float32 and float64, as the zoo runs it) with torch's oneDNN kernels
   on, then off; then, on a random input of the PyTorch model alone, the BatchNorm outputs near zero that
   torch's float32 rounds across zero, and what that does to the gradients.
+- ``float32-overflow``: each covered pair's prediction output (fresh BatchNorm statistics) in float64 and
+  float32, in both frameworks: how much of it is finite, and its largest value.
 - ``onednn-sub-memory``: each covered Gluon model's float32 training forward and backward, with MXNet's
   oneDNN on, then off (``MXNET_MKLDNN_ENABLED=0``), each in a process of its own.
 - ``sigfpe``: each covered Gluon model's prediction forward, then its training forward, in a process of its
@@ -106,6 +108,33 @@ def _flips(pair) -> None:
                   f"values reach {outs64[name].abs().max().item():.2g}")
 
 
+def _overflow(pairs: list, store: str) -> None:
+    """Each pair's prediction output (fresh statistics), float64 and float32, in both frameworks."""
+    import mxnet as mx
+    import numpy as np
+    import torch
+
+    from modern_cnns.parity.weights.transfer import gluon_to_torch
+    from modern_cnns.parity.zoo.sources import build
+    from modern_cnns.parity.zoo.task import _pairing
+
+    def said(y) -> str:
+        finite = np.isfinite(y)
+        return f"{finite.mean():.0%} finite, largest {np.abs(y[finite]).max():.2e}" if finite.any() else "0% finite"
+
+    for pair in pairs:
+        block, module = build(pair)
+        _, kwargs = _pairing(block, module, pair, 0)
+        gluon_to_torch(block, module, zero_frozen=pair.zero_frozen, **kwargs)
+        x = np.random.RandomState(0).standard_normal((2, *pair.input_shape))
+        for dtype in ("float64", "float32"):
+            block.cast(dtype)
+            gluon = block(mx.nd.array(x, dtype=dtype)).asnumpy()
+            with torch.no_grad():
+                port = module.to(getattr(torch, dtype)).eval()(torch.tensor(x, dtype=getattr(torch, dtype))).numpy()
+            print(f"  {pair.name} {dtype}, prediction output: MXNet {said(gluon)}; PyTorch {said(port)}")
+
+
 def _gluon_forward(name: str) -> None:
     """(In a process of its own.) The Gluon model's prediction forward, then its training forward and backward."""
     import mxnet as mx
@@ -184,7 +213,8 @@ def _process_death(pairs: list, store: str) -> None:
 
 
 #: how each review (``modern_cnns.parity.zoo.reviews.REVIEWS``, by key) is reproduced
-REPRODUCE = {"relu-near-tie": _relu_near_tie, "onednn-sub-memory": _onednn_sub_memory, "sigfpe": _process_death}
+REPRODUCE = {"relu-near-tie": _relu_near_tie, "float32-overflow": _overflow, "onednn-sub-memory": _onednn_sub_memory,
+             "sigfpe": _process_death}
 
 if __name__ == "__main__":
     main()

@@ -329,6 +329,13 @@ def test_a_hand_review_explains_only_the_records_it_examined(tmp_path):
                     error=WORKER_DIED) for d in ("float32", "float64")]
     sub_memory = _rec("densenet40_k12_bc_svhn", verdict="error", source=source, input_size=32, version=examined,
                       error="MXNetError: MXNetError: could not construct a sub-memory")
+    overflow = {**tie, "pair": "resnet1202_svhn", "worst": [["predict output", None], ["statistics after 1 step: "
+                                                                                   "x.running_var", 7e-3]]}
+    overflow_pair = {"float32": overflow, "float64": {**tie64, "pair": "resnet1202_svhn"}}
+    assert cause_of(overflow, overflow_pair).startswith("reviewed by hand: the prediction output overflows float32")
+    for why, other in {"a finite difference": {**overflow, "worst": [["predict output", 0.3]]},
+                       "another row first": {**overflow, "worst": overflow["worst"][::-1]}}.items():
+        assert not cause_of(other, {**overflow_pair, "float32": other}).startswith("reviewed"), why
     assert cause_of(crashed[0]).startswith("reviewed by hand: the Gluon model's training forward dies of SIGFPE")
     assert cause_of(sub_memory).startswith("reviewed by hand: MXNet 1.9.1's oneDNN")
     assert not cause_of({**sub_memory, "error": {"not": "a string"}}).startswith("reviewed")  # and no traceback

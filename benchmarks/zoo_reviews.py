@@ -9,6 +9,8 @@ KEY is a row of ``modern_cnns.parity.zoo.reviews.REVIEWS``; ``docs/ZOO.md`` cite
   torch's float32 rounds across zero, and what that does to the gradients.
 - ``float32-overflow``: each covered pair's prediction output (fresh BatchNorm statistics) in float64 and
   float32, in both frameworks: how much of it is finite, and its largest value.
+- ``random-drop-path``, ``drop-path-float32-mask``: each covered Gluon model alone, its float32 training
+  output for numpy seeds 0, 0 and 1, then its float64 training and prediction forwards.
 - ``onednn-sub-memory``: each covered Gluon model's float32 training forward and backward, with MXNet's
   oneDNN on, then off (``MXNET_MKLDNN_ENABLED=0``), each in a process of its own.
 - ``sigfpe``: each covered Gluon model's prediction forward, then its training forward, in a process of its
@@ -135,6 +137,39 @@ def _overflow(pairs: list, store: str) -> None:
             print(f"  {pair.name} {dtype}, prediction output: MXNet {said(gluon)}; PyTorch {said(port)}")
 
 
+def _drop_path(pairs: list, store: str) -> None:
+    """Each Gluon model alone: training outputs for seeds 0, 0 and 1 of numpy's and MXNet's generators (float32),
+    then a float64 training forward, then a float64 prediction forward."""
+    import mxnet as mx
+    import numpy as np
+
+    from modern_cnns.parity.zoo.sources import build
+
+    for pair in pairs:
+        block, _ = build(pair)
+        block.initialize(mx.init.Xavier())
+        x = mx.nd.array(np.random.RandomState(0).standard_normal((2, *pair.input_shape)))
+
+        def train_out(seed: int, data) -> np.ndarray:
+            np.random.seed(seed)  # the drop-path masks
+            mx.random.seed(seed)  # its Dropout layers
+            with mx.autograd.record():
+                return block(data).asnumpy()
+
+        a, b, c = train_out(0, x), train_out(0, x), train_out(1, x)
+        print(f"  {pair.name} float32 training output: seed 0 twice differ by {np.abs(a - b).max():.1e}; "
+              f"seeds 0 and 1 by {np.abs(a - c).max() / np.abs(a).max():.1e} (relative)")
+        block.cast("float64")
+        try:
+            train_out(0, x.astype("float64"))
+            print(f"  {pair.name} float64 training forward ran")
+        except mx.base.MXNetError as err:
+            line = next((ln for ln in str(err).splitlines() if "Incompatible" in ln or "Check failed" in ln), "?")
+            print(f"  {pair.name} float64 training forward: {line.strip()[:150]}")
+        block(x.astype("float64")).wait_to_read()
+        print(f"  {pair.name} float64 prediction forward ran")
+
+
 def _gluon_forward(name: str) -> None:
     """(In a process of its own.) The Gluon model's prediction forward, then its training forward and backward."""
     import mxnet as mx
@@ -213,8 +248,8 @@ def _process_death(pairs: list, store: str) -> None:
 
 
 #: how each review (``modern_cnns.parity.zoo.reviews.REVIEWS``, by key) is reproduced
-REPRODUCE = {"relu-near-tie": _relu_near_tie, "float32-overflow": _overflow, "onednn-sub-memory": _onednn_sub_memory,
-             "sigfpe": _process_death}
+REPRODUCE = {"relu-near-tie": _relu_near_tie, "float32-overflow": _overflow, "random-drop-path": _drop_path,
+             "drop-path-float32-mask": _drop_path, "onednn-sub-memory": _onednn_sub_memory, "sigfpe": _process_death}
 
 if __name__ == "__main__":
     main()

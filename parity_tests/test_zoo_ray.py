@@ -336,6 +336,15 @@ def test_a_hand_review_explains_only_the_records_it_examined(tmp_path):
     for why, other in {"a finite difference": {**overflow, "worst": [["predict output", 0.3]]},
                        "another row first": {**overflow, "worst": overflow["worst"][::-1]}}.items():
         assert not cause_of(other, {**overflow_pair, "float32": other}).startswith("reviewed"), why
+    fractal = {**tie, "pair": "fractalnet_cifar10", "worst": [["gradient of features.0.block.bn.beta", 38.0]],
+               "first_divergence": "layer x (gluon y): values part in its forward code between its layer z, which "
+                                   "agrees, and layer w, which already receives a different input"}
+    fractal64 = _rec("fractalnet_cifar10", "float64", verdict="error", source=source, version=examined,
+                     error="MXNetError: Check failed: Incompatible attr in node at 1-th input: expected float64, "
+                           "got float32")
+    assert cause_of(fractal).startswith("reviewed by hand: FractalNet drops random paths")
+    assert cause_of(fractal64).startswith("reviewed by hand: gluoncv2's FractalNet builds its drop-path mask")
+    assert not cause_of({**fractal, "first_divergence": "layer x: max rel diff 1e-3"}).startswith("reviewed")
     assert cause_of(crashed[0]).startswith("reviewed by hand: the Gluon model's training forward dies of SIGFPE")
     assert cause_of(sub_memory).startswith("reviewed by hand: MXNet 1.9.1's oneDNN")
     assert not cause_of({**sub_memory, "error": {"not": "a string"}}).startswith("reviewed")  # and no traceback

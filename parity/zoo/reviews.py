@@ -46,6 +46,15 @@ def _prediction_not_finite(record: dict, pair: dict) -> bool:
             and (pair.get("float64") or {}).get("verdict") in ("PASS", "KNOWN DIFFERENCE"))
 
 
+def _parts_inside_a_layer(record: dict, pair: dict) -> bool:
+    """A FAIL the checker localised inside one layer's own forward code, its diagnosis naming nothing but the
+    accepted convention."""
+    from modern_cnns.parity.zoo.report import names_only_the_convention  # here: report imports this module
+
+    return (not record.get("error") and names_only_the_convention(record)
+            and "values part in its forward code" in str(record.get("first_divergence") or ""))
+
+
 def _error_says(words: str) -> Callable[[dict, dict], bool]:
     return lambda record, pair: words in str(record.get("error") or "")
 
@@ -104,6 +113,26 @@ REVIEWS = (
         "inf or NaN, in MXNet and in the port alike, so its difference is not a number and the row fails. "
         "Float64 passes (KNOWN DIFFERENCE: only the accepted BatchNorm statistics differ). The checker skips a "
         "probe whose original overflows, but not the prediction output itself."),
+    Review(
+        "random-drop-path", "gluoncv2:pytorchcv", ("fractalnet_cifar10", "fractalnet_cifar100"), ("float32",),
+        "FAIL", _EXAMINED, _parts_inside_a_layer,
+        "FractalNet drops random paths in training mode: the two frameworks draw different masks",
+        "gluoncv2's FractalNet joins its columns through a local drop-path mask drawn from numpy's global random "
+        "generator in every training-mode forward (`FractalBlock.calc_drop_mask`), beside Dropout layers (rates "
+        "0.1-0.4) drawn from MXNet's; pytorchcv draws its own. The checker finds the training forward parting "
+        "inside the first join, between a layer that agrees and the next that receives a different input. The "
+        "Gluon model alone gives training outputs rel 0.83-0.86 apart for seeds 0 and 1 of both generators, and "
+        "the same output for seed 0 twice. A stochastic layer like this cannot be compared value by value (the "
+        "checker compares Dropout by its structure instead), so this "
+        "pair has no verdict in training mode; nothing points to a porting bug."),
+    Review(
+        "drop-path-float32-mask", "gluoncv2:pytorchcv", ("fractalnet_cifar10", "fractalnet_cifar100"), ("float64",),
+        "error", _EXAMINED, _error_says("expected float64, got float32"),
+        "gluoncv2's FractalNet builds its drop-path mask in float32, so it cannot train in float64",
+        "`FractalBlock.join_outs` makes its mask with `mx.nd.array(...)`, float32 whatever the network's dtype, "
+        "and MXNet refuses to multiply float64 features by it (`Incompatible attr ... expected float64, got "
+        "float32`). The Gluon model alone fails its float64 training forward this way; its prediction forward "
+        "(no mask) runs. A fault of the Gluon original in float64, not of the port."),
     Review(
         "onednn-sub-memory", "gluoncv2:pytorchcv", ("densenet40_k*_bc_*", "xdensenet40_2_k*_bc_*"), ("float32",),
         "error", _EXAMINED, _error_says("could not construct a sub-memory"),

@@ -11,6 +11,8 @@ KEY is a row of ``modern_cnns.parity.zoo.reviews.REVIEWS``; ``docs/ZOO.md`` cite
   float32, in both frameworks: how much of it is finite, and its largest value.
 - ``random-drop-path``, ``drop-path-float32-mask``: each covered Gluon model alone, its float32 training
   output for numpy seeds 0, 0 and 1, then its float64 training and prediction forwards.
+- ``fixed-batchnorm-affine``: each covered pair's BatchNorm parameters, Gluon's by grad_req and value, torch's
+  layers by whether they are affine.
 - ``onednn-sub-memory``: each covered Gluon model's float32 training forward and backward, with MXNet's
   oneDNN on, then off (``MXNET_MKLDNN_ENABLED=0``), each in a process of its own.
 - ``sigfpe``: each covered Gluon model's prediction forward, then its training forward, in a process of its
@@ -170,6 +172,28 @@ def _drop_path(pairs: list, store: str) -> None:
         print(f"  {pair.name} float64 prediction forward ran")
 
 
+def _fixed_affine(pairs: list, store: str) -> None:
+    """Each pair's BatchNorm parameters: Gluon's gamma and beta by grad_req and value; torch's layers by affine."""
+    import mxnet as mx
+    import torch
+
+    from modern_cnns.parity.zoo.sources import build
+
+    for pair in pairs:
+        block, module = build(pair)
+        block.initialize(mx.init.Xavier())
+        block(mx.nd.zeros((1, *pair.input_shape)))
+        kinds: dict = {}
+        for name, param in block.collect_params().items():
+            if name.endswith(("gamma", "beta")):
+                values = param.data().asnumpy()
+                key = (name.rsplit("_", 1)[-1], param.grad_req, float(values.min()), float(values.max()))
+                kinds[key] = kinds.get(key, 0) + 1
+        layers = [m.affine for m in module.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+        print(f"  {pair.name}: Gluon (tensor, grad_req, min, max): count {kinds}; torch BatchNorm2d: "
+              f"{layers.count(True)} affine, {layers.count(False)} not")
+
+
 def _gluon_forward(name: str) -> None:
     """(In a process of its own.) The Gluon model's prediction forward, then its training forward and backward."""
     import mxnet as mx
@@ -249,7 +273,8 @@ def _process_death(pairs: list, store: str) -> None:
 
 #: how each review (``modern_cnns.parity.zoo.reviews.REVIEWS``, by key) is reproduced
 REPRODUCE = {"relu-near-tie": _relu_near_tie, "float32-overflow": _overflow, "random-drop-path": _drop_path,
-             "drop-path-float32-mask": _drop_path, "onednn-sub-memory": _onednn_sub_memory, "sigfpe": _process_death}
+             "drop-path-float32-mask": _drop_path, "fixed-batchnorm-affine": _fixed_affine,
+             "onednn-sub-memory": _onednn_sub_memory, "sigfpe": _process_death}
 
 if __name__ == "__main__":
     main()

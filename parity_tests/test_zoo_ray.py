@@ -345,6 +345,13 @@ def test_a_hand_review_explains_only_the_records_it_examined(tmp_path):
     assert cause_of(fractal).startswith("reviewed by hand: FractalNet drops random paths")
     assert cause_of(fractal64).startswith("reviewed by hand: gluoncv2's FractalNet builds its drop-path mask")
     assert not cause_of({**fractal, "first_divergence": "layer x: max rel diff 1e-3"}).startswith("reviewed")
+    refused = _rec("wrn20_10_1bit_svhn", verdict="untransferable", source=source, version=examined,
+                   error="gluon -> torch transfer refused (3 problem(s))",
+                   detail="...\n  automatic map: 38 problem(s), e.g. unexpected (in gluon, no torch counterpart): "
+                          "features.1.0.body.conv1.bn.gamma (160,)")
+    assert cause_of(refused).startswith("reviewed by hand: Gluon's non-affine BatchNorm")
+    assert not cause_of({**refused, "detail": "by name: 2 problem(s), e.g. shape mismatch x.weight"}).startswith(
+        "reviewed")
     assert cause_of(crashed[0]).startswith("reviewed by hand: the Gluon model's training forward dies of SIGFPE")
     assert cause_of(sub_memory).startswith("reviewed by hand: MXNet 1.9.1's oneDNN")
     assert not cause_of({**sub_memory, "error": {"not": "a string"}}).startswith("reviewed")  # and no traceback

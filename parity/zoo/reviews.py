@@ -134,6 +134,18 @@ REVIEWS = (
         "float32`). The Gluon model alone fails its float64 training forward this way; its prediction forward "
         "(no mask) runs. A fault of the Gluon original in float64, not of the port."),
     Review(
+        "fixed-batchnorm-affine", "gluoncv2:pytorchcv", ("wrn20_10_1bit_*", "wrn20_10_32bit_*"),
+        ("float32", "float64"), "untransferable", _EXAMINED,
+        lambda record, pair: "no torch counterpart" in str(record.get("detail")) and ".bn.gamma" in str(record.get(
+            "detail")),
+        "Gluon's non-affine BatchNorm keeps a fixed gamma and beta that torch's has not (not a porting bug)",
+        "Both zoos build 19 of these networks' 20 BatchNorm layers without learned affine parameters. Gluon's "
+        "(`center=False, "
+        "scale=False`) still holds gamma and beta, fixed at 1 and 0 and never trained (`grad_req` null); "
+        "pytorchcv's (`affine=False`) holds neither. The transfer refuses a tensor with no counterpart, so no "
+        "pairing of the two trees passes, though these tensors compute nothing. Accepting fixed identity "
+        "parameters without a counterpart would be a change to the transfer (`parity/weights`)."),
+    Review(
         "onednn-sub-memory", "gluoncv2:pytorchcv", ("densenet40_k*_bc_*", "xdensenet40_2_k*_bc_*"), ("float32",),
         "error", _EXAMINED, _error_says("could not construct a sub-memory"),
         "MXNet 1.9.1's oneDNN cannot run these models' float32 training forward (not a porting bug)",

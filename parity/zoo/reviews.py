@@ -55,6 +55,11 @@ def _parts_inside_a_layer(record: dict, pair: dict) -> bool:
             and "values part in its forward code" in str(record.get("first_divergence") or ""))
 
 
+def _refusal_names(*words: str) -> Callable[[dict, dict], bool]:
+    """A refused transfer whose problems (the record's ``detail``) say every one of ``words``."""
+    return lambda record, pair: all(w in str(record.get("detail") or "") for w in words)
+
+
 def _error_says(words: str) -> Callable[[dict, dict], bool]:
     return lambda record, pair: words in str(record.get("error") or "")
 
@@ -136,12 +141,11 @@ REVIEWS = (
     Review(
         "fixed-batchnorm-affine", "gluoncv2:pytorchcv", ("wrn20_10_1bit_*", "wrn20_10_32bit_*"),
         ("float32", "float64"), "untransferable", _EXAMINED,
-        lambda record, pair: "no torch counterpart" in str(record.get("detail")) and ".bn.gamma" in str(record.get(
-            "detail")),
+        _refusal_names("no torch counterpart", ".bn.gamma"),
         "Gluon's non-affine BatchNorm keeps a fixed gamma and beta that torch's has not (not a porting bug)",
         "Both zoos build 19 of these networks' 20 BatchNorm layers without learned affine parameters. Gluon's "
-        "(`center=False, "
-        "scale=False`) still holds gamma and beta, fixed at 1 and 0 and never trained (`grad_req` null); "
+        "(`center=False, scale=False`) still holds gamma and beta, fixed at 1 and 0 and never trained (`grad_req` "
+        "null); "
         "pytorchcv's (`affine=False`) holds neither. The transfer refuses a tensor with no counterpart, so no "
         "pairing of the two trees passes, though these tensors compute nothing. Accepting fixed identity "
         "parameters without a counterpart would be a change to the transfer (`parity/weights`)."),

@@ -38,6 +38,18 @@ def _pairs(review, store: str, glob: str | None) -> list:
             and (glob is None or fnmatch.fnmatchcase(p.name, glob))]
 
 
+def _transferred(pair) -> tuple:
+    """(Gluon block, torch module) of ``pair``, paired as the zoo pairs them, Gluon's seeded weights in both."""
+    from modern_cnns.parity.weights.transfer import gluon_to_torch
+    from modern_cnns.parity.zoo.sources import build
+    from modern_cnns.parity.zoo.task import _pairing
+
+    block, module = build(pair)
+    _, kwargs = _pairing(block, module, pair, 0)
+    gluon_to_torch(block, module, zero_frozen=pair.zero_frozen, **kwargs)
+    return block, module
+
+
 def _check(pair, torch_onednn: bool) -> None:
     import torch
 
@@ -65,13 +77,7 @@ def _flips(pair) -> None:
     """The PyTorch model alone, float32 against float64: ReLU decisions that flip, and the gradients."""
     import torch
 
-    from modern_cnns.parity.weights.transfer import gluon_to_torch
-    from modern_cnns.parity.zoo.sources import build
-    from modern_cnns.parity.zoo.task import _pairing
-
-    block, module = build(pair)
-    _, kwargs = _pairing(block, module, pair, 0)
-    gluon_to_torch(block, module, zero_frozen=pair.zero_frozen, **kwargs)
+    _, module = _transferred(pair)
     for m in module.modules():
         if isinstance(m, torch.nn.ReLU):
             m.inplace = False  # the hooks below keep each BatchNorm's output as it was
@@ -118,18 +124,12 @@ def _overflow(pairs: list, store: str) -> None:
     import numpy as np
     import torch
 
-    from modern_cnns.parity.weights.transfer import gluon_to_torch
-    from modern_cnns.parity.zoo.sources import build
-    from modern_cnns.parity.zoo.task import _pairing
-
     def said(y) -> str:
         finite = np.isfinite(y)
         return f"{finite.mean():.0%} finite, largest {np.abs(y[finite]).max():.2e}" if finite.any() else "0% finite"
 
     for pair in pairs:
-        block, module = build(pair)
-        _, kwargs = _pairing(block, module, pair, 0)
-        gluon_to_torch(block, module, zero_frozen=pair.zero_frozen, **kwargs)
+        block, module = _transferred(pair)
         x = np.random.RandomState(0).standard_normal((2, *pair.input_shape))
         for dtype in ("float64", "float32"):
             block.cast(dtype)

@@ -112,8 +112,9 @@ def choose(offered: list, min_input: int | None, max_input: int | None, per_fami
             architectures: set = set()
             for p in sorted(group, key=lambda p: (_DATASET.search(p.name) is not None,
                                                   p.params * p.input_size ** 2, p.name)):
-                if len(architectures) < per_family and _DATASET.sub("", p.name) not in architectures:
-                    architectures.add(_DATASET.sub("", p.name))
+                architecture = _DATASET.sub("", p.name)
+                if len(architectures) < per_family and architecture not in architectures:
+                    architectures.add(architecture)
                     kept.add(p.name)
         pool = [p for p in pool if p.name in kept]
     return pool[:limit] if limit is not None else pool
@@ -137,8 +138,6 @@ def family_of(pair) -> str:
         builder = getattr(torchvision_models(), pair.torch_name, None)
     module = getattr(builder, "__module__", None)
     return _DATASET_FILE.sub("", module.rsplit(".", 1)[-1]) if module else pair.family
-
-
 
 
 def measured_peaks(records, pairs) -> dict:

@@ -79,12 +79,18 @@ def _telling_line(record: dict) -> str:
     return lines[0] if lines else ""
 
 
+def _reviewed_cause(record: dict, pair: dict | None) -> str | None:
+    """The cause a hand review found for ``record`` (``pair``: its pair's records by dtype), in the report's words."""
+    review = review_of(record, pair)
+    return f"reviewed by hand: {review.cause}" if review else None
+
+
 def cause_of(record: dict, pair: dict | None = None) -> str:
     """The cause a record's verdict is put down to, in the report's words: a review's, where one covers it
     (:mod:`parity.zoo.reviews`; ``pair``: the pair's records by dtype), else the checker's."""
-    review = review_of(record, pair)
-    if review:
-        return f"reviewed by hand: {review.cause}"
+    reviewed = _reviewed_cause(record, pair)
+    if reviewed:
+        return reviewed
     if record["verdict"] in ("crashed", "skipped", "untransferable", "error"):
         return f"{record['verdict']}: {one_line(record.get('error'))}".strip()
     kind = _failing_kind(record)
@@ -110,12 +116,9 @@ def _pairs(records) -> dict:
     return out
 
 
-_SEVERITY = VERDICTS  #: the one a pair's row speaks of first comes first
-
-
 def _overall(by_dtype: dict) -> str:
     """A pair's outcome: its worst verdict over the dtypes."""
-    return min((r["verdict"] for r in by_dtype.values()), key=_SEVERITY.index)
+    return min((r["verdict"] for r in by_dtype.values()), key=VERDICTS.index)
 
 
 def _cost_of_the_rest(offered: list, pairs: dict, cores: int) -> list[str]:
@@ -162,10 +165,10 @@ def _first_finding(by_dtype: dict) -> str:
     """A pair's most telling line: that of its worst record (a float32 error before a float64 KNOWN
     DIFFERENCE's diagnosis): the cause a review found, else the error (for a refused transfer, the pairing
     that came closest), else the telling diagnosis line (:func:`_telling_line`)."""
-    for record in sorted(by_dtype.values(), key=lambda r: _SEVERITY.index(r["verdict"])):
-        review = review_of(record, by_dtype)
-        if review:
-            return f"reviewed by hand: {review.cause}"
+    for record in sorted(by_dtype.values(), key=lambda r: VERDICTS.index(r["verdict"])):
+        reviewed = _reviewed_cause(record, by_dtype)
+        if reviewed:
+            return reviewed
         if record.get("error"):
             return _closest_pairing(record) or record["error"]
         if _failing_kind(record):
@@ -216,8 +219,8 @@ def _reviewed(pairs: dict) -> list[str]:
     """What each review that covers some of ``pairs``' records found, and which records it covers."""
     lines = []
     for review in REVIEWS:
-        covered = [f"{name} {' and '.join(sorted(r['dtype'] for r in d.values() if review.covers(r, d)))}"
-                   for name, d in sorted(pairs.items()) if any(review.covers(r, d) for r in d.values())]
+        dtypes = {name: sorted(r["dtype"] for r in d.values() if review.covers(r, d)) for name, d in pairs.items()}
+        covered = [f"{name} {' and '.join(dtypes[name])}" for name in sorted(dtypes) if dtypes[name]]
         if covered:
             lines += ["", f"**Reviewed by hand: {review.cause}** ({review.verdict}: {', '.join(covered)}). "
                           f"{review.finding} Reproduce: `.venv/bin/python benchmarks/zoo_reviews.py {review.key} "

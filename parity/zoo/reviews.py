@@ -21,38 +21,40 @@ from dataclasses import dataclass
 from modern_cnns.parity.zoo.engine import WORKER_DIED
 
 
-def _fails_on_gradients_only(record: dict, pair: dict) -> bool:
-    """The checker's "unexplained" FAIL: no error, a diagnosis that names only the accepted BatchNorm convention,
-    every worst row a gradient with a finite difference; and the pair's float64 record passed.  (A record keeps
-    its 3 worst rows: a failing output below three gradients would not show.)"""
+def _unexplained_fail(record: dict) -> bool:
+    """No error, and a diagnosis that names nothing but the accepted BatchNorm convention: the checker did not
+    say why the record fails."""
     from modern_cnns.parity.zoo.report import names_only_the_convention  # here: report imports this module
 
+    return not record.get("error") and names_only_the_convention(record)
+
+
+def _float64_passed(pair: dict) -> bool:
+    return (pair.get("float64") or {}).get("verdict") in ("PASS", "KNOWN DIFFERENCE")
+
+
+def _fails_on_gradients_only(record: dict, pair: dict) -> bool:
+    """An unexplained FAIL whose every worst row is a gradient with a finite difference, beside a float64 pass.
+    (A record keeps its 3 worst rows: a failing output below three gradients would not show.)"""
     worst = record.get("worst") or []
-    return (not record.get("error") and names_only_the_convention(record) and bool(worst)
+    return (_unexplained_fail(record) and bool(worst) and _float64_passed(pair)
             and all(isinstance(row, (list, tuple)) and len(row) == 2
                     and str(row[0]).startswith(("gradient of ", "input gradient"))
-                    and isinstance(row[1], (int, float)) and math.isfinite(row[1]) for row in worst)
-            and (pair.get("float64") or {}).get("verdict") in ("PASS", "KNOWN DIFFERENCE"))
+                    and isinstance(row[1], (int, float)) and math.isfinite(row[1]) for row in worst))
 
 
 def _prediction_not_finite(record: dict, pair: dict) -> bool:
-    """A FAIL whose worst row is the prediction output, its difference not finite, the diagnosis naming nothing
-    but the accepted convention; and the pair's float64 record passed."""
-    from modern_cnns.parity.zoo.report import names_only_the_convention  # here: report imports this module
-
+    """An unexplained FAIL whose worst row is the prediction output, its difference not finite, beside a float64
+    pass."""
     worst = record.get("worst") or []
-    return (not record.get("error") and names_only_the_convention(record) and bool(worst)
-            and isinstance(worst[0], (list, tuple)) and list(worst[0]) == ["predict output", None]
-            and (pair.get("float64") or {}).get("verdict") in ("PASS", "KNOWN DIFFERENCE"))
+    return (_unexplained_fail(record) and bool(worst) and _float64_passed(pair)
+            and isinstance(worst[0], (list, tuple)) and list(worst[0]) == ["predict output", None])
 
 
 def _parts_inside_a_layer(record: dict, pair: dict) -> bool:
-    """A FAIL the checker localised inside one layer's own forward code, its diagnosis naming nothing but the
-    accepted convention."""
-    from modern_cnns.parity.zoo.report import names_only_the_convention  # here: report imports this module
-
-    return (not record.get("error") and names_only_the_convention(record)
-            and "values part in its forward code" in str(record.get("first_divergence") or ""))
+    """An unexplained FAIL the checker localised inside one layer's own forward code."""
+    return _unexplained_fail(record) and "values part in its forward code" in str(record.get("first_divergence")
+                                                                                  or "")
 
 
 def _refusal_names(*words: str) -> Callable[[dict, dict], bool]:
@@ -128,8 +130,8 @@ REVIEWS = (
         "inside the first join, between a layer that agrees and the next that receives a different input. The "
         "Gluon model alone gives training outputs rel 0.83-0.86 apart for seeds 0 and 1 of both generators, and "
         "the same output for seed 0 twice. A stochastic layer like this cannot be compared value by value (the "
-        "checker compares Dropout by its structure instead), so this "
-        "pair has no verdict in training mode; nothing points to a porting bug."),
+        "checker compares Dropout by its structure instead), so this pair has no verdict in training mode; "
+        "nothing points to a porting bug."),
     Review(
         "drop-path-float32-mask", "gluoncv2:pytorchcv", ("fractalnet_cifar10", "fractalnet_cifar100"), ("float64",),
         "error", _EXAMINED, _error_says("expected float64, got float32"),
@@ -144,11 +146,10 @@ REVIEWS = (
         _refusal_names("no torch counterpart", ".bn.gamma"),
         "Gluon's non-affine BatchNorm keeps a fixed gamma and beta that torch's has not (not a porting bug)",
         "Both zoos build 19 of these networks' 20 BatchNorm layers without learned affine parameters. Gluon's "
-        "(`center=False, scale=False`) still holds gamma and beta, fixed at 1 and 0 and never trained (`grad_req` "
-        "null); "
-        "pytorchcv's (`affine=False`) holds neither. The transfer refuses a tensor with no counterpart, so no "
-        "pairing of the two trees passes, though these tensors compute nothing. Accepting fixed identity "
-        "parameters without a counterpart would be a change to the transfer (`parity/weights`)."),
+        "(`center=False, scale=False`) still holds gamma and beta, fixed at 1 and 0 and never trained "
+        "(`grad_req` null); pytorchcv's (`affine=False`) holds neither. The transfer refuses a tensor with no "
+        "counterpart, so no pairing of the two trees passes, though these tensors compute nothing. Accepting "
+        "fixed identity parameters without a counterpart would be a change to the transfer (`parity/weights`)."),
     Review(
         "onednn-sub-memory", "gluoncv2:pytorchcv", ("densenet40_k*_bc_*", "xdensenet40_2_k*_bc_*"), ("float32",),
         "error", _EXAMINED, _error_says("could not construct a sub-memory"),
@@ -166,8 +167,7 @@ REVIEWS = (
         "under `autograd.record()`, every run, for every covered pair. A crashed record does not say which "
         "signal ended its worker (Ray does not report it): the review covers these pairs' crashes on the "
         "checker it examined, whose task died, was retried once (the engine's rule) and died again, as the "
-        "model does alone. No verdict is "
-        "possible for these pairs on MXNet 1.9.1's CPU build."),
+        "model does alone. No verdict is possible for these pairs on MXNet 1.9.1's CPU build."),
 )
 
 

@@ -57,7 +57,6 @@ def key_of(record: dict) -> tuple:
     return record["pair"], record["dtype"], record["seed"]
 
 
-
 class Store:
     """The records of one source, in ``folder/<source>.jsonl``."""
 

@@ -30,7 +30,7 @@ def pairs_on_ray_and_in_one_process(glob: str, limit: int) -> None:
     from modern_cnns.parity.frameworks import cores, set_threads
     from modern_cnns.parity.zoo import engine
     from modern_cnns.parity.zoo.sources import enumerate_pairs, select
-    from modern_cnns.parity.zoo.store import Store
+    from modern_cnns.parity.zoo.store import Store, declared_gb
     from modern_cnns.parity.zoo.task import check_zoo_pair
 
     pairs = select(enumerate_pairs("gluoncv2:pytorchcv", "reports/zoo", glob), max_input=64, limit=limit)
@@ -55,7 +55,7 @@ def pairs_on_ray_and_in_one_process(glob: str, limit: int) -> None:
           f"({(on_ray * cores() - serial) / n:+.1f} s a pair: a fresh worker imports both frameworks)")
     print("  peak memory of each task against what it declared (GB):")
     for name, r in records.items():
-        print(f"    {name:36s} {r.get('peak_gb') or 0:5.2f} / {r.get('declared_gb') or 0:5.2f}  {r['verdict']}")
+        print(f"    {name:36s} {r.get('peak_gb') or 0:5.2f} / {declared_gb(r) or 0:5.2f}  {r['verdict']}")
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from parity_tests.conftest import REPO, needs_both
+from parity_tests.conftest import REPO, needs_both, needs_torch
 
 needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
                                reason="ray is not installed in this environment (pip install -r requirements.txt)")
@@ -153,35 +153,66 @@ def test_a_minimum_input_above_the_maximum_is_refused_before_anything_is_listed(
 
 
 def test_a_measured_peak_replaces_the_formula_in_the_memory_a_task_declares():
-    from modern_cnns.parity.zoo.engine import GB, memory_estimate
+    from modern_cnns.parity.zoo.memory import GB, estimate
 
     small, large = _pair("s", 32, 300_000), _pair("l", 224, 130_000_000)
-    assert memory_estimate(small) < memory_estimate(large)
-    assert memory_estimate(large, measured_gb=4.0) == int(1.25 * 4.0 * GB)
+    assert estimate(small) < estimate(large)
+    assert estimate(small, outputs=1_000_000) < estimate(small, outputs=100_000_000)
+    assert estimate(large, measured_gb=4.0) == int(1.25 * 4.0 * GB)
+    assert estimate(large, measured_gb=4.0, outputs=10**9) == int(1.25 * 4.0 * GB)
 
 
-#: (pair, parameters, peak resident GB) measured by the first zoo run, 2026-11-29 (docs/FINDINGS.md, "The zoo on
-#: Ray"): the deepest and the widest of the 82 CIFAR pairs it checked
-MEASURED_PEAKS = [("sepreresnet1001_cifar10", 11_573_534, 3.68), ("diapreresnet1001_svhn", 10_546_554, 3.43),
-                  ("densenet190_k40_bc_cifar100", 25_821_620, 5.24), ("densenet100_k24_svhn", 16_114_138, 4.06),
-                  ("densenet40_k12_cifar10", 599_050, 1.24), ("wrn40_8_svhn", 35_748_314, 4.66),
-                  ("resnet1202_cifar100", 19_429_876, 3.63)]
+@needs_torch
+def test_the_outputs_counted_are_every_leaf_layers_output_for_the_checkers_batch():
+    """Counted by hand at batch 2, 3x8x8: the convolution's 2x4x8x8 = 512, the ReLU's 512, the pooling's
+    2x4x4x4 = 128, the flattening's 128; the containers' outputs are their last layers' and count once."""
+    import torch
+    from torch import nn
+
+    from modern_cnns.parity.zoo.memory import BATCH, count_outputs
+
+    assert BATCH == 2
+    with torch.device("meta"):
+        model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Sequential(nn.MaxPool2d(2), nn.Flatten()))
+    assert count_outputs(model, (3, 8, 8)) == 512 + 512 + 128 + 128
+    assert not any(p.device.type != "meta" for p in model.parameters())
 
 
-@pytest.mark.parametrize("name,params,peak_gb", MEASURED_PEAKS)
-def test_the_formula_declares_at_least_what_a_measured_pair_used(name, params, peak_gb):
+#: (pair, peak resident GB) measured by the zoo run of checker a863fd78318c, 2026-11-30 (reports/zoo): the
+#: pairs whose peak lay furthest above the first formula (deep, wide, densely connected), and small ones
+MEASURED_PEAKS = [("resnext272_1x64d_cifar100", 9.3), ("densenet100_k12_cifar100", 5.2),
+                  ("densenet100_k24_cifar10", 7.5), ("diapreresnet1001_svhn", 6.8), ("resnext29_16x64d_svhn", 10.0),
+                  ("wrn40_8_cifar10", 5.0), ("sepreresnet1202_cifar100", 7.1), ("nin_cifar10", 0.8),
+                  ("resnet20_cifar10", 0.7)]
+
+
+@needs_both  # the zoos' PyTorch packages: the full stack only
+@pytest.mark.parametrize("name,peak_gb", MEASURED_PEAKS)
+def test_a_model_never_run_declares_at_least_what_it_used_when_measured(name, peak_gb, tmp_path):
     """A task that declares less than it uses lets Ray place it beside others that then run out of memory."""
-    from modern_cnns.parity.zoo.engine import GB, memory_estimate
+    from modern_cnns.parity.zoo import memory, sources
 
-    assert memory_estimate(_pair(name, 32, params)) >= peak_gb * GB
+    (pair,) = sources.enumerate_pairs("gluoncv2:pytorchcv", tmp_path, name)
+    outputs = memory.output_elements(pair)
+    assert outputs, f"{name}: its layers' outputs could not be counted on meta"
+    assert memory.estimate(pair, outputs=outputs) >= peak_gb * memory.GB
 
 
-def test_the_deep_envelope_stops_where_the_measurements_stop():
-    """A VGG (143 M parameters, 224x224) is declared by its weights (~12 GB), not by the CIFAR envelope (~35 GB):
-    a machine of 24 GB still takes it."""
-    from modern_cnns.parity.zoo.engine import GB, memory_estimate
+def test_what_a_task_declared_reads_in_the_unit_of_its_measured_peak():
+    """Peaks are decimal GB (``ru_maxrss`` kB / 1e6); the first runs stored the declaration in GiB."""
+    from modern_cnns.parity.zoo.store import declared_gb
 
-    assert 10 * GB < memory_estimate(_pair("vgg19", 224, 143_667_240)) < 16 * GB
+    assert declared_gb({"declared_bytes": 3_000_000_000}) == 3.0
+    assert declared_gb({"declared_gb": 2.0}) == 2.0 * 1024 ** 3 / 1e9
+    assert declared_gb({"verdict": "PASS"}) is None
+
+
+def test_the_fallback_stops_where_the_measurements_stop():
+    """Sized by parameters alone, a VGG (143 M parameters, 224x224) is declared by its weights (~12 GB), not by
+    the CIFAR envelope (~35 GB): a machine of 24 GB still takes it."""
+    from modern_cnns.parity.zoo.memory import GB, estimate
+
+    assert 10 * GB < estimate(_pair("vgg19", 224, 143_667_240)) < 16 * GB
 
 
 def test_a_pair_never_run_declares_what_its_architecture_used_on_another_dataset():
@@ -444,13 +475,14 @@ def _essentials(record):
 @needs_both
 @needs_ray
 def test_a_local_ray_cluster_gives_what_check_pair_gives_run_directly(tmp_path):
-    from modern_cnns.parity.zoo import engine
-    from modern_cnns.parity.zoo.store import Store
+    from modern_cnns.parity.zoo import engine, memory
+    from modern_cnns.parity.zoo.store import Store, declared_gb
     from modern_cnns.parity.zoo.task import check_zoo_pair
 
     pairs = _zoo_pairs("nin_cifar10", "preresnet20_cifar10", "resnet20_cifar10")
     store = Store(tmp_path, "gluoncv2:pytorchcv")
-    progress = engine.run(pairs, store, version="t", num_cpus=2, show_progress=False)
+    outputs = {p.name: memory.output_elements(p) for p in pairs}  # sized as the zoo command sizes them
+    progress = engine.run(pairs, store, version="t", num_cpus=2, show_progress=False, outputs=outputs)
     assert progress.pairs_done == 3
     on_ray = {(r["pair"], r["dtype"]): r for r in store.records()}
     assert len(on_ray) == 6
@@ -461,8 +493,8 @@ def test_a_local_ray_cluster_gives_what_check_pair_gives_run_directly(tmp_path):
     # stock BatchNorm: the accepted convention, named, and nothing else differs
     assert on_ray[("resnet20_cifar10", "float64")]["verdict"] == "KNOWN DIFFERENCE"
     assert "unbiased" in on_ray[("resnet20_cifar10", "float64")]["known_difference"]
-    assert all(0 < r["peak_gb"] < r["declared_gb"] for r in on_ray.values()), \
-        [(r["pair"], r["peak_gb"], r["declared_gb"]) for r in on_ray.values()]
+    assert all(0 < r["peak_gb"] < declared_gb(r) for r in on_ray.values()), \
+        [(r["pair"], r["peak_gb"], declared_gb(r)) for r in on_ray.values()]
 
 
 def _ray_task_pids(cwd=None):

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from modern_cnns.parity.zoo import engine, report, sources
+from modern_cnns.parity.zoo import engine, memory, report, sources
 from modern_cnns.parity.zoo.store import Store, code_version
 
 
@@ -64,9 +64,10 @@ def _run(args, received: list) -> int:
             print(f"  {p.name:40s} {p.input_size:4d}px  {p.params:>12,} params  torch: {p.torch_name}")
         return 0
     measured = measured_peaks(latest.values(), todo)
+    outputs = _count_outputs([p for p in todo if p.name not in measured])
     try:
         progress = engine.run(todo, store, dtypes=dtypes, seed=args.seed, version=version, address=args.address,
-                              num_cpus=args.cpus, measured=measured)
+                              num_cpus=args.cpus, measured=measured, outputs=outputs)
     except KeyboardInterrupt:
         print(f"\nstopped: every finished pair is in {store.path}; run the same command to resume",
               file=sys.stderr)
@@ -141,7 +142,7 @@ def family_of(pair) -> str:
 
 
 def measured_peaks(records, pairs) -> dict:
-    """``{pair: peak GB}`` a task declares 1.25x of (:func:`engine.memory_estimate`): the pair's own peak from
+    """``{pair: peak GB}`` a task declares 1.25x of (:func:`memory.estimate`): the pair's own peak from
     an earlier run, else the largest of the same architecture on another dataset (``resnet110_svhn`` for
     ``resnet110_cifar10``).  The formula alone lay far under deep networks' peaks (densenet250_k24_bc_cifar100:
     11.2 GB against 2.1 declared); the 251 small gluoncv2 pairs are 84 architectures, so after one run of each
@@ -153,6 +154,15 @@ def measured_peaks(records, pairs) -> dict:
         by_architecture[architecture] = max(by_architecture.get(architecture, 0.0), peak)
     found = {p.name: own.get(p.name) or by_architecture.get(_DATASET.sub("", p.name)) for p in pairs}
     return {name: peak for name, peak in found.items() if peak}
+
+
+def _count_outputs(pairs) -> dict:
+    """``{pair: layer output elements}`` of the pairs never run here, for the memory their tasks declare."""
+    if not pairs:
+        return {}
+    print(f"sizing {len(pairs)} model(s) never run here (their layers' outputs, counted on torch's meta device)")
+    counted = {p.name: memory.output_elements(p) for p in pairs}
+    return {name: n for name, n in counted.items() if n}
 
 
 def _write_markdown(args, describe: bool = True) -> None:

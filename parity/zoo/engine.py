@@ -2,7 +2,7 @@
 
 * ``ray.init()`` starts Ray on this machine (CPUs = this process's cores); ``address``
   (``"auto"`` or ``HOST:PORT``) joins a running cluster instead.
-* Each task declares one CPU and the memory :func:`memory_estimate` gives its pair, so Ray never
+* Each task declares one CPU and the memory :func:`~parity.zoo.memory.estimate` gives its pair, so Ray never
   runs side by side more pairs than fit; a pair that needs more than the largest node offers is
   recorded ``skipped`` with both figures, not left pending forever.
 * Each task runs in a fresh worker process (``max_calls=1``): peak memory is that pair's own, and
@@ -19,36 +19,13 @@ import sys
 import threading
 from dataclasses import dataclass, field
 
+from modern_cnns.parity.zoo.memory import GB, estimate
 from modern_cnns.parity.zoo.sources import ZooPair
 from modern_cnns.parity.zoo.store import Store
 from modern_cnns.parity.zoo.task import _record, check_zoo_pair
 
-GB = 1024 ** 3
-#: Fitted to measured peaks (docs/FINDINGS.md, "The zoo on Ray").  Both frameworks loaded cost
-#: ~0.8 GB; the checker keeps ~9 float64 copies of the weights (both frameworks' weights,
-#: gradients, the starting and stepped state); activations of a batch of 2 at the input size.
-BASE_GB, BYTES_PER_PARAM, BYTES_PER_INPUT_ELEMENT = 1.0, 8 * 9, 8 * 2 * 400
-#: ... and every layer's output, kept for the per-layer report, which grows with depth, not with
-#: the weights: the formula above lay under the peak of 34 of the 82 CIFAR pairs of the first run,
-#: the 1001-layer ones by 2x.  No declaration is below this envelope of all 82 (1.5 GB + 240 B a
-#: parameter, measured up to 36 M parameters); beyond that range the weights formula is used alone,
-#: with nothing measured to extend the envelope (a VGG's 140 M would ask 35 GB).  Parameters are a
-#: poor proxy for depth: the checker of 2026-11-30 (probes, per-layer capture) took 11.2 GB for
-#: densenet250_k24_bc_cifar100 (15 M parameters), above even the envelope.  So a measured peak wins
-#: (the pair's own, or its architecture's on another dataset: ``zoo.command.measured_peaks``).
-DEEP_BASE_GB, DEEP_BYTES_PER_PARAM, DEEP_MEASURED_UP_TO = 1.5, 240, 36_000_000
 #: system failures (a dead worker) retried before a pair is recorded as crashed
 MAX_RETRIES = 1
-
-
-def memory_estimate(pair: ZooPair, measured_gb: float | None = None) -> int:
-    """Bytes a task for ``pair`` declares: the formula, or 1.25x a peak measured by an earlier run."""
-    formula = BASE_GB * GB + pair.params * BYTES_PER_PARAM + 3 * pair.input_size ** 2 * BYTES_PER_INPUT_ELEMENT
-    if pair.params <= DEEP_MEASURED_UP_TO:
-        formula = max(formula, DEEP_BASE_GB * GB + pair.params * DEEP_BYTES_PER_PARAM)
-    if measured_gb:
-        return int(max(1.25 * measured_gb * GB, BASE_GB * GB))
-    return int(formula)
 
 
 class ClusterError(RuntimeError):
@@ -135,8 +112,11 @@ def _connect(address, num_cpus):
 
 def run(pairs: list[ZooPair], store: Store, *, dtypes=("float32", "float64"), seed: int = 0, version: str,
         address: str | None = None, num_cpus: int | None = None, measured: dict | None = None,
-        show_progress: bool = True) -> Progress:
+        outputs: dict | None = None, show_progress: bool = True) -> Progress:
     """Check ``pairs`` on Ray, appending each pair's records to ``store`` as it finishes.
+
+    ``measured`` (``{pair: peak GB}``) and ``outputs`` (``{pair: layer output elements}``) size what each
+    task declares (:func:`~parity.zoo.memory.estimate`).
 
     Raises KeyboardInterrupt after cancelling the running tasks (the store is consistent).
     """
@@ -154,11 +134,11 @@ def run(pairs: list[ZooPair], store: Store, *, dtypes=("float32", "float64"), se
     remote = ray.remote(num_cpus=1, max_calls=1, max_retries=MAX_RETRIES, retry_exceptions=False)(_on_a_node)
     pending = {}
     for pair in pairs:
-        need = memory_estimate(pair, (measured or {}).get(pair.name))
+        need = estimate(pair, (measured or {}).get(pair.name), (outputs or {}).get(pair.name))
         if need > largest_node:
             records = [_record(pair, d, seed, version, verdict="skipped",
                                error=f"needs ~{need / GB:.1f} GB, the largest node offers {largest_node / GB:.1f} GB",
-                               declared_gb=need / GB) for d in dtypes]
+                               declared_bytes=need) for d in dtypes]
             store.append(records)
             progress.add(records)
             continue
@@ -176,7 +156,7 @@ def run(pairs: list[ZooPair], store: Store, *, dtypes=("float32", "float64"), se
                     records = [_record(pair, d, seed, version, verdict="crashed", error=_crash_reason(err))
                                for d in dtypes]
                 for r in records:
-                    r["declared_gb"] = need / GB
+                    r["declared_bytes"] = need
                 store.append(records)
                 progress.add(records)
                 bar.update(1)

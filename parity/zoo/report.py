@@ -5,7 +5,7 @@ from collections import Counter
 
 from modern_cnns.parity.zoo.reviews import REVIEWS, review_of
 from modern_cnns.parity.zoo.sources import SOURCES
-from modern_cnns.parity.zoo.store import VERDICTS, Store
+from modern_cnns.parity.zoo.store import VERDICTS, Store, declared_gb
 
 #: a FAIL's cause, read from its first diagnosis line: (words that say it, what the report calls it)
 CAUSES = (
@@ -205,7 +205,7 @@ def _source_section(source: str, offered: list | None, pairs: dict, cores: int, 
         any_r = next(iter(d.values()))
         first = _first_finding(d)
         peak = any_r.get("peak_gb")
-        declared = any_r.get("declared_gb")
+        declared = declared_gb(any_r)
         lines.append(f"| {name} | {any_r.get('input_size', '?')} | {any_r.get('params') or 0:,} | "
                      f"{any_r.get('pairing', '')} | "
                      f"{d.get('float32', {}).get('verdict', '')} | {d.get('float64', {}).get('verdict', '')} | "

@@ -53,6 +53,15 @@ def _finite(value):
     return value
 
 
+def declared_gb(record: dict) -> float | None:
+    """The memory ``record``'s task declared, in GB of 10^9 bytes, the unit of its measured ``peak_gb``.  Records
+    written before 2026-11-30 10:00 hold ``declared_gb`` in GiB (2^30 bytes, 7.4 % more), later ones the exact
+    ``declared_bytes``."""
+    if record.get("declared_bytes"):
+        return record["declared_bytes"] / 1e9
+    return record["declared_gb"] * 2 ** 30 / 1e9 if record.get("declared_gb") else None
+
+
 def key_of(record: dict) -> tuple:
     return record["pair"], record["dtype"], record["seed"]
 

@@ -472,6 +472,22 @@ def _essentials(record):
 
 
 @pytest.mark.slow
+@needs_ray
+def test_ray_started_here_keeps_a_small_object_store_so_tasks_may_declare_the_rest():
+    """Ray's default store would take 30 % of the memory from what the tasks may declare."""
+    import ray
+
+    from modern_cnns.parity.zoo import engine
+
+    engine._connect(None, 1)
+    try:
+        store = ray.cluster_resources()["object_store_memory"]
+    finally:
+        ray.shutdown()
+    assert store <= engine.OBJECT_STORE_BYTES
+
+
+@pytest.mark.slow
 @needs_both
 @needs_ray
 def test_a_local_ray_cluster_gives_what_check_pair_gives_run_directly(tmp_path):

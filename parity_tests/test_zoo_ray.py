@@ -60,6 +60,15 @@ def test_resume_skips_only_what_this_code_version_recorded(tmp_path):
     assert store.done("new") == {("a", "float32", 0), ("b", "float32", 0)}
 
 
+def test_a_pair_skipped_as_too_large_for_the_node_is_tried_again_by_the_next_run(tmp_path):
+    from modern_cnns.parity.zoo.store import Store
+
+    store = Store(tmp_path, "gluoncv2:pytorchcv")
+    store.append([_rec("vgg19", version="v", verdict="skipped", error="needs ~19.4 GB, the largest node offers 8.6 GB"),
+                  _rec("shakedrop", version="v", verdict="crashed")])
+    assert store.done("v") == {("shakedrop", "float32", 0)}
+
+
 def test_the_store_writes_strict_json(tmp_path):
     from modern_cnns.parity.zoo.store import Store
 

@@ -138,8 +138,12 @@ def run(pairs: list[ZooPair], store: Store, *, dtypes=("float32", "float64"), se
         signal.signal(signal.SIGTERM, sigterm)
     remote = ray.remote(num_cpus=1, max_calls=1, max_retries=MAX_RETRIES, retry_exceptions=False)(_on_a_node)
     pending = {}
-    for pair in pairs:
-        need = estimate(pair, (measured or {}).get(pair.name), (outputs or {}).get(pair.name))
+    needs = {pair.name: estimate(pair, (measured or {}).get(pair.name), (outputs or {}).get(pair.name))
+             for pair in pairs}
+    # the smallest first (what a task declares grows with its weights and its layers' outputs, as its time
+    # does): a run stopped early has checked the most pairs
+    for pair in sorted(pairs, key=lambda p: needs[p.name]):
+        need = needs[pair.name]
         if need > largest_node:
             records = [_record(pair, d, seed, version, verdict="skipped",
                                error=f"needs ~{need / GB:.1f} GB, the largest node offers {largest_node / GB:.1f} GB",

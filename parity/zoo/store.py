@@ -95,8 +95,9 @@ class Store:
         return {key_of(r): r for r in self.records()}
 
     def done(self, version: str) -> set:
-        """Keys recorded by ``version`` (a crash counts as done: it is a result, re-run with ``--retry-crashed``)."""
-        return {k for k, r in self.latest().items() if r.get("version") == version}
+        """Keys recorded by ``version`` (a crash counts as done: it is a result, re-run with ``--retry-crashed``;
+        a pair skipped as larger than the largest node is not: the next run, or another cluster, may have room)."""
+        return {k for k, r in self.latest().items() if r.get("version") == version and r.get("verdict") != "skipped"}
 
     def append(self, records: list[dict]) -> None:
         """Append ``records`` durably (flushed and fsynced before returning)."""

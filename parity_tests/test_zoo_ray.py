@@ -108,7 +108,7 @@ def test_one_imagenet_size_pair_of_every_family_is_the_cheapest_imagenet_archite
     """``--min-input 65 --per-family 1``: the issue's "one ImageNet-size pair of every family". Of a family, an
     ImageNet architecture before a dataset variant (CUB-200's 200 classes make it the cheaper), then by cost
     (parameters x pixels); N per family are N architectures, not one on N datasets; ``--limit`` comes last."""
-    from modern_cnns.parity.zoo.command import choose
+    from modern_cnns.parity.zoo.families import choose
 
     families = {"resnet10": "resnet", "resnet18": "resnet", "resnet10_cub": "resnet", "resnet20_cifar10": "resnet",
                 "resnet20_svhn": "resnet", "resnet56_cifar10": "resnet", "vgg11": "vgg", "bn_vgg11": "vgg",
@@ -139,7 +139,7 @@ def test_one_imagenet_size_pair_of_every_family_is_the_cheapest_imagenet_archite
 @needs_both  # the zoos' PyTorch packages: the full stack only
 def test_a_family_is_the_pytorch_model_file_that_defines_the_builder():
     """Leading letters lumped ibn_densenet with ibn_resnet and MobileNet v2 with v3, and split alexnet/alexnetb."""
-    from modern_cnns.parity.zoo.command import family_of
+    from modern_cnns.parity.zoo.families import family_of
     from modern_cnns.parity.zoo.sources import ZooPair
 
     def family(source, name):
@@ -287,6 +287,29 @@ def test_the_report_shows_the_current_checkers_records_and_counts_an_older_ones(
     assert "Not shown: 1 pair(s) whose records an older checker made, in one dtype or both (v1: 2 records)" in text
     assert "| FAIL |" not in text
     assert "| old |" in render(tmp_path)  # without a version, every record
+
+
+def test_the_report_says_which_families_have_a_pair_checked_at_imagenet_size(tmp_path):
+    """The issue asks for one ImageNet-size pair of every family: the report counts them and names the pair
+    ``--per-family 1`` would check next in each family still without one (its ImageNet one, not a cheaper
+    dataset variant)."""
+    from modern_cnns.parity.zoo.report import render
+    from modern_cnns.parity.zoo.store import Store
+
+    offered = [_pair("resnet18", 224, 11_000_000), _pair("resnet20_cifar10", 32, 270_000),
+               _pair("densenet121", 224, 8_000_000), _pair("densenet161", 224, 28_000_000),
+               _pair("densenet121_cub", 224, 7_000_000), _pair("nin_cifar10", 32, 970_000)]
+    families = {"resnet18": "resnet", "resnet20_cifar10": "resnet", "densenet121": "densenet",
+                "densenet161": "densenet", "densenet121_cub": "densenet", "nin_cifar10": "nin"}
+    Store(tmp_path, "gluoncv2:pytorchcv").append(
+        [_rec("resnet18", d, input_size=224, version="v") for d in ("float32", "float64")]
+        + [_rec("nin_cifar10", d, input_size=32, version="v") for d in ("float32", "float64")])
+    text = render(tmp_path, {"gluoncv2:pytorchcv": offered}, version="v",
+                  families={"gluoncv2:pytorchcv": families})
+    line = next(line for line in text.splitlines() if line.startswith("Families with a pair above 64 px"))
+    assert line == ("Families with a pair above 64 px (ImageNet size and larger): 2; checked here in at least one "
+                    "pair: 1 (resnet). Not yet: 1, each with the pair `--per-family 1` takes: densenet "
+                    "(`densenet121`, 224 px)."), line
 
 
 def test_a_pairs_row_speaks_of_its_worst_dtype_first(tmp_path):

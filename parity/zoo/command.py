@@ -1,7 +1,6 @@
 """``python -m parity zoo SOURCE``: enumerate, filter, skip what is done, run on Ray, summarise, report."""
 from __future__ import annotations
 
-import re
 import signal
 import sys
 from collections.abc import Iterator
@@ -9,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from modern_cnns.parity.zoo import engine, memory, report, sources
+from modern_cnns.parity.zoo.families import architecture_of, choose, family_of
 from modern_cnns.parity.zoo.store import Store, code_version
 
 
@@ -88,59 +88,6 @@ def _run(args, received: list) -> int:
     return 1 if failed else 0
 
 
-#: a dataset variant's name ends with its dataset (CIFAR, SVHN, CUB-200; segmentation, detection and pose data):
-#: the architecture, trained for other classes
-_DATASET = re.compile(r"_(cifar10|cifar100|svhn|cub|voc|coco|cityscapes|ade20k|celebamaskhq|widerface|cmupan)$")
-
-
-def choose(offered: list, min_input: int | None, max_input: int | None, per_family: int | None,
-           limit: int | None, family=None) -> list:
-    """The pairs a run checks, in the order offered: input size within ``[min_input, max_input]``, then
-    ``per_family`` architectures of each family (:func:`family_of`; ``family`` replaces it), then the first
-    ``limit``.
-
-    Of a family, an architecture trained on ImageNet comes before a dataset variant (``resnet10_cub``,
-    ``resnet20_cifar10``), then the cheapest (parameters x pixels), one dataset of each architecture:
-    ``--min-input 65 --per-family 1`` is one ImageNet-size pair of every family."""
-    family = family or family_of
-    pool = [p for p in sources.select(offered, max_input) if min_input is None or p.input_size >= min_input]
-    if per_family:
-        families: dict = {}
-        for p in pool:
-            families.setdefault(family(p), []).append(p)
-        kept = set()
-        for group in families.values():
-            architectures: set = set()
-            for p in sorted(group, key=lambda p: (_DATASET.search(p.name) is not None,
-                                                  p.params * p.input_size ** 2, p.name)):
-                architecture = _DATASET.sub("", p.name)
-                if len(architectures) < per_family and architecture not in architectures:
-                    architectures.add(architecture)
-                    kept.add(p.name)
-        pool = [p for p in pool if p.name in kept]
-    return pool[:limit] if limit is not None else pool
-
-
-#: the dataset a PyTorch model file is specialised for (pytorchcv's resnet_cifar.py, resnet_cub.py)
-_DATASET_FILE = re.compile(r"_(cifar10|cifar|cub|coco|cmupan)$")
-
-
-def family_of(pair) -> str:
-    """The family ``--per-family`` counts in: the PyTorch model file that defines the pair's builder, less a
-    dataset suffix.  pytorchcv keeps one file per architecture (``resnet.py``, with ``resnet_cifar.py`` and
-    ``resnet_cub.py`` for its dataset variants; ``ibnresnet.py`` and ``ibndensenet.py`` apart; ``alexnet.py``
-    with AlexNet-b); torchvision's ``resnet.py`` holds ResNet and ResNeXt.  A name's leading letters lumped
-    ``ibn_densenet`` with ``ibn_resnet`` and split ``alexnet`` from ``alexnetb``."""
-    if pair.source == "gluoncv2:pytorchcv":
-        builder = sources._pytorchcv()._models.get(pair.torch_name)
-    else:
-        from modern_cnns.torch_impl.torchvision_compat import torchvision_models
-
-        builder = getattr(torchvision_models(), pair.torch_name, None)
-    module = getattr(builder, "__module__", None)
-    return _DATASET_FILE.sub("", module.rsplit(".", 1)[-1]) if module else pair.family
-
-
 def measured_peaks(records, pairs) -> dict:
     """``{pair: peak GB}`` a task declares 1.25x of (:func:`memory.estimate`): the pair's own peak from
     an earlier run, else the largest of the same architecture on another dataset (``resnet110_svhn`` for
@@ -150,9 +97,9 @@ def measured_peaks(records, pairs) -> dict:
     own = {r["pair"]: r["peak_gb"] for r in records if r.get("peak_gb")}
     by_architecture: dict = {}
     for name, peak in own.items():
-        architecture = _DATASET.sub("", name)
+        architecture = architecture_of(name)
         by_architecture[architecture] = max(by_architecture.get(architecture, 0.0), peak)
-    found = {p.name: own.get(p.name) or by_architecture.get(_DATASET.sub("", p.name)) for p in pairs}
+    found = {p.name: own.get(p.name) or by_architecture.get(architecture_of(p.name)) for p in pairs}
     return {name: peak for name, peak in found.items() if peak}
 
 
@@ -181,6 +128,7 @@ def _write_markdown(args, describe: bool = True) -> None:
         offered_all = {s: sources.enumerate_pairs(s, args.store) for s in stored}
     else:
         offered_all = {s: sources.described(s, args.store) for s in stored}
-    text = report.render(args.store, offered_all, cores(), version=code_version())
+    families = {s: {p.name: family_of(p) for p in pairs} for s, pairs in offered_all.items() if pairs is not None}
+    text = report.render(args.store, offered_all, cores(), version=code_version(), families=families)
     atomic_write(args.markdown, lambda tmp: Path(tmp).write_text(text))
     print(f"wrote {args.markdown}")

@@ -312,6 +312,30 @@ def test_the_report_says_which_families_have_a_pair_checked_at_imagenet_size(tmp
                     "(`densenet121`, 224 px)."), line
 
 
+@needs_both  # describing every pair offered (the report's counts) imports the zoos' packages
+def test_docs_zoo_md_is_what_the_committed_store_renders(tmp_path, monkeypatch):
+    """docs/ZOO.md is generated, never edited: the committed store (docs/zoo) rendered by this report code gives
+    it byte for byte, with the checker version and the cores it states it was rendered with."""
+    import re
+
+    from modern_cnns.parity.zoo import report, sources
+    from modern_cnns.parity.zoo.families import family_of
+    from modern_cnns.parity.zoo.store import Store
+
+    text = (REPO / "docs" / "ZOO.md").read_text()
+    version = re.search(r"Records by checker version \(a hash of the code that decides a verdict\): (\w+) \(", text)
+    cores = re.search(r" x count / (\d+) cores\)", text)
+    assert version, "docs/ZOO.md names no checker version"
+    shutil.copytree(REPO / "docs" / "zoo", tmp_path / "docs" / "zoo")  # describing may add to the index: a copy
+    monkeypatch.chdir(tmp_path)
+    stored = [s for s in sources.SOURCES if Store("docs/zoo", s).path.exists()]
+    offered = {s: sources.enumerate_pairs(s, "docs/zoo") for s in stored}
+    families = {s: {p.name: family_of(p) for p in pairs} for s, pairs in offered.items()}
+    rendered = report.render("docs/zoo", offered, int(cores.group(1)) if cores else 2, version=version.group(1),
+                             families=families)
+    assert rendered == text, "docs/ZOO.md differs from its store's rendering: render it again (README, Zoo)"
+
+
 def test_a_pairs_row_speaks_of_its_worst_dtype_first(tmp_path):
     """A float32 error beside a float64 KNOWN DIFFERENCE: the row's finding is the error (it showed the other)."""
     from modern_cnns.parity.zoo.report import render

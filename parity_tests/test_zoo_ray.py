@@ -87,11 +87,15 @@ def test_a_line_this_tool_did_not_write_is_no_result_and_odd_fields_still_render
 
     store = Store(tmp_path, "gluoncv2:pytorchcv")
     store.append([_rec("a", verdict="timeout"), {"pair": "b", "dtype": "float32", "seed": 0, "version": "v1"},
-                  _rec("c", params=None, diagnosis="BatchNorm eps differs", verdict="FAIL")])
+                  _rec("c", params=None, diagnosis="BatchNorm eps differs", verdict="FAIL"),
+                  _rec("d", seed=[0]), _rec("e", peak_gb="big"), _rec("f", declared_bytes=-5),
+                  _rec("g", seconds=True), _rec("h", dtype=None)])
+    with open(store.path, "ab") as f:  # not UTF-8 at all
+        f.write(b'{"pair": "\xff\xfe", "dtype": "float32", "seed": 0, "verdict": "PASS"}\n')
     assert [r["pair"] for r in store.records()] == ["c"]
     assert store.done("v1") == {("c", "float32", 0)}
     row = next(line for line in render(tmp_path).splitlines() if line.startswith("| c |"))
-    assert row.startswith("| c | ? | 0 |") and "| BatchNorm eps differs |" in row, row
+    assert row.startswith("| c | ? | - |") and "| BatchNorm eps differs |" in row and row.endswith("| - | - / - |"), row
 
 
 def test_selection_by_input_size_and_count_leaves_out_unbuildable_pairs():
@@ -302,14 +306,19 @@ def test_the_report_says_which_families_have_a_pair_checked_at_imagenet_size(tmp
     families = {"resnet18": "resnet", "resnet20_cifar10": "resnet", "densenet121": "densenet",
                 "densenet161": "densenet", "densenet121_cub": "densenet", "nin_cifar10": "nin"}
     Store(tmp_path, "gluoncv2:pytorchcv").append(
-        [_rec("resnet18", d, input_size=224, version="v") for d in ("float32", "float64")]
-        + [_rec("nin_cifar10", d, input_size=32, version="v") for d in ("float32", "float64")])
-    text = render(tmp_path, {"gluoncv2:pytorchcv": offered}, version="v",
-                  families={"gluoncv2:pytorchcv": families})
+        [_rec("resnet18", d, input_size=224, version="v", seconds=100.0) for d in ("float32", "float64")]
+        + [_rec("nin_cifar10", d, input_size=32, version="v") for d in ("float32", "float64")]
+        + [_rec("densenet121", d, input_size=224, version="v", verdict="untransferable", seconds=3.0)
+           for d in ("float32", "float64")])  # no verdict: the family is not covered, nor its time a measure
+    text = render(tmp_path, {"gluoncv2:pytorchcv": offered + [_pair("big", 448, 1)]}, version="v",
+                  families={"gluoncv2:pytorchcv": {**families, "big": "big"}})
     line = next(line for line in text.splitlines() if line.startswith("Families with a pair above 64 px"))
-    assert line == ("Families with a pair above 64 px (ImageNet size and larger): 2; checked here in at least one "
-                    "pair: 1 (resnet). Not yet: 1, each with the pair `--per-family 1` takes: densenet "
-                    "(`densenet121`, 224 px)."), line
+    assert line == ("Families with a pair above 64 px (ImageNet size and larger): 3; with a verdict here (PASS, "
+                    "KNOWN DIFFERENCE or FAIL) on at least one: 1 (resnet). Not yet: 2, each with the pair "
+                    "`--per-family 1` takes (and its outcome, where it ran here): big (`big`, 448 px), densenet "
+                    "(`densenet121`, 224 px: untransferable)."), line
+    # the cost on paper: 224 px from resnet18 alone; 448 px, never measured, scaled from it by pixels (4x)
+    assert "| 224 | 2 | 100 (1) | 0.0 h |" in text and "| 448 | 1 | ~400 (224 px's 100 x pixels) | 0.1 h |" in text
 
 
 @needs_both  # describing every pair offered (the report's counts) imports the zoos' packages
@@ -486,6 +495,30 @@ def test_the_zoo_commands_report_is_the_current_checkers(tmp_path):
     assert "| now |" in text and "| before |" not in text and "(an older checker: 2 records)" in text, text
 
 
+@needs_both  # the command lists real pairs (their index is copied in: nothing is described)
+@pytest.mark.parametrize("signum,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_while_the_models_are_sized_stops_the_run_as_ctrl_c_does(tmp_path, monkeypatch, signum, code):
+    """Sizing never-run models takes about 40 s for the ImageNet families, before Ray starts: a signal then
+    exited 130 whatever it was, with no report."""
+    from modern_cnns.parity.cli import main
+    from modern_cnns.parity.zoo import memory
+
+    shutil.copy(REPO / "docs" / "zoo" / "gluoncv2-pytorchcv.index.json", tmp_path)
+    sized = []
+
+    def signalled_while_sizing(pair):
+        sized.append(pair.name)
+        os.kill(os.getpid(), signum)  # as `kill` from another terminal would, mid-step
+        return None
+
+    monkeypatch.setattr(memory, "output_elements", signalled_while_sizing)
+    report = tmp_path / "ZOO.md"
+    assert main(["zoo", "gluoncv2:pytorchcv", "--match", "resnet18", "--store", str(tmp_path),
+                 "--markdown", str(report)]) == code
+    assert sized == ["resnet18"] and report.exists()
+    assert not (tmp_path / "gluoncv2-pytorchcv.jsonl").exists()  # nothing ran, nothing recorded
+
+
 _WITHOUT = """
 import sys
 sys.modules[sys.argv[1]] = None  # unfindable, as in an environment built without it
@@ -527,14 +560,28 @@ def _essentials(record):
             record.get("diagnosis"), [tuple(w) for w in record.get("worst", [])], record.get("pairing"))
 
 
+@needs_ray
+def test_only_a_dead_worker_is_a_pairs_own_crash_a_dead_raylet_is_the_clusters():
+    """A task lost with its raylet or node was recorded crashed, so counted done: never checked again."""
+    import ray.exceptions as rex
+
+    from modern_cnns.parity.zoo.engine import _the_pairs_own
+
+    assert _the_pairs_own(rex.WorkerCrashedError()) and _the_pairs_own(rex.OutOfMemoryError("killed"))
+    assert not _the_pairs_own(rex.LocalRayletDiedError()) and not _the_pairs_own(rex.NodeDiedError("node gone"))
+    assert not _the_pairs_own(rex.RaySystemError("gcs down"))
+
+
 @pytest.mark.slow
 @needs_ray
-def test_ray_started_here_keeps_a_small_object_store_so_tasks_may_declare_the_rest():
-    """Ray's default store would take 30 % of the memory from what the tasks may declare."""
+def test_ray_started_here_keeps_a_small_object_store_so_tasks_may_declare_the_rest(monkeypatch):
+    """Ray's default store would take 30 % of the memory from what the tasks may declare.  Started here means
+    here, even where RAY_ADDRESS names a cluster (ray.init() would join it and refuse num_cpus, a traceback)."""
     import ray
 
     from modern_cnns.parity.zoo import engine
 
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:1")
     engine._connect(None, 1)
     try:
         store = ray.cluster_resources()["object_store_memory"]

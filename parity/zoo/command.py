@@ -63,9 +63,9 @@ def _run(args, received: list) -> int:
         for p in chosen:
             print(f"  {p.name:40s} {p.input_size:4d}px  {p.params:>12,} params  torch: {p.torch_name}")
         return 0
-    measured = measured_peaks(latest.values(), todo)
-    outputs = _count_outputs([p for p in todo if p.name not in measured])
     try:
+        measured = measured_peaks(latest.values(), todo)
+        outputs = _count_outputs([p for p in todo if p.name not in measured])
         progress = engine.run(todo, store, dtypes=dtypes, seed=args.seed, version=version, address=args.address,
                               num_cpus=args.cpus, measured=measured, outputs=outputs)
     except KeyboardInterrupt:
@@ -77,7 +77,11 @@ def _run(args, received: list) -> int:
             except KeyboardInterrupt:  # a second Ctrl-C: stop now; the old report stays whole (atomic write)
                 print(f"stopped again: {args.markdown} not written", file=sys.stderr)
         return 128 + (received[0] if received else signal.SIGINT)
-    print(f"checked {progress.pairs_done} pairs: {progress.line()}")
+    print(f"checked {progress.pairs_done} pair{'s' * (progress.pairs_done != 1)}: {progress.line()}"
+          if todo else "nothing to check: every selected pair is in the store")
+    if progress.lost:
+        print(f"not recorded: {len(progress.lost)} pair(s) whose task the Ray cluster lost, not the pair "
+              f"({progress.lost[0][1]}); run the same command to check them", file=sys.stderr)
     latest = store.latest()
     mine = [latest[(p.name, d, args.seed)] for p in chosen for d in dtypes if (p.name, d, args.seed) in latest]
     failed = [r for r in mine if r["verdict"] not in ("PASS", "KNOWN DIFFERENCE")]
@@ -85,7 +89,7 @@ def _run(args, received: list) -> int:
           + (f", {len(failed)} did not (see {args.markdown or 'the store'})" if failed else ""))
     if args.markdown:
         _write_markdown(args)
-    return 1 if failed else 0
+    return 1 if failed or progress.lost else 0
 
 
 def measured_peaks(records, pairs) -> dict:
@@ -109,6 +113,10 @@ def _count_outputs(pairs) -> dict:
         return {}
     print(f"sizing {len(pairs)} model(s) never run here (their layers' outputs, counted on torch's meta device)")
     counted = {p.name: memory.output_elements(p) for p in pairs}
+    unsized = [name for name, n in counted.items() if not n]
+    if unsized:
+        print(f"  {len(unsized)} cannot run on meta and declare by their parameters alone: {', '.join(unsized[:5])}"
+              + (", ..." if len(unsized) > 5 else ""))
     return {name: n for name, n in counted.items() if n}
 
 

@@ -42,6 +42,7 @@ class Progress:
     total: int
     pairs_done: int = 0
     counts: dict = field(default_factory=dict)   # records per verdict
+    lost: list = field(default_factory=list)     # (pair, reason): tasks the cluster lost, recorded nothing
 
     def add(self, records) -> None:
         self.pairs_done += 1
@@ -64,6 +65,15 @@ def _on_a_node(pair: ZooPair, dtypes: tuple, seed: int, version: str) -> list[di
 
 #: what a crashed record says of a worker that died: Ray does not say how (which signal; the kernel's OOM killer)
 WORKER_DIED = "the worker process died (killed by a signal, or out of memory)"
+
+
+def _the_pairs_own(err) -> bool:
+    """Whether a failed task says something about its pair: its worker died (a signal, the out-of-memory
+    killer) or Ray's memory monitor killed it.  A raylet or node that died, or any other system error, is the
+    cluster's failure: recorded, it would count as done and never be checked again."""
+    import ray.exceptions as rex
+
+    return isinstance(err, (rex.OutOfMemoryError, rex.WorkerCrashedError))
 
 
 def _crash_reason(err) -> str:
@@ -109,8 +119,9 @@ def _connect(address, num_cpus):
         except (ConnectionError, RuntimeError, ValueError) as err:
             raise ClusterError(f"cannot join a Ray cluster at {address}: {str(err).splitlines()[0]}") from None
     else:
-        ray.init(num_cpus=num_cpus or cores(), object_store_memory=OBJECT_STORE_BYTES, include_dashboard=False,
-                 log_to_driver=False)
+        # "local": a new Ray here, even where RAY_ADDRESS names a cluster (ray.init would join it, and refuse num_cpus)
+        ray.init(address="local", num_cpus=num_cpus or cores(), object_store_memory=OBJECT_STORE_BYTES,
+                 include_dashboard=False, log_to_driver=False)
     nodes = [n for n in ray.nodes() if n.get("Alive")]
     return max((n["Resources"].get("memory", 0) for n in nodes), default=0)
 
@@ -162,6 +173,10 @@ def run(pairs: list[ZooPair], store: Store, *, dtypes=("float32", "float64"), se
                 try:
                     records = ray.get(ref)
                 except Exception as err:  # the worker died (after its retries): a result, never lost
+                    if not _the_pairs_own(err):
+                        progress.lost.append((pair, _crash_reason(err)))
+                        bar.update(1)
+                        continue
                     records = [_record(pair, d, seed, version, verdict="crashed", error=_crash_reason(err))
                                for d in dtypes]
                 for r in records:

@@ -117,31 +117,55 @@ def _pairs(records) -> dict:
     return out
 
 
+def _figure(value, spec: str) -> str:
+    """A measured figure, or "-" where nothing was measured (a crashed task records no time and no peak)."""
+    return format(value, spec) if value else "-"
+
+
 def _overall(by_dtype: dict) -> str:
     """A pair's outcome: its worst verdict over the dtypes."""
     return min((r["verdict"] for r in by_dtype.values()), key=VERDICTS.index)
 
 
+def _judged(by_dtype: dict) -> bool:
+    """Whether the checker reached a verdict on the pair in some dtype (not only an error, a refusal, a crash)."""
+    return any(r["verdict"] in ("PASS", "KNOWN DIFFERENCE", "FAIL") for r in by_dtype.values())
+
+
 def _cost_of_the_rest(offered: list, pairs: dict, cores: int) -> list[str]:
-    """Hours the unchecked pairs would take, from the measured time per pair of the same input size."""
+    """Hours the unchecked pairs would take, from the measured time per judged pair of the same input size; a
+    size none was measured at, from the nearest measured size above 64 px, scaled by pixels."""
     measured: dict = {}
-    for d in pairs.values():
+    for d in filter(_judged, pairs.values()):
         r = next(iter(d.values()))
         if r.get("seconds"):
             measured.setdefault(r.get("input_size"), []).append(r["seconds"])
+    means = {size: sum(times) / len(times) for size, times in measured.items()}
     rest = Counter(p.input_size for p in offered if p.name not in pairs)
     if not rest:
         return []
-    lines = ["", f"Not checked here: {sum(rest.values())} pairs. Their cost on paper (measured mean time per pair "
-             f"of the same input size x count / {cores} cores):", "",
+    lines = ["", f"Not checked here: {sum(rest.values())} pairs. Their cost on paper (measured mean time per judged "
+             f"pair of the same input size x count / {cores} cores):", "",
              "| input | pairs left | measured s/pair (pairs measured) | estimate |", "|---|---|---|---|"]
+    total = 0.0
     for size, count in sorted(rest.items()):
-        times = measured.get(size)
-        if times:
-            mean = sum(times) / len(times)
-            lines.append(f"| {size} | {count} | {mean:.0f} ({len(times)}) | {mean * count / cores / 3600:.1f} h |")
+        large = [m for m in means if m > 64]
+        if not size:
+            lines.append(f"| unbuildable here | {count} | - | - |")
+        elif size in means:
+            total += means[size] * count / cores / 3600
+            lines.append(f"| {size} | {count} | {means[size]:.0f} ({len(measured[size])}) | "
+                         f"{means[size] * count / cores / 3600:.1f} h |")
+        elif size > 64 and large:
+            near = min(large, key=lambda m: abs(m - size))
+            mean = means[near] * (size / near) ** 2
+            total += mean * count / cores / 3600
+            lines.append(f"| {size} | {count} | ~{mean:.0f} ({near} px's {means[near]:.0f} x pixels) | "
+                         f"{mean * count / cores / 3600:.1f} h |")
         else:
             lines.append(f"| {size} | {count} | not measured | - |")
+    if total:
+        lines += ["", f"In all, about {total:.1f} h on {cores} cores for the pairs an estimate covers."]
     return lines
 
 
@@ -151,17 +175,20 @@ def _families_at_imagenet_size(offered: list, pairs: dict, families: dict) -> li
     large = [p for p in offered if p.input_size > 64 and p.name in families]
     if not large:
         return []
-    checked = {families[p.name] for p in large if p.name in pairs}
+    checked = {families[p.name] for p in large if p.name in pairs and _judged(pairs[p.name])}
     left: dict = {}
     for p in sorted(large, key=preference):
         if families[p.name] not in checked:
             left.setdefault(families[p.name], p)
     total = len(checked) + len(left)
-    lines = ["", f"Families with a pair above 64 px (ImageNet size and larger): {total}; checked here in at least one "
-             f"pair: {len(checked)}" + (f" ({', '.join(sorted(checked))})." if checked else ".")]
+    lines = ["", f"Families with a pair above 64 px (ImageNet size and larger): {total}; with a verdict here (PASS, "
+             f"KNOWN DIFFERENCE or FAIL) on at least one: {len(checked)}"
+             + (f" ({', '.join(sorted(checked))})." if checked else ".")]
     if left:
-        lines[-1] += (f" Not yet: {len(left)}, each with the pair `--per-family 1` takes: "
-                      + ", ".join(f"{f} (`{p.name}`, {p.input_size} px)" for f, p in sorted(left.items())) + ".")
+        lines[-1] += (f" Not yet: {len(left)}, each with the pair `--per-family 1` takes (and its outcome, where "
+                      "it ran here): " + ", ".join(f"{f} (`{p.name}`, {p.input_size} px"
+                                            + (f": {_overall(pairs[p.name])})" if p.name in pairs else ")")
+                                            for f, p in sorted(left.items())) + ".")
     return lines
 
 
@@ -226,16 +253,27 @@ def _source_section(source: str, offered: list | None, pairs: dict, cores: int, 
         d = pairs[name]
         any_r = next(iter(d.values()))
         first = _first_finding(d)
-        peak = any_r.get("peak_gb")
-        declared = declared_gb(any_r)
-        lines.append(f"| {name} | {any_r.get('input_size', '?')} | {any_r.get('params') or 0:,} | "
+        lines.append(f"| {name} | {any_r.get('input_size', '?')} | {_figure(any_r.get('params'), ',')} | "
                      f"{any_r.get('pairing', '')} | "
                      f"{d.get('float32', {}).get('verdict', '')} | {d.get('float64', {}).get('verdict', '')} | "
-                     f"{one_line(first)} | {any_r.get('seconds') or 0:.0f} | "
-                     f"{peak or 0:.1f} / {declared or 0:.1f} |")
-    return (lines + _reviewed(pairs) + (_cost_of_the_rest(offered, pairs, cores) if offered is not None else [])
+                     f"{one_line(first)} | {_figure(any_r.get('seconds'), '.0f')} | "
+                     f"{_figure(any_r.get('peak_gb'), '.1f')} / {_figure(declared_gb(any_r), '.1f')} |")
+    return (lines + _over_declared(pairs) + _reviewed(pairs)
+            + (_cost_of_the_rest(offered, pairs, cores) if offered is not None else [])
             + (_families_at_imagenet_size(offered, pairs, families) if offered is not None and families else [])
             + [""])
+
+
+def _over_declared(pairs: dict) -> list[str]:
+    """How many pairs peaked above the memory their task declared (Ray may place such a task beside others)."""
+    over = [r for r in (next(iter(d.values())) for d in pairs.values())
+            if r.get("peak_gb") and declared_gb(r) and r["peak_gb"] > declared_gb(r)]
+    if not over:
+        return []
+    return ["", f"{len(over)} pair(s) peaked above the memory their task declared: a task declares what was known "
+            "when it ran (1.25x a measured peak of the pair or its architecture; else a formula of its parameters, "
+            "and since 2026-11-30 10:00 of its layers' outputs, which lies above every small pair's peak: "
+            "docs/FINDINGS.md, \"The zoo on Ray\")."]
 
 
 def _reviewed(pairs: dict) -> list[str]:
@@ -267,7 +305,8 @@ def render(store_dir, offered: dict | None = None, cores: int = 2, version: str 
              f"`python -m parity zoo SOURCE --store {store_dir} --markdown docs/ZOO.md`, which also resumes the "
              "run where it stopped. Each pair: the Gluon zoo's model and the PyTorch zoo's, random weights "
              "(Gluon initialised with seeded Xavier and moved to torch), stock models, checked by `check_pair` "
-             "under its own policy in float32 and float64. A FAIL's cause is the first line of its diagnosis. "
+             "under its own policy in float32 and float64. A FAIL's cause is the first line of its diagnosis that "
+             "is not the accepted convention. "
              "Where a person examined records the checker could not explain, their rows say what was found "
              "(\"reviewed by hand\", each reproduced by `benchmarks/zoo_reviews.py`); the verdict stays the "
              "checker's.", ""]

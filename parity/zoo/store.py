@@ -62,6 +62,15 @@ def declared_gb(record: dict) -> float | None:
     return record["declared_gb"] * 2 ** 30 / 1e9 if record.get("declared_gb") else None
 
 
+def _well_formed(record) -> bool:
+    """A record this tool could have written: its key typed as written (a name, a dtype, an integer seed), a
+    verdict it gives, and any measured figure a number."""
+    return (isinstance(record, dict) and isinstance(record.get("pair"), str) and isinstance(record.get("dtype"), str)
+            and type(record.get("seed")) is int and record.get("verdict") in VERDICTS
+            and all(record.get(k) is None or (type(record[k]) in (int, float) and 0 <= record[k] < math.inf)
+                    for k in ("seconds", "peak_gb", "declared_gb", "declared_bytes", "params", "input_size")))
+
+
 def key_of(record: dict) -> tuple:
     return record["pair"], record["dtype"], record["seed"]
 
@@ -75,18 +84,18 @@ class Store:
 
     def records(self) -> list[dict]:
         """Every complete record, oldest first.  A line cut short by a crash is skipped, as is a line this tool
-        did not write (no key, or a verdict it never gives): such a pair is not done, and a run re-checks it."""
+        did not write (not UTF-8 JSON, a key of the wrong type, a verdict it never gives, a figure that is not a
+        number): such a pair is not done, and a run re-checks it."""
         if not self.path.exists():
             return []
         out = []
-        with open(self.path, encoding="utf-8") as f:
+        with open(self.path, "rb") as f:
             for line in f:
                 try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
+                    record = json.loads(line.decode("utf-8"))
+                except (UnicodeDecodeError, json.JSONDecodeError):
                     continue
-                if isinstance(record, dict) and {"pair", "dtype", "seed"} <= record.keys() \
-                        and record.get("verdict") in VERDICTS:
+                if _well_formed(record):
                     out.append(record)
         return out
 

@@ -172,7 +172,7 @@ def run(pairs: list[ZooPair], store: Store, *, dtypes=("float32", "float64"), se
                 pair, need = pending.pop(ref)
                 try:
                     records = ray.get(ref)
-                except Exception as err:  # the worker died (after its retries): a result, never lost
+                except Exception as err:  # the task failed after its retries: the pair's crash, or the cluster's
                     if not _the_pairs_own(err):
                         progress.lost.append((pair, _crash_reason(err)))
                         bar.update(1)

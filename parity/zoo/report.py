@@ -147,23 +147,24 @@ def _cost_of_the_rest(offered: list, pairs: dict, cores: int) -> list[str]:
     lines = ["", f"Not checked here: {sum(rest.values())} pairs. Their cost on paper (measured mean time per judged "
              f"pair of the same input size x count / {cores} cores):", "",
              "| input | pairs left | measured s/pair (pairs measured) | estimate |", "|---|---|---|---|"]
+    large = [m for m in means if m > 64]
     total = 0.0
     for size, count in sorted(rest.items()):
-        large = [m for m in means if m > 64]
         if not size:
             lines.append(f"| unbuildable here | {count} | - | - |")
-        elif size in means:
-            total += means[size] * count / cores / 3600
-            lines.append(f"| {size} | {count} | {means[size]:.0f} ({len(measured[size])}) | "
-                         f"{means[size] * count / cores / 3600:.1f} h |")
+            continue
+        if size in means:
+            mean, how = means[size], f"{means[size]:.0f} ({len(measured[size])})"
         elif size > 64 and large:
             near = min(large, key=lambda m: abs(m - size))
             mean = means[near] * (size / near) ** 2
-            total += mean * count / cores / 3600
-            lines.append(f"| {size} | {count} | ~{mean:.0f} ({near} px's {means[near]:.0f} x pixels) | "
-                         f"{mean * count / cores / 3600:.1f} h |")
+            how = f"~{mean:.0f} ({near} px's {means[near]:.0f} x pixels)"
         else:
             lines.append(f"| {size} | {count} | not measured | - |")
+            continue
+        hours = mean * count / cores / 3600
+        total += hours
+        lines.append(f"| {size} | {count} | {how} | {hours:.1f} h |")
     if total:
         lines += ["", f"In all, about {total:.1f} h on {cores} cores for the pairs an estimate covers."]
     return lines

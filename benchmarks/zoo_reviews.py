@@ -5,8 +5,8 @@
 KEY is a row of ``modern_cnns.parity.zoo.reviews.REVIEWS``; ``docs/ZOO.md`` cites the figures printed here.
 
 - ``relu-near-tie``: the pair's check (float32 and float64, as the zoo runs it) with torch's oneDNN kernels
-  on, then off; then, on a random input of the PyTorch model alone, the BatchNorm outputs near zero that
-  torch's float32 rounds across zero, and what that does to the gradients.
+  on, then off; then, on the check's own first batch and loss with the PyTorch model alone, the ReLU inputs
+  near zero that torch's float32 rounds across zero, and what that does to the gradients.
 - ``float32-overflow``: each covered pair's prediction output (fresh BatchNorm statistics) in float64 and
   float32, in both frameworks: how much of it is finite, and its largest value.
 - ``random-drop-path``, ``drop-path-float32-mask``: each covered Gluon model alone, its float32 training
@@ -33,7 +33,7 @@ SOURCE = "gluoncv2:pytorchcv"
 def _pairs(review, store: str, glob: str | None) -> list:
     from modern_cnns.parity.zoo.sources import enumerate_pairs, select
 
-    pairs = select(enumerate_pairs(review.source, store), max_input=64)
+    pairs = select(enumerate_pairs(review.source, store))
     return [p for p in pairs if any(fnmatch.fnmatchcase(p.name, g) for g in review.pairs)
             and (glob is None or fnmatch.fnmatchcase(p.name, glob))]
 
@@ -74,48 +74,53 @@ def _check(pair, torch_onednn: bool) -> None:
 
 
 def _flips(pair) -> None:
-    """The PyTorch model alone, float32 against float64: ReLU decisions that flip, and the gradients."""
+    """The PyTorch model alone, float32 against float64, on the check's own first batch and loss (inputs uniform in
+    [0, 1) and labels from ``numpy.random.default_rng(0)``, cross-entropy): the ReLU decisions that flip, and the
+    gradients."""
+    import numpy as np
     import torch
 
     _, module = _transferred(pair)
     for m in module.modules():
         if isinstance(m, torch.nn.ReLU):
-            m.inplace = False  # the hooks below keep each BatchNorm's output as it was
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(2, *pair.input_shape, generator=gen, dtype=torch.float64)
-    weights = torch.randn(2, 10, generator=gen, dtype=torch.float64)
+            m.inplace = False  # the hooks below keep each ReLU's input as it was
+    rng = np.random.default_rng(0)
+    x = torch.tensor(rng.uniform(size=(2, *pair.input_shape)))
+    with torch.no_grad():
+        classes = copy.deepcopy(module).double().eval()(x).shape[1]
+    labels = torch.tensor(rng.integers(0, classes, size=2))
 
     def run(dtype, onednn: bool) -> tuple[dict, dict]:
         torch.backends.mkldnn.enabled = onednn
-        model, outs = copy.deepcopy(module).to(dtype).train(), {}
+        model, ins = copy.deepcopy(module).to(dtype).train(), {}
         for name, m in model.named_modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.register_forward_hook(lambda m, i, o, name=name: outs.__setitem__(name, o.detach().double()))
+            if isinstance(m, torch.nn.ReLU):
+                m.register_forward_hook(lambda m, i, o, name=name: ins.__setitem__(name, i[0].detach().double()))
         inputs = x.to(dtype).clone().requires_grad_()
-        (model(inputs) * weights.to(dtype)).sum().backward()
+        torch.nn.functional.cross_entropy(model(inputs), labels).backward()
         grads = {n: p.grad.double() for n, p in model.named_parameters()}
         torch.backends.mkldnn.enabled = True
-        return outs, {**grads, "input": inputs.grad.double()}
+        return ins, {**grads, "input": inputs.grad.double()}
 
     def rel(a, b) -> float:
         return ((a - b).abs().max() / b.abs().max()).item()
 
-    outs64, grads64 = run(torch.float64, True)
-    print(f"  {pair.name}, PyTorch model alone, float32 against float64 (random input, seed 0):")
+    ins64, grads64 = run(torch.float64, True)
+    print(f"  {pair.name}, PyTorch model alone, float32 against float64 (the check's first batch and loss):")
     for onednn in (True, False):
-        outs32, grads32 = run(torch.float32, onednn)
-        flips = [(name, o64[(o64 > 0) != (outs32[name] > 0)], outs32[name][(o64 > 0) != (outs32[name] > 0)])
-                 for name, o64 in outs64.items()]
+        ins32, grads32 = run(torch.float32, onednn)
+        flips = [(name, i64[(i64 > 0) != (ins32[name] > 0)], ins32[name][(i64 > 0) != (ins32[name] > 0)])
+                 for name, i64 in ins64.items()]
         flips = [(name, a, b) for name, a, b in flips if a.numel()]
         worst = max(grads64, key=lambda n: rel(grads32[n], grads64[n]))
         values = sorted({f"{v:.6e}" for _, a, _ in flips for v in a.tolist()})
         print(f"    torch's oneDNN {'on' if onednn else 'off'}: worst gradient {worst} rel "
               f"{rel(grads32[worst], grads64[worst]):.1e}; ReLU decisions that flip: "
-              f"{sum(a.numel() for _, a, _ in flips)}, in {len(flips)} BatchNorm layers, {len(values)} distinct "
-              "float64 value(s) (a DenseNet unit normalises every earlier unit's channels again)")
+              f"{sum(a.numel() for _, a, _ in flips)}, in {len(flips)} ReLU layer(s), {len(values)} distinct "
+              "float64 value(s)")
         for name, a, b in flips[:1]:
             print(f"      the first, at {name}: float64 {a[0].item():.2e}, float32 {b[0].item():.2e}; that layer's "
-                  f"values reach {outs64[name].abs().max().item():.2g}")
+                  f"inputs reach {ins64[name].abs().max().item():.2g}")
 
 
 def _overflow(pairs: list, store: str) -> None:
@@ -247,8 +252,7 @@ def main() -> None:
     if args.pairs is None and review.key == "relu-near-tie":
         pairs = pairs[:1]  # two full checks of a pair take minutes: the others on request (--pairs)
     if not pairs:
-        sys.exit(f"no pair of {review.source} with input <= 64 is both covered by {review.key} and matches "
-                 f"{args.pairs!r}")
+        sys.exit(f"no pair of {review.source} is both covered by {review.key} and matches {args.pairs!r}")
     print(f"{review.key}: {review.cause}; {len(pairs)} pair(s)")
     REPRODUCE[review.key](pairs, args.store)
 

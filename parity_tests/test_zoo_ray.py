@@ -402,6 +402,11 @@ def test_a_hand_review_explains_only_the_records_it_examined(tmp_path):
     for why, other in {"float64 fails too": {**tie64, "verdict": "FAIL"},
                        "float64 not run": None}.items():
         assert not cause_of(tie, {"float32": tie, "float64": other}).startswith("reviewed"), why
+    extra = "extra layer (a pooling in torch only): torch pooling, gluon none, in 4 layers: features.stage1.unit1.se"
+    se = {**tie, "pair": "seresnet10", "input_size": 224, "diagnosis": [convention, extra]}
+    se64 = {**tie64, "pair": "seresnet10"}
+    assert cause_of(se, {"float32": se, "float64": se64}).startswith("reviewed by hand: a float32 ReLU near-tie")
+    assert not cause_of(se, {"float32": se, "float64": {**se64, "verdict": "FAIL"}}).startswith("reviewed")
     not_examined = {
         "a diagnosis past the convention": {**tie, "diagnosis": [convention, "BatchNorm eps differs"]},
         "no diagnosis": {**tie, "diagnosis": []},

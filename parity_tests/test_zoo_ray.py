@@ -670,6 +670,31 @@ def test_a_killed_worker_is_retried_and_a_pair_whose_worker_always_dies_is_recor
         assert crashed["verdict"] == "crashed" and "died" in crashed["error"], crashed
 
 
+@pytest.mark.slow
+@needs_both
+@needs_ray
+def test_a_pair_rays_memory_monitor_always_kills_is_recorded_out_of_memory_not_retried_forever(tmp_path,
+                                                                                              monkeypatch):
+    """Ray retries a task its memory monitor killed without end by default: a pair that uses more than it declared
+    would hang the run.  Here the monitor (a Ray started by this run, its threshold at 1 % of the machine's memory)
+    kills every task."""
+    from modern_cnns.parity.zoo import engine
+    from modern_cnns.parity.zoo.store import Store
+
+    monkeypatch.setenv("RAY_memory_usage_threshold", "0.01")  # read by the raylet this run starts
+    monkeypatch.setenv("RAY_memory_monitor_refresh_ms", "100")
+    monkeypatch.delenv("RAY_task_oom_retries", raising=False)
+    store = Store(tmp_path, "gluoncv2:pytorchcv")
+    run = threading.Thread(target=engine.run, args=(_zoo_pairs("nin_cifar10"), store),
+                           kwargs={"version": "t", "num_cpus": 1, "show_progress": False}, daemon=True)
+    run.start()
+    run.join(timeout=300)
+    assert not run.is_alive(), "the run still waits on a task Ray's memory monitor kills every time"
+    records = store.records()
+    assert [r["verdict"] for r in records] == ["crashed", "crashed"], records
+    assert all(r["error"] == "out of memory (Ray's memory monitor killed the worker)" for r in records), records
+
+
 def _ray(*args, env):
     return subprocess.run([sys.executable, "-m", "ray.scripts.scripts", *args], env=env, capture_output=True,
                           text=True, timeout=180)

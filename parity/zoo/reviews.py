@@ -167,7 +167,9 @@ REVIEWS = (
         "counterpart, so no pairing of the two trees passes, though these tensors compute nothing. Accepting "
         "fixed identity parameters without a counterpart would be a change to the transfer (`parity/weights`)."),
     Review(
-        "onednn-sub-memory", "gluoncv2:pytorchcv", ("densenet40_k*_bc_*", "xdensenet40_2_k*_bc_*"), ("float32",),
+        "onednn-sub-memory", "gluoncv2:pytorchcv",
+        ("densenet40_k*_bc_*", "xdensenet40_2_k*_bc_*", "ghostnet", "hardnet39ds", "ibn_densenet121", "mixnet_s",
+         "msdnet22", "nasnet_4a1056", "selecsls42"), ("float32",),
         "error", _EXAMINED, _error_says("could not construct a sub-memory"),
         "MXNet 1.9.1's oneDNN cannot run these models' float32 training forward (not a porting bug)",
         "MXNet's error `could not construct a sub-memory` (a oneDNN view into a tensor) comes from the Gluon "

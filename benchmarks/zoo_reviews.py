@@ -50,27 +50,50 @@ def _transferred(pair) -> tuple:
     return block, module
 
 
-def _check(pair, torch_onednn: bool) -> None:
+def _verdict(result) -> str:
+    return ("error" if result.error else "KNOWN DIFFERENCE" if result.known_difference and result.passed
+            else "PASS" if result.passed else "FAIL")
+
+
+def _check(pair, torch_onednn: bool = True, *, dtypes=("float32", "float64"), change: str = "", patch=None) -> None:
+    """The pair's check as the zoo runs it (``patch(block, module)``, if given, first changes what one side computes,
+    and returns what undoes it, or None), printed: each dtype's verdict, first divergence, failing rows (those
+    other than the accepted BatchNorm statistics named), and the worst row of each kind with its tolerance."""
     import torch
 
     from modern_cnns.parity.verdict.ports import check_pair
     from modern_cnns.parity.zoo.sources import build
     from modern_cnns.parity.zoo.task import ACCEPTED, _pairing
 
-    torch.backends.mkldnn.enabled = torch_onednn
     block, module = build(pair)
     _, kwargs = _pairing(block, module, pair, 0)
+    undo = patch(block, module) if patch else None
+    torch.backends.mkldnn.enabled = torch_onednn
     start = time.perf_counter()
-    results = check_pair(block, module, pair.input_shape, seed=0, dtypes=("float32", "float64"), name=pair.name,
-                         zero_frozen=pair.zero_frozen, accept=ACCEPTED, **kwargs)
-    print(f"  {pair.name}, torch's oneDNN {'on' if torch_onednn else 'off'} ({time.perf_counter() - start:.0f} s):")
+    try:
+        results = check_pair(block, module, pair.input_shape, seed=0, dtypes=dtypes, name=pair.name,
+                             zero_frozen=pair.zero_frozen, accept=ACCEPTED, **kwargs)
+    finally:
+        torch.backends.mkldnn.enabled = True
+        if undo:
+            undo()
+    print(f"  {pair.name}{', ' + change if change else ''}, torch's oneDNN {'on' if torch_onednn else 'off'} "
+          f"({time.perf_counter() - start:.0f} s):")
     for r in results:
-        grads = [row for row in r.rows if "gradient" in str(row.check)]
-        worst = max(grads, key=lambda row: row.max_rel)
-        print(f"    {r.dtype}: {'passed' if r.passed else 'FAILED'}; {sum(not g.passed for g in grads)} of "
-              f"{len(grads)} gradient rows fail; worst gradient row {worst.check}: rel {worst.max_rel:.1e} "
-              f"({worst.tolerance})")
-    torch.backends.mkldnn.enabled = True
+        failed = [row for row in r.rows if not row.passed]
+        other = sorted((row for row in failed if not str(row.check).endswith(("running_var", "running_mean"))),
+                       key=lambda row: -row.max_rel)
+        print(f"    {r.dtype}: {_verdict(r)}{' ' + r.error if r.error else ''}; first divergence: "
+              f"{r.first_divergence}; {len(failed)} of {len(r.rows)} rows fail, {len(other)} of them other than "
+              "BatchNorm statistics "
+              f"{[(str(row.check), f'{row.max_rel:.1e}') for row in other[:3]]}")
+        for kind in ("output", "gradient", "after"):
+            rows = [row for row in r.rows if kind in str(row.check) and not str(row.check).endswith(
+                ("running_var", "running_mean"))]
+            if rows:
+                worst = max(rows, key=lambda row: row.max_rel)
+                print(f"      worst {kind} row: {worst.check}: rel {worst.max_rel:.1e} "
+                      f"({'passes' if worst.passed else 'FAILS'}: {worst.tolerance})")
 
 
 def _flips(pair) -> None:
@@ -249,8 +272,8 @@ def main() -> None:
     set_threads(1)  # as a zoo task runs
     review = next(r for r in REVIEWS if r.key == args.key)
     pairs = _pairs(review, args.store, args.pairs)
-    if args.pairs is None and review.key == "relu-near-tie":
-        pairs = pairs[:1]  # two full checks of a pair take minutes: the others on request (--pairs)
+    if args.pairs is None and review.key in ("relu-near-tie", "instance-norm-no-float64", "float32-without-float64"):
+        pairs = pairs[:1]  # a pair's full checks take minutes: the others on request (--pairs)
     if not pairs:
         sys.exit(f"no pair of {review.source} is both covered by {review.key} and matches {args.pairs!r}")
     print(f"{review.key}: {review.cause}; {len(pairs)} pair(s)")
@@ -275,10 +298,246 @@ def _process_death(pairs: list, store: str) -> None:
         print(f"  {pair.name}: {_in_a_process(pair.name, store)}")
 
 
+def _prelu_layers_as_mxnet(block, module) -> None:
+    import torch
+    from mxnet_rounding import prelu_as_mxnet
+
+    layers = [m for m in module.modules() if isinstance(m, torch.nn.PReLU)]
+    for m in layers:
+        m.register_forward_hook(prelu_as_mxnet)
+    print(f"    ({len(layers)} PReLU layers of the port round their float64 negative side as MXNet's)")
+
+
+def _mxnet_prelu_operator() -> None:
+    import mxnet as mx
+
+    x = mx.nd.array([-10 / 3, 2.0, -1e-3], dtype="float64").reshape((1, 3, 1, 1))
+    gamma = mx.nd.array([0.25, 0.25, 0.1], dtype="float64")
+    x.attach_grad()
+    gamma.attach_grad()
+    with mx.autograd.record():
+        y = mx.nd.LeakyReLU(x, gamma=gamma, act_type="prelu")
+    y.backward(mx.nd.ones_like(y))
+    print(f"  MXNet float64 LeakyReLU(act_type='prelu'), x (-10/3, 2, -1e-3), gamma (0.25, 0.25, 0.1): "
+          f"{y.asnumpy().ravel().tolist()} (exact {[-10 / 3 * 0.25, 2.0, -1e-3 * 0.1]}); gradient to x "
+          f"{x.grad.asnumpy().ravel().tolist()}, to gamma {gamma.grad.asnumpy().tolist()}")
+
+
+def _mxnet_prelu_float32(pairs: list, store: str) -> None:
+    _mxnet_prelu_operator()
+    for pair in pairs:
+        _check(pair, dtypes=("float64",), change="the port as is")
+        _check(pair, dtypes=("float64",), change="the port's PReLU rounding as MXNet's", patch=_prelu_layers_as_mxnet)
+
+
+def _prelu_float64_decides(pairs: list, store: str) -> None:
+    for pair in pairs:
+        _check(pair, dtypes=("float32",), change="the port as is")
+        _check(pair, dtypes=("float32",), change="the port's PReLU rounding as MXNet's (in float64 only)",
+               patch=_prelu_layers_as_mxnet)
+        _check(pair, False, dtypes=("float32",), change="the port as is")
+
+
+def _interpolating_as_mxnet(block, module):
+    import torch
+    from mxnet_rounding import interpolate_as_mxnet
+
+    original = torch.nn.functional.interpolate
+    torch.nn.functional.interpolate = interpolate_as_mxnet(original)
+    return lambda: setattr(torch.nn.functional, "interpolate", original)
+
+
+def _rel(a, b) -> float:
+    import numpy as np
+
+    return float(np.abs(a - b).max() / np.abs(b).max())
+
+
+def _mxnet_resize_operator() -> None:
+    """MXNet's float64 BilinearResize2D against torch's, and against float32 coordinates, forward and backward."""
+    import mxnet as mx
+    import numpy as np
+    import torch
+    from mxnet_rounding import bilinear_as_mxnet
+
+    rng = np.random.RandomState(0)
+    for n_in, n_out in ((28, 56), (14, 28), (7, 14), (56, 112)):
+        x, g = rng.standard_normal((1, 2, n_in, n_in)), rng.standard_normal((1, 2, n_out, n_out))
+        xm = mx.nd.array(x, dtype="float64")
+        xm.attach_grad()
+        with mx.autograd.record():
+            ym = mx.nd.contrib.BilinearResize2D(xm, height=n_out, width=n_out)
+        ym.backward(mx.nd.array(g, dtype="float64"))
+        said = []
+        for name, resize in (("torch", lambda t: torch.nn.functional.interpolate(
+                t, size=(n_out, n_out), mode="bilinear", align_corners=True)),
+                             ("float32 coordinates", lambda t: bilinear_as_mxnet(t, (n_out, n_out)))):
+            xt = torch.tensor(x, requires_grad=True)
+            yt = resize(xt)
+            yt.backward(torch.tensor(g))
+            said.append(f"{name} forward rel {_rel(yt.detach().numpy(), ym.asnumpy()):.1e}, backward rel "
+                        f"{_rel(xt.grad.numpy(), xm.grad.asnumpy()):.1e}")
+        with torch.no_grad():
+            exact = _rel(torch.nn.functional.interpolate(torch.tensor(x), size=(n_out, n_out), mode="bilinear",
+                                                         align_corners=True).numpy(),
+                         bilinear_as_mxnet(torch.tensor(x), (n_out, n_out), "float64").numpy())
+        print(f"  float64 {n_in} -> {n_out}, against MXNet's BilinearResize2D: {'; '.join(said)} (torch against "
+              f"float64 coordinates: forward rel {exact:.1e})")
+
+
+def _resized_whole_model(pair) -> None:
+    """Both models' float64 training forward and input gradient on one random batch, the port as is, then with its
+    ``F.interpolate`` rounding as MXNet's."""
+    import mxnet as mx
+    import numpy as np
+    import torch
+
+    block, module = _transferred(pair)
+    block.cast("float64")
+    module = module.double().train()
+    x = np.random.RandomState(0).standard_normal((2, *pair.input_shape))
+    xm = mx.nd.array(x, dtype="float64")
+    xm.attach_grad()
+    with mx.autograd.record():
+        ym = block(xm)
+    g = np.random.RandomState(1).standard_normal(ym.shape)
+    ym.backward(mx.nd.array(g, dtype="float64"))
+    for emulate in (False, True):
+        undo = _interpolating_as_mxnet(block, module) if emulate else None
+        try:
+            xt = torch.tensor(x, requires_grad=True)
+            yt = module(xt)
+            yt.backward(torch.tensor(g))
+        finally:
+            if undo:
+                undo()
+        print(f"  {pair.name} float64 training forward, the port {'resizing as MXNet' if emulate else 'as is'}: "
+              f"output rel {_rel(yt.detach().numpy(), ym.asnumpy()):.1e}, input gradient rel "
+              f"{_rel(xt.grad.numpy(), xm.grad.asnumpy()):.1e}")
+
+
+def _mxnet_bilinear_float32(pairs: list, store: str) -> None:
+    _mxnet_resize_operator()
+    for pair in pairs:
+        _resized_whole_model(pair)
+    _check(pairs[0], dtypes=("float64",), change="the port's bilinear resizes rounding as MXNet's",
+           patch=_interpolating_as_mxnet)  # ~2 min and 7.5 GB each: the others on request (--pairs)
+
+
+def _mxnet_error(err) -> str:
+    return next((line.strip() for line in str(err).splitlines() if "Check failed" in line), str(err)[:120])
+
+
+def _instance_norm_operator() -> None:
+    """MXNet's InstanceNorm in float64 and float32; its float32 accuracy beside torch's, against torch's float64."""
+    import mxnet as mx
+    import numpy as np
+    import torch
+
+    for dtype in ("float64", "float32"):
+        try:
+            mx.nd.InstanceNorm(*(mx.nd.ones(s, dtype=dtype) for s in ((2, 3, 4, 4), (3,), (3,)))).wait_to_read()
+            print(f"  bare mx.nd.InstanceNorm {dtype}: ran")
+        except mx.base.MXNetError as err:
+            print(f"  bare mx.nd.InstanceNorm {dtype}: {_mxnet_error(err)}")
+    rs = np.random.RandomState(0)
+    shape = (2, 128, 28, 28)
+    x = rs.standard_normal(shape) + 10 * rs.standard_normal((1, shape[1], 1, 1))
+    g, b, w = 1 + 0.1 * rs.standard_normal(shape[1]), 0.1 * rs.standard_normal(shape[1]), rs.standard_normal(shape)
+
+    def torch_instance_norm(dtype) -> list:
+        xt, gt, bt = (torch.tensor(a, dtype=dtype, requires_grad=True) for a in (x, g, b))
+        y = torch.nn.functional.instance_norm(xt, weight=gt, bias=bt, eps=1e-5)
+        (y * torch.tensor(w, dtype=dtype)).sum().backward()
+        return [t.detach().double().numpy() for t in (y, xt.grad, gt.grad, bt.grad)]
+
+    xm, gm, bm = (mx.nd.array(a, dtype="float32") for a in (x, g, b))
+    for a in (xm, gm, bm):
+        a.attach_grad()
+    with mx.autograd.record():
+        y = mx.nd.InstanceNorm(xm, gm, bm, eps=1e-5)
+    y.backward(mx.nd.array(w, dtype="float32"))
+    truth, port32 = torch_instance_norm(torch.float64), torch_instance_norm(torch.float32)
+    mxnet32 = [a.asnumpy().astype("float64") for a in (y, xm.grad, gm.grad, bm.grad)]
+    print(f"  InstanceNorm alone, float32 against torch's float64, {shape}, channel means ~N(0, 10): " + "; ".join(
+        f"{name} MXNet {_rel(m, t):.1e} torch {_rel(p, t):.1e}"
+        for name, m, p, t in zip(("output", "input gradient", "gamma gradient", "beta gradient"), mxnet32, port32,
+                                 truth)))
+
+
+def _instance_norm(pairs: list, store: str) -> None:
+    """MXNet's InstanceNorm, then each Gluon model alone in float64; then the pairs' checks with Gluon's InstanceNorm
+    given a float64 path (process-wide, so last)."""
+    import mxnet as mx
+    from mxnet_rounding import give_gluon_instance_norm_a_float64_path
+
+    from modern_cnns.parity.zoo.sources import build
+
+    _instance_norm_operator()
+    for pair in pairs:
+        block, _ = build(pair)
+        block.initialize(mx.init.Xavier())
+        block.cast("float64")
+        try:
+            block(mx.nd.zeros((1, *pair.input_shape), dtype="float64")).wait_to_read()
+            print(f"  {pair.name}: the Gluon model alone ran its float64 forward")
+        except mx.base.MXNetError as err:
+            print(f"  {pair.name}: the Gluon model alone, float64 forward: {_mxnet_error(err)}")
+    give_gluon_instance_norm_a_float64_path()
+    for pair in pairs:
+        _check(pair, change="Gluon's InstanceNorm given a float64 path (float32: MXNet's own kernel)")
+
+
+def _ups_as_gluons(block, module) -> None:
+    from mxnet_rounding import bilinear_up_as_mxnet
+
+    ups = [name for name, _ in module.named_modules() if name.endswith("conv2b.up")]
+    for name in ups:
+        parent, _, child = name.rpartition(".")
+        setattr(module.get_submodule(parent), child, bilinear_up_as_mxnet())
+    print(f"    (the port's {len(ups)} conv2b.up layers compute MXNet's bilinear resize, as Gluon's do)")
+
+
+def _scnet_bilinear_up(pairs: list, store: str) -> None:
+    """One ScConv ``up`` layer of each zoo on a small tensor, beside torch's modes and MXNet's nearest upsampling;
+    then the pair's check with the port's ``up`` layers computing what Gluon's compute."""
+    import mxnet as mx
+    import numpy as np
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+    from mxnet_rounding import bilinear_up_as_mxnet
+
+    from modern_cnns.parity.zoo.sources import build
+
+    for pair in pairs:
+        block, module = build(pair)
+        gluon_up, port_up = block.features[1][0].body.conv2b.up, module.features.stage1.unit1.body.conv2b.up
+        size = block.features[1][0].body.conv2b.in_size
+        print(f"  {pair.name}: Gluon {gluon_up!r}, called with size {size}; PyTorch {port_up!r}")
+        x = np.random.RandomState(0).standard_normal((1, 2, size[0] // 4, size[1] // 4))
+        for dtype in ("float32", "float64"):
+            gluon = gluon_up(mx.nd.array(x, dtype=dtype), size).asnumpy()
+            xt = torch.tensor(x.astype(dtype))
+            port = port_up(xt, size=size).numpy()
+            nearest = mx.nd.UpSampling(mx.nd.array(x, dtype=dtype), scale=4, sample_type="nearest").asnumpy()
+            figures = {
+                "Gluon's up against the port's": _rel(gluon, port),
+                "Gluon's against torch bilinear align_corners=True": _rel(
+                    gluon, F.interpolate(xt, size, mode="bilinear", align_corners=True).numpy()),
+                "Gluon's against MXNet's kernel emulated": _rel(gluon, bilinear_up_as_mxnet()(xt, size).numpy()),
+                "the port's against torch nearest": _rel(port, F.interpolate(xt, size, mode="nearest").numpy()),
+                "the port's against MXNet UpSampling nearest": _rel(port, nearest)}
+            print(f"    {dtype} {x.shape} -> {size}: " + "; ".join(f"{k} rel {v:.2e}" for k, v in figures.items()))
+        _check(pair, change="the port's up layers bilinear as Gluon's", patch=_ups_as_gluons)
+
+
 #: how each review (``modern_cnns.parity.zoo.reviews.REVIEWS``, by key) is reproduced
 REPRODUCE = {"relu-near-tie": _relu_near_tie, "float32-overflow": _overflow, "random-drop-path": _drop_path,
              "drop-path-float32-mask": _drop_path, "fixed-batchnorm-affine": _fixed_affine,
-             "onednn-sub-memory": _onednn_sub_memory, "sigfpe": _process_death}
+             "onednn-sub-memory": _onednn_sub_memory, "sigfpe": _process_death,
+             "mxnet-prelu-float32": _mxnet_prelu_float32, "prelu-float64-decides": _prelu_float64_decides,
+             "mxnet-bilinear-float32": _mxnet_bilinear_float32, "instance-norm-no-float64": _instance_norm,
+             "float32-without-float64": _instance_norm, "scnet-bilinear-up": _scnet_bilinear_up}
 
 if __name__ == "__main__":
     main()

@@ -473,6 +473,47 @@ def test_a_hand_review_explains_only_the_records_it_examined(tmp_path):
     assert "Reviewed by hand" not in render(tmp_path / "none")
 
 
+def test_the_imagenet_size_reviews_cover_their_records_and_not_a_near_miss():
+    """The 224-px reviews: MXNet's float64 PReLU and bilinear resize round in float32 (each covers the records that
+    part at such a layer, not a record that parts elsewhere), and a float32 FAIL that float64 decided."""
+    from modern_cnns.parity.zoo.report import cause_of
+    from modern_cnns.parity.zoo.reviews import REVIEWS
+
+    source, examined = "gluoncv2:pytorchcv", REVIEWS[0].versions[0]
+    convention = "running_var differs by n/(n-1): the port stores torch's unbiased batch variance"
+    prelu = ("layer kind: torch prelu, gluon PReLU2, in 71 layers: features.init_block.conv.activ (gluon "
+             "features.0.conv.activ), features.stage1.unit1.branches.left_branch.conv1.activ (gluon ...)")
+    dice64 = _rec("dicenet_wd5", "float64", verdict="FAIL", source=source, version=examined, input_size=224,
+                  diagnosis=[convention, prelu],
+                  first_divergence="layer features.init_block.conv.activ (gluon features.0.conv.activ) (2, 16, 112, "
+                                   "112): max abs diff 4.759e-08, max rel diff 1.057e-08")
+    dice32 = {**dice64, "dtype": "float32", "first_divergence": None}
+    pair = {"float32": dice32, "float64": dice64}
+    assert cause_of(dice64, pair).startswith("reviewed by hand: in float64, MXNet's PReLU")
+    assert cause_of(dice32, pair).startswith("reviewed by hand: float32 cannot resolve two rows")
+    elsewhere = {**dice64, "first_divergence": "layer features.stage2.unit1.conv (gluon features.2.0.conv) (2, 8, 7, "
+                                                "7): max abs diff 1e-3, max rel diff 1e-3"}
+    for why, record, other in (("parts at another layer", elsewhere, dice32),
+                               ("no PReLU in the structure", {**dice64, "diagnosis": [convention]}, dice32),
+                               ("float64 parts elsewhere", dice32, elsewhere),
+                               ("float64 passed", dice32, {**dice64, "verdict": "KNOWN DIFFERENCE"})):
+        both = {record["dtype"]: record, other["dtype"]: other}
+        assert not cause_of(record, both).startswith("reviewed"), why
+    air = ("layer features.stage1.unit1.body.air.conv2 (gluon features.1.0.body.air.conv2): values part in its "
+           "forward code between its layer features.stage1.unit1.body.air.conv2.activ (gluon features.1.0.body.air."
+           "conv2.activ), which agrees, and layer features.stage1.unit1.body.air.conv3.conv (gluon features.1.0.body."
+           "air.conv3.conv), which already receives a different input (max rel diff 1.150e-06)")
+    upsample = ("layer features.stage1.unit2.hg.up_seq.up3.upsample (gluon features.1.1.hg.up_seq.2.upsample) (2, "
+                "256, 14, 14): max abs diff 7.462e-07, max rel diff 1.2e-07")
+    for name, first in (("airnet50_1x64d_r16", air), ("airnext50_32x4d_r2", air), ("resattnet56", upsample)):
+        resized = _rec(name, "float64", verdict="FAIL", source=source, version=examined, diagnosis=[convention],
+                       first_divergence=first)
+        assert cause_of(resized).startswith("reviewed by hand: in float64, MXNet's bilinear resize"), name
+        assert not cause_of({**resized, "dtype": "float32"}).startswith("reviewed"), name
+        assert not cause_of({**resized, "first_divergence": upsample.replace(".upsample", ".conv")}).startswith(
+            "reviewed"), name
+
+
 def test_every_hand_review_is_reproduced_by_the_benchmark_that_its_note_cites():
     from modern_cnns.parity.zoo.reviews import REVIEWS
 

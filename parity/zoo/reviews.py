@@ -70,6 +70,56 @@ def _parts_inside_a_layer(record: dict, pair: dict) -> bool:
                                                                                   or "")
 
 
+_PRELU_KIND = "layer kind: torch prelu, gluon PReLU2"
+
+
+def _first_prelu(record: dict) -> str | None:
+    """The first torch layer the record's PReLU layer-kind line names (gluoncv2's ``PReLU2`` against nn.PReLU)."""
+    line = next((ln for ln in record.get("diagnosis") or [] if str(ln).startswith(_PRELU_KIND)), None)
+    return line.split(" layers: ", 1)[1].split(" (gluon ", 1)[0] if line and " layers: " in line else None
+
+
+def _diverges_at_the_first_prelu(record: dict, pair: dict) -> bool:
+    """No error, and the checker's first divergence is the first of the port's PReLU layers itself."""
+    first = _first_prelu(record)
+    return (not record.get("error") and first is not None
+            and str(record.get("first_divergence") or "").startswith(f"layer {first} (gluon "))
+
+
+def _float64_failed_at_the_first_prelu(record: dict, pair: dict) -> bool:
+    """A float32 FAIL with no error and no first divergence, beside a float64 FAIL at the first PReLU."""
+    float64 = pair.get("float64") or {}
+    return (not record.get("error") and not record.get("first_divergence") and _first_prelu(record) is not None
+            and float64.get("verdict") == "FAIL" and _diverges_at_the_first_prelu(float64, pair))
+
+
+def _diverges_at_a_bilinear_resize(record: dict, pair: dict) -> bool:
+    """No error, and the first divergence is where these models resize bilinearly: ResAttNet's ``...upsample``
+    layer, or inside AirNet's attention block (``air.conv2`` agrees, ``air.conv3`` already receives a different
+    input: ``F.interpolate`` sits between them)."""
+    first = str(record.get("first_divergence") or "")
+    resize_layer = first.startswith("layer ") and first.split(" (gluon ", 1)[0].endswith(".upsample")
+    inside_air = ("values part in its forward code" in first and ".air.conv2.activ" in first
+                  and ".air.conv3.conv" in first)
+    return not record.get("error") and (resize_layer or inside_air)
+
+
+def _float64_could_not_run(pair: dict) -> bool:
+    return "Unsupported data type 1" in str((pair.get("float64") or {}).get("error") or "")
+
+
+def _unexplained_beside_a_float64_error(record: dict, pair: dict) -> bool:
+    """An unexplained float32 FAIL beside a float64 record that MXNet could not run."""
+    return _unexplained_fail(record) and _float64_could_not_run(pair)
+
+
+def _diverges_at_an_scconv_up(record: dict, pair: dict) -> bool:
+    """No error, and the checker's first divergence is a self-calibrated convolution's upsampling (``conv2b.up``)."""
+    first = str(record.get("first_divergence") or "")
+    return not record.get("error") and first.startswith("layer ") and first.split(" (gluon ", 1)[0].endswith(
+        ".conv2b.up")
+
+
 def _refusal_names(*words: str) -> Callable[[dict, dict], bool]:
     """A refused transfer whose problems (the record's ``detail``) say every one of ``words``."""
     return lambda record, pair: all(w in str(record.get("detail") or "") for w in words)
@@ -126,6 +176,99 @@ REVIEWS = (
         "torch's oneDNN off no decision flips. The checker allows for such ties only where reruns of the "
         "original on nudged inputs move it as much, or where float32 cannot resolve the check at all; here "
         "neither held, so it cannot yet tell this tie from a float32-only fault of a port."),
+    Review(
+        "mxnet-prelu-float32", "gluoncv2:pytorchcv", ("dicenet_wd5", "espnetv2_wd2"), ("float64",), "FAIL", _EXAMINED,
+        _diverges_at_the_first_prelu,
+        "in float64, MXNet's PReLU computes its negative side in float32 (a framework difference, not a porting bug)",
+        "gluoncv2's PReLU2 is MXNet's `LeakyReLU(act_type='prelu')` with a per-channel gamma; pytorchcv's port uses "
+        "`nn.PReLU(num_parameters=C)`. In float64 MXNet computes the negative side as float32(x) * float32(gamma) "
+        "(x = -10/3, gamma 0.25: -0.8333333134651184, exact -0.8333333333333334), as the known difference "
+        "`mxnet-leakyrelu-float32` records for act_type='leaky'; its backward is exact float64. The checker's "
+        "first divergence is the network's first PReLU (rel 1.06e-8), after which gradients and weights after "
+        "2 steps part by up to rel 6e-7 (dicenet_wd5) and 3e-6 (espnetv2_wd2), beyond float64's bound. With a "
+        "forward hook on each of the port's PReLU layers (71 in dicenet_wd5, 58 in espnetv2_wd2) that rounds the "
+        "negative side as MXNet does, the float64 check of both pairs gives KNOWN DIFFERENCE (no first "
+        "divergence; worst row other than the BatchNorm statistics rel 7e-13 and 1.2e-12), and the record's "
+        "other lines (outputs parting at inputs x10 and x30) go too: they were this rounding. The checker has no "
+        "known difference for PReLU yet (its structure names the Gluon side `PReLU2`, not a PReLU)."),
+    Review(
+        "prelu-float64-decides", "gluoncv2:pytorchcv", ("dicenet_wd5",), ("float32",), "FAIL", _EXAMINED,
+        _float64_failed_at_the_first_prelu,
+        "float32 cannot resolve two rows, so the float64 check decides them, and it fails on MXNet's float32 PReLU",
+        "The float32 record's worst rows (after 2 steps: ...dice.base_block.norm_activ.bn.beta, rel 0.175; a "
+        "gradient, rel 9.5e-3) fail because the checker finds float32 cannot resolve them (MXNet's own float32 "
+        "1-ulp sensitivity there is 3.0e-2 after the steps, its float32 error 1.6e-3 on the gradient; the port is "
+        "more than 4 times as far from float64) and lets the float64 check decide, which failed "
+        "(`mxnet-prelu-float32`). With the port's PReLU layers rounding as MXNet's in float64 (the float32 runs "
+        "are unchanged), the same float32 check passes (KNOWN DIFFERENCE). With torch's oneDNN off and no "
+        "emulation it passes too: the port's float32 error then stays within 4 times the original's, and float64 "
+        "is not asked. The float32 verdict inherits the float64 PReLU difference."),
+    Review(
+        "mxnet-bilinear-float32", "gluoncv2:pytorchcv", ("airnet50_1x64d_r16", "airnext50_32x4d_r2", "resattnet56"),
+        ("float64",), "FAIL",
+        _EXAMINED, _diverges_at_a_bilinear_resize,
+        "in float64, MXNet's bilinear resize computes its sampling positions in float32 (a framework difference, "
+        "not a porting bug)",
+        "Both zoos upsample bilinearly with aligned corners: gluoncv2 with `contrib.BilinearResize2D` (AirNet's "
+        "and AirNeXt's `AirBlock`, between `air.conv2` and `air.conv3`; ResAttNet's `InterpolationBlock`), "
+        "pytorchcv with `F.interpolate(..., mode='bilinear', align_corners=True)`. MXNet 1.9.1's CPU kernel "
+        "computes the scale (in-1)/(out-1) and each source coordinate in float32 even for float64 data. On "
+        "random float64 tensors torch's resize is rel 1.7e-7 to 2.9e-6 from MXNet's (28 -> 56: 2.0e-6) and "
+        "within 3.4e-16 of the exact float64 resize; the same resize with float32 coordinates reproduces "
+        "MXNet's exactly. Whole float64 training forward: the port as is is rel 7.7e-6 (airnet50_1x64d_r16) and "
+        "3.5e-7 (resattnet56) from MXNet at the output, 1.9e-2 and 1.1e-2 at the input gradient; with the port's "
+        "`F.interpolate` rounding as MXNet's, 6.5e-14 and 1.7e-14 (input gradient 2.3e-13, 5.4e-14). The "
+        "float64 check with that emulation gives KNOWN DIFFERENCE for all three pairs (no first divergence; "
+        "worst row other than the BatchNorm statistics rel 7.9e-10, 1.3e-9 and 9.4e-12, each within its bound), "
+        "and the record's 'clips or saturates at larger inputs' line goes: it was this rounding. MXNet rounds; "
+        "the port computes the same operation exactly."),
+    Review(
+        "scnet-bilinear-up", "gluoncv2:pytorchcv", ("scnet50",), ("float32", "float64"), "FAIL", _EXAMINED,
+        _diverges_at_an_scconv_up,
+        "gluoncv2's SCNet upsamples bilinearly where it asks for nearest; pytorchcv upsamples nearest (a fault of the "
+        "Gluon original)",
+        "Each self-calibrated convolution (`ScConv`) pools its input by 4, convolves, and upsamples back through "
+        "`InterpolationBlock(scale_factor=4, bilinear=False)`. gluoncv2's `InterpolationBlock.hybrid_forward` "
+        "takes its bilinear branch whenever a size is passed (`if self.bilinear or (size is not None)`), and "
+        "`ScConv` always passes one, so the Gluon model computes `contrib.BilinearResize2D` (aligned corners) "
+        "despite `bilinear=False`; pytorchcv's block calls `F.interpolate(..., mode='nearest')`, as SCNet's "
+        "reference code does. On a (1, 2, 14, 14) random tensor upsampled to 56x56 the two `up` layers differ by "
+        "rel 1.09 in both dtypes (the record: rel 0.88 at the same layer); the port's equals torch's nearest "
+        "and MXNet's `UpSampling(sample_type='nearest')` exactly, Gluon's equals MXNet's bilinear kernel emulated "
+        "(float32 coordinates: `mxnet-bilinear-float32`) exactly. With the port's 16 `up` layers computing that "
+        "emulation, the check gives KNOWN DIFFERENCE in both dtypes (every failing row a BatchNorm statistic; "
+        "float64's worst gradient rel 8.6e-12). The two zoos compute different networks; the Gluon original "
+        "departs from its own `bilinear=False`."),
+    Review(
+        "instance-norm-no-float64", "gluoncv2:pytorchcv",
+        ("ibn_resnet50", "ibn_resnext50_32x4d", "ibnb_resnet50", "ibn_densenet121"), ("float64",), "error", _EXAMINED,
+        _error_says("Unsupported data type 1"),
+        "MXNet 1.9.1's InstanceNorm has no float64 kernel: the Gluon model cannot run in float64 (not a porting bug)",
+        "The IBN networks normalise part of their channels with Gluon's `nn.InstanceNorm`, whose operator accepts "
+        "float32 only: a bare `mx.nd.InstanceNorm` on float64 arrays fails with `Check failed: ... Unsupported "
+        "data type 1` (type 1 is float64), and so does each Gluon model alone in a float64 forward. The port "
+        "(torch `InstanceNorm2d`) runs in float64. With Gluon's InstanceNorm given a float64 path (the same "
+        "formula: biased variance over each sample's channel, eps 1e-5 inside the root, then gamma and beta), "
+        "the float64 checks of ibn_resnet50, ibn_resnext50_32x4d and ibn_densenet121 come out KNOWN DIFFERENCE "
+        "(only the accepted BatchNorm statistics differ); ibnb_resnet50's fails on one row besides them, `after "
+        "2 steps: features.2.1.body.conv1.bn.beta`, rel 4.7e-10 against a bound of 4.4e-10 (4 x the original's "
+        "own change under a 1-ulp nudge), three runs alike: a narrow miss, not shown to be a difference. A gap in "
+        "MXNet's kernels, not a fault of the port."),
+    Review(
+        "float32-without-float64", "gluoncv2:pytorchcv", ("ibn_resnet50", "ibn_resnext50_32x4d", "ibnb_resnet50"),
+        ("float32",), "FAIL", _EXAMINED, _unexplained_beside_a_float64_error,
+        "float32 judged with no float64 reference, MXNet's InstanceNorm having no float64 kernel (not a porting bug)",
+        "The checker judges float32 against the original's float64 run; here that run fails "
+        "(`instance-norm-no-float64`), so every float32 row has only its plain tolerance, and rows the original "
+        "itself cannot compute to float32 accuracy fail: the worst are BatchNorm and InstanceNorm betas after 2 "
+        "SGD steps (rel 1.71 for ibn_resnet50 and ibn_resnext50_32x4d, 1.52 for ibnb_resnet50). With Gluon's "
+        "InstanceNorm given a float64 path (float32 still runs MXNet's own kernel and gives the same rel 1.71), "
+        "each float32 check is KNOWN DIFFERENCE, its worst rows passing on the float64 reference: ibn_resnet50's "
+        "`features.2.2.body.conv1.ibn.inst_norm.beta`, the port 1.29 from float64 against the original's own "
+        "float32 1-ulp sensitivity 1.68; ibn_resnext50_32x4d's 1.54 against 1.82; ibnb_resnet50's "
+        "`features.3.0.body.conv3.bn.beta`, 1.15 against 1.59. These after-step rows are ill-conditioned for the "
+        "original itself. MXNet's float32 InstanceNorm is a little less accurate than torch's alone (output "
+        "4.7e-6 from float64 against 5.5e-7), far below what the network amplifies."),
     Review(
         "float32-overflow", "gluoncv2:pytorchcv", ("resnet1202_cifar10", "resnet1202_cifar100", "resnet1202_svhn"),
         ("float32",), "FAIL", _EXAMINED, _prediction_not_finite,

@@ -8,8 +8,9 @@
 * Each task runs in a fresh worker process (``max_calls=1``): peak memory is that pair's own, and
   nothing one zoo model leaves behind (a global, a leaked thread) reaches the next.
 * A worker that dies (the kernel's out-of-memory killer, ``kill -9``) is retried once (``max_retries``); one
-  that Ray's memory monitor kills is retried twice (``OOM_RETRIES``: Ray's own default retries it forever, so a
-  pair larger than it declared would hang the run); if it dies again the pair is recorded ``crashed: <reason>``.
+  that Ray's memory monitor kills is retried up to ``OOM_RETRIES`` times (Ray's own default retries it forever,
+  so a pair larger than it declared would hang the run); if it dies again the pair is recorded
+  ``crashed: <reason>``, and ``--retry-crashed`` runs it again.
 * Results are written to the store as each pair finishes; Ctrl-C cancels what is running and
   leaves the store holding every finished pair, so the same command resumes.
 """
@@ -29,10 +30,12 @@ from modern_cnns.parity.zoo.task import _record, check_zoo_pair
 #: system failures (a dead worker) retried before a pair is recorded as crashed
 MAX_RETRIES = 1
 #: kills by Ray's memory monitor retried before a pair is recorded as crashed.  The monitor kills the task that
-#: started last, not always the one that grew: a retry may run once the other has finished.  Ray 2.60 retries
-#: these without end by default (measured: a task the monitor always kills was still pending after 60 s; with
-#: ``RAY_task_oom_retries=1``, ``OutOfMemoryError`` came after 4 s).  The task's owner, this driver, counts them.
-OOM_RETRIES = 2
+#: started last, not always the one that grew (in the ImageNet-size run, inceptionv4 was killed 3 times beside
+#: ntsnet_cub, which used twice what it declared): a bystander's retry runs once the other is gone, with Ray's
+#: growing delay between tries.  Ray 2.60 retries these without end by default (measured: a task the monitor
+#: always kills was still pending after 60 s; with ``RAY_task_oom_retries=1``, ``OutOfMemoryError`` came after
+#: 4 s).  The task's owner, this driver, counts them.
+OOM_RETRIES = 4
 #: The object store of a Ray started here.  A task's argument and its records are a few kB; Ray's default
 #: store (30 % of the machine's memory: 6.9 GiB of 24 GB here) is subtracted from the memory tasks may
 #: declare, so a 224x224 VGG (declared ~19 GB) would be skipped as too large for the node.

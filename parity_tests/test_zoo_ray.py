@@ -309,7 +309,9 @@ def test_the_report_says_which_families_have_a_pair_checked_at_imagenet_size(tmp
         [_rec("resnet18", d, input_size=224, version="v", seconds=100.0) for d in ("float32", "float64")]
         + [_rec("nin_cifar10", d, input_size=32, version="v") for d in ("float32", "float64")]
         + [_rec("densenet121", d, input_size=224, version="v", verdict="untransferable", seconds=3.0)
-           for d in ("float32", "float64")])  # no verdict: the family is not covered, nor its time a measure
+           for d in ("float32", "float64")]  # no verdict: the family is not covered, nor its time a measure
+        + [_rec("densenet161", d, input_size=224, version="v", verdict="skipped", declared_bytes=b)
+           for d, b in (("float32", 30e9), ("float64", 30e9))])
     text = render(tmp_path, {"gluoncv2:pytorchcv": offered + [_pair("big", 448, 1)]}, version="v",
                   families={"gluoncv2:pytorchcv": {**families, "big": "big"}})
     line = next(line for line in text.splitlines() if line.startswith("Families with a pair above 64 px"))
@@ -318,7 +320,10 @@ def test_the_report_says_which_families_have_a_pair_checked_at_imagenet_size(tmp
                     "`--per-family 1` takes (and its outcome, where it ran here): big (`big`, 448 px), densenet "
                     "(`densenet121`, 224 px: untransferable)."), line
     # the cost on paper: 224 px from resnet18 alone; 448 px, never measured, scaled from it by pixels (4x)
-    assert "| 224 | 2 | 100 (1) | 0.0 h |" in text and "| 448 | 1 | ~400 (224 px's 100 x pixels) | 0.1 h |" in text
+    assert "| 224 | 1 | 100 (1) | 0.0 h |" in text and "| 448 | 1 | ~400 (224 px's 100 x pixels) | 0.1 h |" in text
+    # a pair skipped as too large has no time to scale: the report says what node it needs
+    assert ("Skipped as larger than any node here: 1 pair, declaring 30.0 GB; a cluster with such a node "
+            "(`--address`) takes them.") in text
 
 
 @needs_both  # describing every pair offered (the report's counts) imports the zoos' packages

@@ -142,8 +142,14 @@ def _cost_of_the_rest(offered: list, pairs: dict, cores: int) -> list[str]:
             measured.setdefault(r.get("input_size"), []).append(r["seconds"])
     means = {size: sum(times) / len(times) for size, times in measured.items()}
     rest = Counter(p.input_size for p in offered if p.name not in pairs)
+    too_large = [declared_gb(r) for d in pairs.values() for r in list(d.values())[:1]
+                 if all(x["verdict"] == "skipped" for x in d.values()) and declared_gb(r)]
+    sizes = f"{min(too_large or [0]):.1f}" + (f" to {max(too_large):.1f}" if len(set(too_large)) > 1 else "")
+    larger = ([] if not too_large else [
+        "", f"Skipped as larger than any node here: {len(too_large)} pair{'s' * (len(too_large) > 1)}, declaring "
+            f"{sizes} GB; a cluster with such a node (`--address`) takes them."])
     if not rest:
-        return []
+        return larger
     lines = ["", f"Not checked here: {sum(rest.values())} pairs. Their cost on paper (measured mean time per judged "
              f"pair of the same input size x count / {cores} cores):", "",
              "| input | pairs left | measured s/pair (pairs measured) | estimate |", "|---|---|---|---|"]
@@ -167,7 +173,7 @@ def _cost_of_the_rest(offered: list, pairs: dict, cores: int) -> list[str]:
         lines.append(f"| {size} | {count} | {how} | {hours:.1f} h |")
     if total:
         lines += ["", f"In all, about {total:.1f} h on {cores} cores for the pairs an estimate covers."]
-    return lines
+    return lines + larger
 
 
 def _families_at_imagenet_size(offered: list, pairs: dict, families: dict) -> list[str]:

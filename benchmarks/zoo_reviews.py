@@ -1,6 +1,6 @@
 """The measurements behind each hand review of zoo records (prints; asserts nothing).
 
-    .venv/bin/python benchmarks/zoo_reviews.py KEY [--pairs GLOB] [--store reports/zoo]
+    .venv/bin/python benchmarks/zoo_reviews.py KEY [--pairs GLOB] [--store docs/zoo]
 
 KEY is a row of ``modern_cnns.parity.zoo.reviews.REVIEWS``; ``docs/ZOO.md`` cites the figures printed here.
 
@@ -261,7 +261,8 @@ def main() -> None:
     parser.add_argument("key", choices=keys)
     parser.add_argument("--pairs", help="glob: only the covered pairs it matches (default: all; relu-near-tie: "
                                         "the first)")
-    parser.add_argument("--store", default="reports/zoo", help="the zoo store (its index lists the pairs)")
+    parser.add_argument("--store", default="docs/zoo", help="the zoo store whose index lists the pairs (default: the "
+                                                            "committed one, which the reviews examined)")
     parser.add_argument("--gluon-forward", help=argparse.SUPPRESS)
     if "--gluon-forward" in sys.argv:
         _gluon_forward(sys.argv[sys.argv.index("--gluon-forward") + 1])

@@ -17,6 +17,19 @@ KEY is a row of ``modern_cnns.parity.zoo.reviews.REVIEWS``; ``docs/ZOO.md`` cite
   oneDNN on, then off (``MXNET_MKLDNN_ENABLED=0``), each in a process of its own.
 - ``sigfpe``: each covered Gluon model's prediction forward, then its training forward, in a process of its
   own, and how that process ended.
+- ``mxnet-prelu-float32``: MXNet's float64 PReLU on three values, then each pair's float64 check, the port as
+  is, then with its PReLU layers rounding as MXNet's (``mxnet_rounding.prelu_as_mxnet``).
+- ``prelu-float64-decides``: the pair's float32 check as is, with that emulation, and with torch's oneDNN off.
+- ``mxnet-bilinear-float32``: MXNet's float64 BilinearResize2D against torch's and against float32 coordinates;
+  each pair's float64 training forward with and without the emulation; the first pair's float64 check with it.
+- ``scnet-bilinear-up``: one ScConv ``up`` layer of each zoo beside torch's modes, then the check with the port's
+  ``up`` layers bilinear as Gluon's.
+- ``instance-norm-no-float64``, ``float32-without-float64``: MXNet's InstanceNorm in float64 and its float32
+  accuracy, each Gluon model alone in float64, then the first pair's check with Gluon's InstanceNorm given a
+  float64 path.
+
+At 224 px a pair's check takes minutes and up to 8 GB: the keys in ``FIRST_ONLY`` check the first covered pair
+unless ``--pairs`` names others.
 """
 import argparse
 import copy
@@ -26,16 +39,23 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 SOURCE = "gluoncv2:pytorchcv"
 
 
+#: the committed zoo store, whose records the reviews examined (its index describes every pair offered)
+STORE = Path(__file__).resolve().parent.parent / "docs" / "zoo"
+
+
 def _pairs(review, store: str, glob: str | None) -> list:
+    """The pairs ``review`` covers that ``glob`` matches, sorted by name (only these are described, where the
+    store's index lacks them)."""
     from modern_cnns.parity.zoo.sources import enumerate_pairs, select
 
-    pairs = select(enumerate_pairs(review.source, store))
-    return [p for p in pairs if any(fnmatch.fnmatchcase(p.name, g) for g in review.pairs)
-            and (glob is None or fnmatch.fnmatchcase(p.name, glob))]
+    found = {p.name: p for g in review.pairs for p in enumerate_pairs(review.source, store, g)}
+    return [p for p in select(sorted(found.values(), key=lambda p: p.name))
+            if glob is None or fnmatch.fnmatchcase(p.name, glob)]
 
 
 def _transferred(pair) -> tuple:
@@ -228,7 +248,7 @@ def _gluon_forward(name: str) -> None:
 
     from modern_cnns.parity.zoo.sources import build, enumerate_pairs
 
-    pair = next(p for p in enumerate_pairs(SOURCE, os.environ["ZOO_STORE"], name) if p.name == name)
+    pair = next(p for p in enumerate_pairs(SOURCE, os.environ.get("ZOO_STORE", STORE), name) if p.name == name)
     block, _ = build(pair)
     block.initialize(mx.init.Xavier())
     x = mx.nd.random.normal(shape=(2, *pair.input_shape))
@@ -259,26 +279,34 @@ def main() -> None:
     keys = [r.key for r in REVIEWS]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("key", choices=keys)
-    parser.add_argument("--pairs", help="glob: only the covered pairs it matches (default: all; relu-near-tie: "
-                                        "the first)")
-    parser.add_argument("--store", default="docs/zoo", help="the zoo store whose index lists the pairs (default: the "
-                                                            "committed one, which the reviews examined)")
-    parser.add_argument("--gluon-forward", help=argparse.SUPPRESS)
-    if "--gluon-forward" in sys.argv:
-        _gluon_forward(sys.argv[sys.argv.index("--gluon-forward") + 1])
+    parser.add_argument("--pairs", help="glob: only the covered pairs it matches (default: all; for "
+                                        f"{', '.join(FIRST_ONLY)}: the first)")
+    parser.add_argument("--store", default=str(STORE), help="the zoo store whose index lists the pairs (default: "
+                                                            "the committed one, which the reviews examined)")
+    if sys.argv[1:2] == ["--gluon-forward"]:  # (internal: one Gluon model's forward, in a process of its own)
+        if len(sys.argv) != 3:
+            parser.error("--gluon-forward takes one pair name")
+        _gluon_forward(sys.argv[2])
         return
     args = parser.parse_args()
+    if not Path(args.store).is_dir():
+        parser.error(f"--store {args.store}: not a zoo store (a folder the zoo command writes)")
     from modern_cnns.parity.frameworks import set_threads
 
     set_threads(1)  # as a zoo task runs
     review = next(r for r in REVIEWS if r.key == args.key)
     pairs = _pairs(review, args.store, args.pairs)
-    if args.pairs is None and review.key in ("relu-near-tie", "instance-norm-no-float64", "float32-without-float64"):
+    if args.pairs is None and review.key in FIRST_ONLY:
         pairs = pairs[:1]  # a pair's full checks take minutes: the others on request (--pairs)
     if not pairs:
-        sys.exit(f"no pair of {review.source} is both covered by {review.key} and matches {args.pairs!r}")
+        parser.error(f"no pair of {review.source} is both covered by {review.key} ({', '.join(review.pairs)}) and "
+                     f"matches --pairs {args.pairs!r}")
     print(f"{review.key}: {review.cause}; {len(pairs)} pair(s)")
     REPRODUCE[review.key](pairs, args.store)
+
+
+#: reviews whose reproduction checks a pair in full (minutes, and up to 8 GB at 224 px): the first pair by default
+FIRST_ONLY = ("relu-near-tie", "instance-norm-no-float64", "float32-without-float64")
 
 
 def _relu_near_tie(pairs: list, store: str) -> None:

@@ -16,6 +16,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -113,13 +114,31 @@ def _reachable(address: str, timeout: float = 5.0) -> None:
                            "`ray start --head` and pass the address it prints") from None
 
 
+@contextlib.contextmanager
+def _oom_retries_bounded():
+    """``RAY_task_oom_retries`` set to ``OOM_RETRIES`` while Ray starts here or is joined (this driver's Ray reads
+    it then, and a Ray started here passes it on); a value the user set stands, and none is left behind."""
+    ours = "RAY_task_oom_retries" not in os.environ
+    if ours:
+        os.environ["RAY_task_oom_retries"] = str(OOM_RETRIES)
+    try:
+        yield
+    finally:
+        if ours:
+            os.environ.pop("RAY_task_oom_retries", None)
+
+
 def _connect(address, num_cpus):
+    with _oom_retries_bounded():
+        return _init(address, num_cpus)
+
+
+def _init(address, num_cpus):
     import ray
     import ray.exceptions
 
     from modern_cnns.parity.frameworks import cores
 
-    os.environ.setdefault("RAY_task_oom_retries", str(OOM_RETRIES))  # read by ray.init (a user's value stands)
     if address:
         _reachable(address)
         try:

@@ -163,11 +163,12 @@ REVIEWS = (
         "a float32 ReLU near-tie that torch's oneDNN kernels round across zero (not a porting bug)",
         "float32 gradients fail while float64 passes (KNOWN DIFFERENCE: only the accepted BatchNorm statistics "
         "differ): DenseNet-100 (32 px) by up to rel 5.4e-2 for cifar10 and svhn, 7.8e-2 for cifar100, on "
-        "features.1.24.conv.conv.weight; SE-ResNet-10 (224 px) by 7.0e-3 on features.2.0.body.conv1.conv.weight. "
+        "features.1.24.conv.conv.weight; SE-ResNet-10 (224 px) by 7.0e-3 on features.2.0.body.conv1.conv.weight "
+        "(Gluon's names, as the records give them). "
         "Against float64, the port's float32 gradients are as far off, MXNet's within 2e-5. With torch's oneDNN "
         "kernels off (`torch.backends.mkldnn.enabled = False`) the same checks pass in float32 (worst gradient "
         "rel 8.8e-6 for DenseNet, 1.6e-5 for SE-ResNet). The mechanism, shown on the check's own first batch "
-        "and loss with the PyTorch model alone: in SE-ResNet-10 one value entering "
+        "and loss with the PyTorch model alone (PyTorch's names): in SE-ResNet-10 one value entering "
         "features.stage2.unit1.body.conv1.activ is +1.15e-6 in float64 and -8.4e-8 under torch's oneDNN float32 "
         "(that layer's inputs reach 5.2; float32 keeps ~7 digits), so that ReLU closes, and the worst gradient "
         "is that very layer's conv weight (rel 7.0e-3); in DenseNet-100 one channel value, 7.2e-8 in float64, "
@@ -194,7 +195,8 @@ REVIEWS = (
     Review(
         "prelu-float64-decides", "gluoncv2:pytorchcv", ("dicenet_wd5",), ("float32",), "FAIL", _EXAMINED,
         _float64_failed_at_the_first_prelu,
-        "float32 cannot resolve two rows, so the float64 check decides them, and it fails on MXNet's float32 PReLU",
+        "two float32 rows too noisy to judge in float32 are left to the float64 check, which fails on MXNet's "
+        "float32 PReLU (not a porting bug)",
         "The float32 record's worst rows (after 2 steps: ...dice.base_block.norm_activ.bn.beta, rel 0.175; a "
         "gradient, rel 9.5e-3) fail because the checker finds float32 cannot resolve them (MXNet's own float32 "
         "1-ulp sensitivity there is 3.0e-2 after the steps, its float32 error 1.6e-3 on the gradient; the port is "
@@ -252,8 +254,8 @@ REVIEWS = (
         "the float64 checks of ibn_resnet50, ibn_resnext50_32x4d and ibn_densenet121 come out KNOWN DIFFERENCE "
         "(only the accepted BatchNorm statistics differ); ibnb_resnet50's fails on one row besides them, `after "
         "2 steps: features.2.1.body.conv1.bn.beta`, rel 4.7e-10 against a bound of 4.4e-10 (4 x the original's "
-        "own change under a 1-ulp nudge), three runs alike: a narrow miss, not shown to be a difference. A gap in "
-        "MXNet's kernels, not a fault of the port."),
+        "own change under a 1-ulp nudge), three runs alike: a narrow miss, neither shown to be a difference nor "
+        "cleared. The float64 errors themselves are MXNet's: its kernels lack float64, the port is not at fault."),
     Review(
         "float32-without-float64", "gluoncv2:pytorchcv", ("ibn_resnet50", "ibn_resnext50_32x4d", "ibnb_resnet50"),
         ("float32",), "FAIL", _EXAMINED, _unexplained_beside_a_float64_error,

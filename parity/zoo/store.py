@@ -62,13 +62,26 @@ def declared_gb(record: dict) -> float | None:
     return record["declared_gb"] * 2 ** 30 / 1e9 if record.get("declared_gb") else None
 
 
+def _is_row(row) -> bool:
+    """A worst row as written: ``[check, relative difference]``, the difference a number or null (not finite)."""
+    return (isinstance(row, list) and len(row) == 2 and isinstance(row[0], str)
+            and (row[1] is None or type(row[1]) in (int, float)))
+
+
 def _well_formed(record) -> bool:
     """A record this tool could have written: its key typed as written (a name, a dtype, an integer seed), a
-    verdict it gives, and any measured figure a number."""
+    verdict it gives, any measured figure a number, its texts strings, its diagnosis a list of lines and its worst
+    rows ``[check, difference]`` pairs."""
     return (isinstance(record, dict) and isinstance(record.get("pair"), str) and isinstance(record.get("dtype"), str)
             and type(record.get("seed")) is int and record.get("verdict") in VERDICTS
             and all(record.get(k) is None or (type(record[k]) in (int, float) and 0 <= record[k] < math.inf)
-                    for k in ("seconds", "peak_gb", "declared_gb", "declared_bytes", "params", "input_size")))
+                    for k in ("seconds", "peak_gb", "declared_gb", "declared_bytes", "params", "input_size"))
+            and all(record.get(k) is None or isinstance(record[k], str)
+                    for k in ("error", "detail", "first_divergence", "known_difference", "pairing", "source"))
+            and (record.get("diagnosis") is None or (isinstance(record["diagnosis"], list)
+                                                     and all(isinstance(line, str) for line in record["diagnosis"])))
+            and (record.get("worst") is None or (isinstance(record["worst"], list)
+                                                 and all(map(_is_row, record["worst"])))))
 
 
 def key_of(record: dict) -> tuple:

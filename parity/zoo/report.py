@@ -142,12 +142,13 @@ def _cost_of_the_rest(offered: list, pairs: dict, cores: int) -> list[str]:
             measured.setdefault(r.get("input_size"), []).append(r["seconds"])
     means = {size: sum(times) / len(times) for size, times in measured.items()}
     rest = Counter(p.input_size for p in offered if p.name not in pairs)
-    too_large = [declared_gb(r) for d in pairs.values() for r in list(d.values())[:1]
-                 if all(x["verdict"] == "skipped" for x in d.values()) and declared_gb(r)]
-    sizes = f"{min(too_large or [0]):.1f}" + (f" to {max(too_large):.1f}" if len(set(too_large)) > 1 else "")
-    larger = ([] if not too_large else [
-        "", f"Skipped as larger than any node here: {len(too_large)} pair{'s' * (len(too_large) > 1)}, declaring "
-            f"{sizes} GB; a cluster with such a node (`--address`) takes them."])
+    skipped = [d for d in pairs.values() if all(r["verdict"] == "skipped" for r in d.values())]
+    gbs = [gb for gb in (declared_gb(next(iter(d.values()))) for d in skipped) if gb]
+    sizes = (f", declaring {min(gbs):.1f}" + (f" to {max(gbs):.1f}" if len(set(gbs)) > 1 else "") + " GB"
+             if gbs else "")
+    larger = ([] if not skipped else [
+        "", f"Skipped as larger than any node here: {len(skipped)} pair{'s' * (len(skipped) > 1)}{sizes}; a cluster "
+            "with such a node (`--address`) takes them."])
     if not rest:
         return larger
     lines = ["", f"Not checked here: {sum(rest.values())} pairs. Their cost on paper (measured mean time per judged "

@@ -70,11 +70,6 @@ def _transferred(pair) -> tuple:
     return block, module
 
 
-def _verdict(result) -> str:
-    return ("error" if result.error else "KNOWN DIFFERENCE" if result.known_difference and result.passed
-            else "PASS" if result.passed else "FAIL")
-
-
 def _check(pair, torch_onednn: bool = True, *, dtypes=("float32", "float64"), change: str = "", patch=None) -> None:
     """The pair's check as the zoo runs it (``patch(block, module)``, if given, first changes what one side computes,
     and returns what undoes it, or None), printed: each dtype's verdict, first divergence, failing rows (those
@@ -82,8 +77,12 @@ def _check(pair, torch_onednn: bool = True, *, dtypes=("float32", "float64"), ch
     import torch
 
     from modern_cnns.parity.verdict.ports import check_pair
+    from modern_cnns.parity.verdict.report import _verdict
     from modern_cnns.parity.zoo.sources import build
     from modern_cnns.parity.zoo.task import ACCEPTED, _pairing
+
+    def statistic(row) -> bool:  # the accepted BatchNorm convention's rows
+        return str(row.check).endswith(("running_var", "running_mean"))
 
     block, module = build(pair)
     _, kwargs = _pairing(block, module, pair, 0)
@@ -101,15 +100,14 @@ def _check(pair, torch_onednn: bool = True, *, dtypes=("float32", "float64"), ch
           f"({time.perf_counter() - start:.0f} s):")
     for r in results:
         failed = [row for row in r.rows if not row.passed]
-        other = sorted((row for row in failed if not str(row.check).endswith(("running_var", "running_mean"))),
-                       key=lambda row: -row.max_rel)
-        print(f"    {r.dtype}: {_verdict(r)}{' ' + r.error if r.error else ''}; first divergence: "
+        other = sorted((row for row in failed if not statistic(row)), key=lambda row: -row.max_rel)
+        verdict = f"error {r.error}" if r.error else _verdict(r.passed, r.known_difference)
+        print(f"    {r.dtype}: {verdict}; first divergence: "
               f"{r.first_divergence}; {len(failed)} of {len(r.rows)} rows fail, {len(other)} of them other than "
               "BatchNorm statistics "
               f"{[(str(row.check), f'{row.max_rel:.1e}') for row in other[:3]]}")
         for kind in ("output", "gradient", "after"):
-            rows = [row for row in r.rows if kind in str(row.check) and not str(row.check).endswith(
-                ("running_var", "running_mean"))]
+            rows = [row for row in r.rows if kind in str(row.check) and not statistic(row)]
             if rows:
                 worst = max(rows, key=lambda row: row.max_rel)
                 print(f"      worst {kind} row: {worst.check}: rel {worst.max_rel:.1e} "
@@ -145,9 +143,6 @@ def _flips(pair) -> None:
         torch.backends.mkldnn.enabled = True
         return ins, {**grads, "input": inputs.grad.double()}
 
-    def rel(a, b) -> float:
-        return ((a - b).abs().max() / b.abs().max()).item()
-
     ins64, grads64 = run(torch.float64, True)
     print(f"  {pair.name}, PyTorch model alone, float32 against float64 (the check's first batch and loss):")
     for onednn in (True, False):
@@ -155,10 +150,10 @@ def _flips(pair) -> None:
         flips = [(name, i64[(i64 > 0) != (ins32[name] > 0)], ins32[name][(i64 > 0) != (ins32[name] > 0)])
                  for name, i64 in ins64.items()]
         flips = [(name, a, b) for name, a, b in flips if a.numel()]
-        worst = max(grads64, key=lambda n: rel(grads32[n], grads64[n]))
+        worst = max(grads64, key=lambda n: _rel(grads32[n], grads64[n]))
         values = sorted({f"{v:.6e}" for _, a, _ in flips for v in a.tolist()})
         print(f"    torch's oneDNN {'on' if onednn else 'off'}: worst gradient {worst} rel "
-              f"{rel(grads32[worst], grads64[worst]):.1e}; ReLU decisions that flip: "
+              f"{_rel(grads32[worst], grads64[worst]):.1e}; ReLU decisions that flip: "
               f"{sum(a.numel() for _, a, _ in flips)}, in {len(flips)} ReLU layer(s), {len(values)} distinct "
               "float64 value(s)")
         for name, a, b in flips[:1]:
@@ -377,9 +372,8 @@ def _interpolating_as_mxnet(block, module):
 
 
 def _rel(a, b) -> float:
-    import numpy as np
-
-    return float(np.abs(a - b).max() / np.abs(b).max())
+    """The largest difference relative to ``b``'s largest value (numpy arrays or torch tensors)."""
+    return float(abs(a - b).max() / abs(b).max())
 
 
 def _mxnet_resize_operator() -> None:

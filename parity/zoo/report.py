@@ -231,14 +231,11 @@ def _first_finding(by_dtype: dict) -> str:
     diagnosis): what fails that no review explains (a float64 FAIL beside a reviewed float32 error must not hide
     behind that review), else the cause a review found, else the record's own finding."""
     ordered = sorted(by_dtype.values(), key=lambda r: VERDICTS.index(r["verdict"]))
-    for record in ordered:
-        if record["verdict"] not in ("KNOWN DIFFERENCE", "PASS") and not _reviewed_cause(record, by_dtype):
+    reviewed = [_reviewed_cause(record, by_dtype) for record in ordered]
+    for record, cause in zip(ordered, reviewed):
+        if not cause and record["verdict"] not in ("KNOWN DIFFERENCE", "PASS"):
             return _own_finding(record)
-    for record in ordered:
-        reviewed = _reviewed_cause(record, by_dtype)
-        if reviewed:
-            return reviewed
-    return next(filter(None, map(_own_finding, ordered)), "")
+    return next(filter(None, reviewed), "") or next(filter(None, map(_own_finding, ordered)), "")
 
 
 def _source_section(source: str, offered: list | None, pairs: dict, cores: int, version: str | None,
